@@ -1,0 +1,7 @@
+"""``python -m avi_talking`` runs the ``avitalk`` command line."""
+
+from __future__ import annotations
+
+from .core.cli import main
+
+raise SystemExit(main())

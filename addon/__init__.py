@@ -1,0 +1,38 @@
+"""The Blender side: operators, panels, preferences, baking and rig building.
+
+No model or signal-processing logic lives here; it calls ``core`` for that. Each UI module exposes a
+``CLASSES`` tuple registered in order (and optional ``register_extra``/``unregister_extra`` hooks)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+# Registered in this order, unregistered in reverse.
+_UI_MODULES: tuple[str, ...] = ("preferences", "operators", "panels")
+
+
+def _modules() -> list[ModuleType]:
+    return [importlib.import_module(f".{name}", __package__) for name in _UI_MODULES]
+
+
+def register() -> None:
+    import bpy
+
+    for module in _modules():
+        for cls in getattr(module, "CLASSES", ()):
+            bpy.utils.register_class(cls)
+        hook = getattr(module, "register_extra", None)
+        if hook is not None:
+            hook()
+
+
+def unregister() -> None:
+    import bpy
+
+    for module in reversed(_modules()):
+        hook = getattr(module, "unregister_extra", None)
+        if hook is not None:
+            hook()
+        for cls in reversed(getattr(module, "CLASSES", ())):
+            bpy.utils.unregister_class(cls)

@@ -1,0 +1,1 @@
+"""Sub-commands of ``avitalk``; see ``core/cli.py``."""

@@ -1,0 +1,44 @@
+"""Atomic output: results are written to a temporary file beside the target, then renamed into place,
+so a failure never leaves a partial output file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import AviTalkError
+
+
+def check_output_path(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> Path:
+    """Validate an output path before any work is done (so bad arguments fail fast)."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise AviTalkError(f"output {out} must end in one of {', '.join(suffixes)}")
+    if out.is_dir():
+        raise AviTalkError(f"output {out} is a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise AviTalkError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise AviTalkError(f"output folder {parent} is not writable")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``path`` only on success."""
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise AviTalkError(f"nothing was written to {target}")
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Debian packages (when root), a local virtual environment
+# (.venv, bpy 5.0.1 + CPU torch + dev tools) and, with --bpy42, a second one (.venv-bpy42) for the
+# Blender 4.2 API generation. Safe to run repeatedly; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_42=0
+for arg in "$@"; do
+  case "$arg" in
+    --bpy42) want_42=1 ;;
+    *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+PY="${AVITALK_PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "bootstrap: needs CPython 3.11 (bpy wheels exist for 3.11 only); set AVITALK_PYTHON" >&2
+  exit 2
+fi
+
+# espeak-ng (speech for tests and the corpus), sox/ffmpeg (MP3 and format tests).
+if ! ldconfig -p 2>/dev/null | grep -q libespeak-ng || ! command -v ffmpeg >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng libespeak-ng1 sox ffmpeg >/dev/null
+  else
+    echo "bootstrap: espeak-ng/ffmpeg missing and not root; install them with: sudo apt-get install espeak-ng sox ffmpeg" >&2
+  fi
+fi
+
+stamp_ok() { [ -f "$1/.avitalk-stamp" ] && [ "$(cat "$1/.avitalk-stamp")" = "$2" ]; }
+deps_hash=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
+
+if ! stamp_ok .venv "$deps_hash"; then
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  # torch first and pinned: the local CPU wheel, never the multi-GB CUDA build.
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e ".[dev,models,blender]"
+  echo "$deps_hash" > .venv/.avitalk-stamp
+fi
+
+if [ "$want_42" = 1 ] && ! stamp_ok .venv-bpy42 "$deps_hash"; then
+  [ -x .venv-bpy42/bin/python ] || "$PY" -m venv .venv-bpy42
+  .venv-bpy42/bin/python -m pip install -q --upgrade pip
+  # Blender 4.2 LTS ships numpy 1.26; keep the same major version.
+  .venv-bpy42/bin/python -m pip install -q "bpy==4.2.23" "numpy<2" "pytest>=8"
+  .venv-bpy42/bin/python -m pip install -q -e .
+  echo "$deps_hash" > .venv-bpy42/.avitalk-stamp
+fi
