@@ -1,0 +1,157 @@
+"""Every Blender 4.2 ↔ 5.0 API difference the project touches, in one place.
+
+Differences are detected by feature (what the RNA types offer), not by version number, so the 4.4/4.5
+releases — which have both the legacy and the slotted API — take the slotted path like 5.0:
+
+- Actions: 4.2/4.3 keep F-curves in ``Action.fcurves`` (``fcurves.new(data_path, index, action_group)``).
+  4.4+ have slotted/layered actions: ``Action.slots.new(id_type, name)``,
+  ``Action.layers.new(name).strips.new(type='KEYFRAME')`` and
+  ``strip.channelbag(slot, ensure=True).fcurves.new(data_path, index, group_name)``; 5.0 removed
+  ``Action.fcurves``. An assigned action also needs ``AnimData.action_slot`` there.
+- Sequencer: 5.0 has ``SequenceEditor.strips``; 4.2 ``SequenceEditor.sequences`` (same ``new_sound``,
+  ``remove`` signatures).
+- Sound: some ``bpy`` builds (the PyPI wheel of 4.2) have no Audaspace; ``new_sound`` then raises.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any, cast
+
+import bpy
+
+LAYER_NAME = "Layer"
+
+
+@functools.cache  # RNA types do not change while Blender runs
+def has_slotted_actions() -> bool:
+    """True on 4.4+ (slots, layers and ``strip.channelbag``); False on 4.2/4.3 (legacy ``fcurves``).
+
+    4.3 shipped an experimental draft (``strip.channels(handle)``, ``slots.new(for_id=...)``) that is
+    not this API, hence the check for ``channelbag`` rather than for ``Action.slots`` alone."""
+    strip_type = getattr(bpy.types, "ActionKeyframeStrip", None)
+    return (
+        "slots" in bpy.types.Action.bl_rna.properties
+        and strip_type is not None
+        and "channelbag" in strip_type.bl_rna.functions
+    )
+
+
+def _find_slot(action: bpy.types.Action, id_data: bpy.types.ID) -> Any | None:
+    """The slot of ``action`` that animates ``id_data``, or None (slotted API only).
+
+    Prefers the slot the ID is currently bound to, then one named after the ID, then the only slot of
+    the ID's type."""
+    ad = getattr(id_data, "animation_data", None)  # only animatable ID types have it
+    if ad is not None and ad.action == action and ad.action_slot is not None:
+        return ad.action_slot
+    typed = [s for s in action.slots if s.target_id_type in (id_data.id_type, "UNSPECIFIED")]
+    for slot in typed:
+        if slot.name_display == id_data.name:
+            return slot
+    return typed[0] if len(typed) == 1 else None
+
+
+def _ensure_slot(action: bpy.types.Action, id_data: bpy.types.ID) -> Any:
+    slot = _find_slot(action, id_data)
+    if slot is None:
+        slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
+    return slot
+
+
+def _keyframe_strip(action: bpy.types.Action) -> Any:
+    """The first keyframe strip of the first layer, created when the action has none."""
+    layer = action.layers[0] if len(action.layers) else action.layers.new(LAYER_NAME)
+    if len(layer.strips):
+        return layer.strips[0]
+    return layer.strips.new(type="KEYFRAME")
+
+
+def new_action_fcurve(
+    action: bpy.types.Action,
+    id_data: bpy.types.ID,
+    data_path: str,
+    index: int = 0,
+    group_name: str | None = None,
+) -> bpy.types.FCurve:
+    """Create an F-curve in ``action`` for ``data_path`` on ``id_data`` (e.g. a shape-key ``Key``).
+
+    4.4+/5.0: ensures a slot for ``id_data`` (``slots.new(id_type=..., name=id_data.name)``), a layer, a
+    keyframe strip and that strip's channelbag, then ``channelbag.fcurves.new(..., group_name=...)``.
+    4.2/4.3: ``action.fcurves.new(..., action_group=...)``.
+    Raises RuntimeError (from Blender) when the curve already exists."""
+    if has_slotted_actions():
+        bag = _keyframe_strip(action).channelbag(_ensure_slot(action, id_data), ensure=True)
+        return bag.fcurves.new(data_path, index=index, group_name=group_name or "")
+    legacy: Any = action  # fake-bpy-module documents the 5.0 Action, which lacks ``fcurves``
+    return legacy.fcurves.new(data_path, index=index, action_group=group_name or "")
+
+
+def action_fcurves(action: bpy.types.Action, id_data: bpy.types.ID) -> list[bpy.types.FCurve]:
+    """The F-curves of ``action`` that animate ``id_data``, for reading back.
+
+    4.4+/5.0: the curves of the slot found for ``id_data`` across all layers and strips (empty when the
+    action has no such slot). 4.2/4.3: all of ``action.fcurves`` (legacy actions have no slots)."""
+    if not has_slotted_actions():
+        legacy: Any = action
+        return list(legacy.fcurves)
+    slot = _find_slot(action, id_data)
+    if slot is None:
+        return []
+    curves: list[bpy.types.FCurve] = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            if strip.type != "KEYFRAME":
+                continue
+            bag = cast(bpy.types.ActionKeyframeStrip, strip).channelbag(slot)
+            if bag is not None:
+                curves.extend(bag.fcurves)
+    return curves
+
+
+def assign_action(id_data: bpy.types.ID, action: bpy.types.Action) -> None:
+    """Make ``action`` the active action of ``id_data`` (creating its animation data).
+
+    4.4+/5.0: also binds the slot made for ``id_data`` by :func:`new_action_fcurve` (Blender's own
+    automatic slot choice depends on names and history, so it is set explicitly). 4.2: just the action."""
+    # Pick the slot before assigning: afterwards Blender's own choice would already be bound.
+    slot = _ensure_slot(action, id_data) if has_slotted_actions() else None
+    ad = id_data.animation_data_create()  # returns the existing animation data when there is one
+    if ad is None:
+        raise TypeError(f"{id_data.id_type} data-blocks cannot be animated")
+    ad.action = action
+    if slot is not None:
+        ad.action_slot = slot
+
+
+def audio_supported() -> bool:
+    """Whether this build can create sound strips (the PyPI ``bpy`` 4.2 wheel has no Audaspace)."""
+    return bool(getattr(bpy.app.build_options, "audaspace", True))
+
+
+def sound_strips(scene: bpy.types.Scene) -> Any:
+    """The scene's top-level strip collection (strips of every type), creating the sequence editor.
+
+    5.0: ``scene.sequence_editor.strips``; 4.2: ``scene.sequence_editor.sequences``. Both offer
+    ``new_sound(name, filepath, channel, frame_start)`` and ``remove(strip)``."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    if hasattr(editor, "strips"):
+        return editor.strips
+    legacy: Any = editor
+    return legacy.sequences
+
+
+def iter_sound_strips(scene: bpy.types.Scene) -> Iterable[Any]:
+    """The top-level sound strips of ``scene`` (none, without creating an editor, when it has none)."""
+    if scene.sequence_editor is None:
+        return []
+    return [s for s in sound_strips(scene) if s.type == "SOUND"]
+
+
+def new_sound_strip(scene: bpy.types.Scene, name: str, filepath: str, channel: int, frame_start: int) -> Any:
+    """Add a sound strip (``SoundStrip`` on 5.0, ``SoundSequence`` on 4.2) and return it.
+
+    Its length in frames follows the scene frame rate at this moment, so set the rate first. Raises
+    RuntimeError where the build has no audio (see :func:`audio_supported`)."""
+    return sound_strips(scene).new_sound(name, filepath, channel, frame_start)

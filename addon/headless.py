@@ -1,0 +1,86 @@
+"""Headless baking: an Animation → a saved .blend, for ``avitalk bake`` and ``blender --background``.
+
+Runs synchronously (timers and modal operators do not tick in background mode). The output is
+written to a temporary file beside the target and renamed only when Blender has saved it, so a
+failure leaves no partial ``.blend`` behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from ..core.animation import Animation
+from ..core.errors import AviTalkError
+from ..core.fileio import atomic_output
+from . import compat
+from .bake import bake_animation
+from .head import add_preview_camera_and_light, build_head_object
+
+
+@dataclass
+class BakeSummary:
+    output: Path
+    object_name: str
+    action_name: str
+    keyed: int
+    frames: tuple[int, int]
+    sound: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def bake_to_blend(
+    animation: Animation,
+    audio_path: Path | None,
+    output: Path,
+    *,
+    base_blend: Path | None = None,
+    object_name: str | None = None,
+) -> BakeSummary:
+    """Bake onto the built-in head in a new scene, or onto ``object_name`` inside ``base_blend``."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if base_blend is not None:
+        if not base_blend.is_file():
+            raise AviTalkError(f"blend file {base_blend} does not exist")
+        bpy.ops.wm.open_mainfile(filepath=str(base_blend), load_ui=False)
+    else:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    if scene is None:
+        raise AviTalkError("the blend file has no scene")
+    if object_name is not None:
+        obj = bpy.data.objects.get(object_name)
+        if obj is None:
+            raise AviTalkError(f"no object named {object_name!r} in {base_blend or 'the scene'}")
+    else:
+        obj = build_head_object(scene.collection)
+        add_preview_camera_and_light(scene, obj)
+    timings["scene"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sound = audio_path if audio_path is not None and compat.audio_supported() else None
+    if audio_path is not None and sound is None:
+        warnings.warn("this Blender build has no audio support: the sound strip is left out", stacklevel=2)
+    result = bake_animation(obj, animation, scene=scene, audio_path=sound)
+    timings["bake"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    save_blend(output)
+    timings["save"] = time.perf_counter() - t0
+    return BakeSummary(output, obj.name, result.action.name, len(result.keyed), result.frame_range,
+                       result.sound_strip is not None, timings)
+
+
+def save_blend(output: Path) -> None:
+    """Save the current file as ``output`` atomically (sound paths stay relative to it)."""
+    with atomic_output(output) as tmp:
+        os.unlink(tmp)  # Blender would keep the empty placeholder as a .blend1 backup
+        result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, relative_remap=True)
+        if "FINISHED" not in result:
+            raise AviTalkError(f"Blender could not save {output}")

@@ -1,0 +1,105 @@
+"""60 s of speech → saved .blend: stage times and peak memory, cold (fresh processes).
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--seconds 60] [--runs 3] [--transcript]
+
+Prints (1) the wall time of the whole ``avitalk bake`` command in a new process — imports, model
+files and all, which is what the ≤ 8 s target is about — and (2) per-stage times and peak RSS
+measured inside another fresh process. The speech is espeak-ng output, so no recording is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Maybe the baby wants more milk before bedtime.",
+    "Please bring me the big blue bottle from the cupboard.",
+    "We were walking home when the rain began to pour.",
+    "My mother made marmalade in the summer months.",
+    "Bob met Pam by the map near the old mill.",
+]
+
+
+def make_speech(seconds: float, path: Path) -> str:
+    import numpy as np
+    import soundfile as sf
+
+    from avi_talking.core.tts import espeak
+
+    parts, words, total, k = [], [], 0.0, 0
+    while total < seconds:
+        text = SENTENCES[k % len(SENTENCES)]
+        speech = espeak.synthesize(text, rate=150 + 10 * (k % 5))
+        gap = np.zeros(int(0.25 * speech.sr), np.float32)
+        parts += [speech.samples, gap]
+        words.append(text)
+        total += speech.duration + 0.25
+        k += 1
+    samples = np.concatenate(parts)[: int(seconds * speech.sr)]
+    sf.write(path, samples, speech.sr, subtype="PCM_16")
+    return " ".join(words)
+
+
+STAGES = r"""
+import json, resource, sys, time
+t = time.perf_counter()
+from pathlib import Path
+from avi_talking.core.audio import load_audio
+from avi_talking.core.pipeline import GenerateOptions, analyze_audio, synthesize_animation
+times = {"import": time.perf_counter() - t}
+wav, out, transcript = Path(sys.argv[1]), Path(sys.argv[2]), (sys.argv[3] or None)
+t = time.perf_counter(); audio = load_audio(wav); times["load"] = time.perf_counter() - t
+analysis = analyze_audio(audio, 30.0, transcript)
+times["features"] = analysis.timings["features"]; times["phones"] = analysis.timings["phones"]
+t = time.perf_counter(); anim = synthesize_animation(analysis, GenerateOptions()); times["synthesis"] = time.perf_counter() - t
+t = time.perf_counter()
+from avi_talking.addon import headless
+times["import bpy"] = time.perf_counter() - t
+summary = headless.bake_to_blend(anim, wav, out)
+times["scene+head"] = summary.timings["scene"]; times["bake"] = summary.timings["bake"]; times["save"] = summary.timings["save"]
+times["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+times["blend_mb"] = out.stat().st_size / 1e6
+print(json.dumps(times))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--transcript", action="store_true", help="forced alignment instead of recognition")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        text = make_speech(args.seconds, wav)
+        txt = Path(tmp) / "speech.txt"
+        txt.write_text(text)
+        extra = ["--transcript", str(txt)] if args.transcript else []
+        print(f"{args.seconds:.0f} s of espeak-ng speech, {'forced alignment' if args.transcript else 'phone recognition'}")
+        walls = []
+        for run in range(args.runs):
+            out = Path(tmp) / f"cli{run}.blend"
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "avi_talking", "-q", "bake", str(wav), "-o", str(out), *extra],
+                           check=True, capture_output=True)
+            walls.append(time.perf_counter() - t)
+        print(f"avitalk bake, cold process: best {min(walls):.2f} s, median {sorted(walls)[len(walls) // 2]:.2f} s "
+              f"over {args.runs} runs (target <= 8 s)")
+        out = Path(tmp) / "stages.blend"
+        proc = subprocess.run([sys.executable, "-c", STAGES, str(wav), str(out), text if args.transcript else ""],
+                              check=True, capture_output=True, text=True)
+        stages = json.loads(proc.stdout.strip().splitlines()[-1])
+        for name, value in stages.items():
+            unit = "MB" if name.endswith("_mb") else "s"
+            print(f"  {name:<14} {value:8.3f} {unit}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The one audio loader: any supported file → mono float32 at 16 kHz, or a one-line AudioError.
+
+WAV/FLAC/OGG (and MP3 with libsndfile ≥ 1.1) are read by soundfile; when libsndfile cannot decode
+an MP3, ffmpeg is used if it is installed. Long files are read in blocks and mixed down as they
+come in, so a 30-minute 48 kHz stereo file never exists in memory at full width.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import shutil
+import subprocess
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioError
+
+TARGET_SR = 16000
+MIN_SECONDS = 0.1
+DEFAULT_MAX_SECONDS = 30 * 60.0
+MIN_RATE, MAX_RATE = 8000, 192000
+SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3")
+
+SILENT_PEAK = 10 ** (-80 / 20)  # −80 dBFS: nothing audible
+CLIP_LEVEL = 0.999
+CLIP_SHARE = 1e-4  # warn when more than 0.01 % of samples sit at full scale
+_BLOCK = 1 << 18
+
+# Leading bytes of containers we know, to tell "corrupt audio" from "not audio at all".
+_MAGIC = {b"RIFF": "WAV", b"RIFX": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg",
+          b"ID3": "MP3", b"FORM": "AIFF"}
+
+
+class AudioWarning(UserWarning):
+    """Audio that loads but may not give the result the user expects (silence, clipping)."""
+
+
+@dataclass
+class Audio:
+    samples: np.ndarray  # float32 mono, at ``sr``
+    sr: int
+    source_sr: int
+    source_channels: int
+    source_format: str
+    sha256: str
+    path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sr
+
+    @property
+    def is_silent(self) -> bool:
+        return bool(np.max(np.abs(self.samples), initial=0.0) < SILENT_PEAK)
+
+
+def load_audio(path: str | Path, *, sr: int = TARGET_SR, max_seconds: float = DEFAULT_MAX_SECONDS) -> Audio:
+    """Load, validate, mix down to mono and resample to ``sr``. Raises AudioError with one line."""
+    src = Path(path)
+    _check_file(src)
+    import soundfile as sf
+
+    try:
+        with _quiet_native_stderr():
+            info = sf.info(str(src))
+    except Exception as exc:  # libsndfile's messages are multi-line and cryptic; classify instead
+        if _sniff(src) == "MP3" or src.suffix.lower() == ".mp3":
+            mono = _decode_with_ffmpeg(src, sr, max_seconds)
+            return _finish(src, mono, sr, sr, 1, "MP3 (ffmpeg)", _clip_share(mono))
+        raise AudioError(_unreadable_message(src)) from exc
+
+    _check_header(src, info.frames, info.samplerate, info.channels, max_seconds)
+    mono, clip_share = _read_mono(src, info.samplerate)
+    return _finish(src, mono, info.samplerate, sr, info.channels, f"{info.format} {info.subtype}", clip_share)
+
+
+def from_samples(samples: np.ndarray, sr: int, *, name: str = "<memory>") -> Audio:
+    """Wrap in-memory samples (e.g. synthesised speech) with the same checks as a file."""
+    data = np.asarray(samples, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1, dtype=np.float32)
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise AudioError(f"{name}: sample rate {sr} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+    _check_samples_finite(name, data)
+    digest = hashlib.sha256(data.tobytes()).hexdigest()
+    out = _resample(data, sr, TARGET_SR)
+    audio = Audio(out, TARGET_SR, sr, 1, "samples", digest)
+    _check_duration(name, audio.duration)
+    _warn_levels(audio, _clip_share(data))
+    return audio
+
+
+# ---- checks -----------------------------------------------------------------------------------------
+
+
+def _check_file(src: Path) -> None:
+    if not src.exists():
+        raise AudioError(f"audio file {src} does not exist")
+    if src.is_dir():
+        raise AudioError(f"{src} is a directory, not an audio file")
+    try:
+        size = src.stat().st_size
+        with open(src, "rb"):
+            pass
+    except OSError as exc:
+        raise AudioError(f"cannot open {src}: {exc.strerror}") from exc
+    if size == 0:
+        raise AudioError(f"audio file {src} is empty (0 bytes)")
+
+
+def _sniff(src: Path) -> str | None:
+    with open(src, "rb") as fh:
+        head = fh.read(12)
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 4 and _is_mpeg_frame_header(head[:4]):
+        return "MP3"
+    return None
+
+
+def _is_mpeg_frame_header(b: bytes) -> bool:
+    """An MPEG audio frame header: 11 sync bits and no reserved version/layer/bitrate/rate codes."""
+    if b[0] != 0xFF or (b[1] & 0xE0) != 0xE0:
+        return False
+    version, layer = (b[1] >> 3) & 0x3, (b[1] >> 1) & 0x3
+    bitrate, rate = (b[2] >> 4) & 0xF, (b[2] >> 2) & 0x3
+    return version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3
+
+
+def _unreadable_message(src: Path) -> str:
+    kind = _sniff(src)
+    if kind is not None:
+        return f"{src.name} looks like {kind} but its header is truncated or corrupt"
+    return (f"{src.name} is not an audio file this tool can read "
+            f"(supported: {', '.join(s.lstrip('.').upper() for s in SUFFIXES)})")
+
+
+def _check_header(src: Path, frames: int, rate: int, channels: int, max_seconds: float) -> None:
+    if channels < 1 or frames <= 0:
+        raise AudioError(f"{src.name} contains no audio samples")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"{src.name}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
+    _check_duration(src.name, frames / rate, max_seconds)
+
+
+def _check_duration(name: str, seconds: float, max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+    if seconds < MIN_SECONDS:
+        raise AudioError(f"{name} is too short ({seconds * 1000:.0f} ms; at least {MIN_SECONDS * 1000:.0f} ms)")
+    if seconds > max_seconds:
+        raise AudioError(
+            f"{name} is {_fmt_duration(seconds)} long, over the {_fmt_duration(max_seconds)} limit "
+            "(raise it with --max-duration SECONDS)"
+        )
+
+
+def _fmt_duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _check_samples_finite(name: str, block: np.ndarray) -> None:
+    if not np.isfinite(block).all():
+        raise AudioError(f"{name} contains NaN or infinite sample values")
+
+
+# ---- decoding ---------------------------------------------------------------------------------------
+
+
+def _read_mono(src: Path, rate: int) -> tuple[np.ndarray, float]:
+    """Read in blocks, mixing down as we go. Returns the mono signal and the share of clipped
+    samples, counted on the original channels (mixing down can hide clipping)."""
+    import soundfile as sf
+
+    parts: list[np.ndarray] = []
+    clipped = total = 0
+    try:
+        with _quiet_native_stderr(), sf.SoundFile(str(src)) as fh:
+            while True:
+                block = fh.read(_BLOCK, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                _check_samples_finite(src.name, block)
+                clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
+                total += block.size
+                parts.append(block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].copy())
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise AudioError(f"{src.name}: audio data is corrupt ({_first_line(exc)})") from exc
+    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    _check_duration(src.name, len(mono) / rate, math.inf)  # the header may promise more than the file has
+    return mono, (clipped / total if total else 0.0)
+
+
+def _decode_with_ffmpeg(src: Path, sr: int, max_seconds: float) -> np.ndarray:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise AudioError(f"{src.name}: MP3 needs libsndfile >= 1.1 or ffmpeg, and neither is available")
+    cmd = [ffmpeg, "-v", "error", "-nostdin", "-i", str(src), "-t", str(max_seconds + 1.0),
+           "-f", "f32le", "-ac", "1", "-ar", str(sr), "-"]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        raise AudioError(_unreadable_message(src))
+    mono = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    _check_samples_finite(src.name, mono)
+    _check_duration(src.name, len(mono) / sr, max_seconds)
+    return mono
+
+
+def _resample(mono: np.ndarray, rate: int, sr: int) -> np.ndarray:
+    if rate == sr:
+        return np.ascontiguousarray(mono, dtype=np.float32)
+    import soxr
+
+    return np.asarray(soxr.resample(mono, rate, sr, quality="HQ"), dtype=np.float32)
+
+
+def _finish(src: Path, mono: np.ndarray, rate: int, sr: int, channels: int, fmt: str,
+            clip_share: float) -> Audio:
+    audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, _sha256(src), src)
+    _warn_levels(audio, clip_share)
+    return audio
+
+
+def _clip_share(raw: np.ndarray) -> float:
+    return float(np.mean(np.abs(raw) >= CLIP_LEVEL)) if raw.size else 0.0
+
+
+def _warn_levels(audio: Audio, clip_share: float) -> None:
+    """Silence and clipping are not errors: warn (printed by the CLI, kept on the object for the UI)."""
+    name = audio.path.name if audio.path else "audio"
+    if audio.is_silent:
+        audio.warnings.append(f"{name} is silent; the face stays at rest")
+    elif clip_share > CLIP_SHARE:
+        audio.warnings.append(f"{name} clips: {100.0 * clip_share:.2f}% of samples are at full scale")
+    for message in audio.warnings:
+        warnings.warn(AudioWarning(message), stacklevel=4)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what C decoders (libmpg123) print on fd 2 while probing a file: our own errors are
+    one line, and the library's chatter would break that contract."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _sha256(src: Path) -> str:
+    h = hashlib.sha256()
+    with open(src, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,72 @@
+"""Natural, seeded eye blinks.
+
+Spontaneous blinks come every 2–10 s in conversation (mean near 4 s), last 150–300 ms with a fast
+closing and a slower opening phase, and now and then come as a quick double blink. The two lids move
+together to within a frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLOSE_S, HOLD_S, OPEN_S = 0.07, 0.03, 0.14
+DOUBLE_BLINK_CHANCE = 0.12
+
+
+def blink_times(duration: float, rng: np.random.Generator, rate: float = 1.0) -> list[float]:
+    """Blink onset times in seconds. ``rate`` scales how often (1 = about every 4 s)."""
+    if rate <= 0:
+        return []
+    times: list[float] = []
+    t = float(rng.uniform(0.4, 2.5)) / rate
+    while t < duration:
+        times.append(t)
+        if rng.random() < DOUBLE_BLINK_CHANCE:
+            second = t + float(rng.uniform(0.28, 0.4))
+            if second < duration:
+                times.append(second)
+            t = second
+        # gamma-distributed gaps with a refractory minimum
+        t += (1.2 + float(rng.gamma(shape=2.2, scale=1.3))) / rate
+    return times
+
+
+def blink_curve(times: np.ndarray, onsets: list[float], rng: np.random.Generator) -> np.ndarray:
+    """Lid closure 0..1 on the frame times, one smooth bump per onset."""
+    curve = np.zeros(len(times), np.float64)
+    for onset in onsets:
+        peak = float(rng.uniform(0.85, 1.0))
+        scale = float(rng.uniform(0.85, 1.25))
+        close, hold, release = CLOSE_S * scale, HOLD_S * scale, OPEN_S * scale
+        u = times - onset
+        closing = np.clip(u / close, 0, 1)
+        opening = np.clip((u - close - hold) / release, 0, 1)
+        bump = _ease(closing) * (1.0 - _ease(opening))
+        # a blink is shorter than a few frames: the frame nearest full closure shows it closed
+        bump = np.maximum(bump, _nearest_frame_mask(u, close + 0.5 * hold))
+        curve = np.maximum(curve, peak * bump)
+    return curve.astype(np.float32)
+
+
+def _ease(x: np.ndarray) -> np.ndarray:
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _nearest_frame_mask(u: np.ndarray, at: float) -> np.ndarray:
+    mask = np.zeros(len(u))
+    if len(u):
+        nearest = int(np.argmin(np.abs(u - at)))
+        if abs(u[nearest] - at) < 0.05:
+            mask[nearest] = 1.0
+    return mask
+
+
+def blinks(times: np.ndarray, duration: float, seed: int, rate: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) closure curves. Same seed → same blinks."""
+    rng = np.random.default_rng([seed, 0xB1])
+    onsets = blink_times(duration, rng, rate)
+    left = blink_curve(times, onsets, np.random.default_rng([seed, 0xB2]))
+    # the right lid lags or leads by a few milliseconds and closes a touch differently
+    shift = float(rng.uniform(-0.008, 0.008))
+    right = blink_curve(times, [t + shift for t in onsets], np.random.default_rng([seed, 0xB2]))
+    return left, right

@@ -1,0 +1,69 @@
+"""``avitalk bake IN -o OUT.blend``: audio → animation → keys on a head in a saved .blend.
+
+The synthesis runs here; the Blender part lives in ``addon/headless.py`` and is imported only
+now, so every other command works without bpy installed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..animation import normalize_fps
+from ..errors import AviTalkError
+from ..fileio import check_output_path
+from ..pipeline import generate
+from ..progress import TextBar, scaled
+from ._common import add_synthesis_arguments, options_from
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("bake", help="audio → keyed head in a .blend file (needs the bpy module)")
+    add_synthesis_arguments(p)
+    p.add_argument("-o", "--output", required=True, help="output .blend")
+    p.add_argument("--blend", metavar="FILE", help="bake into a copy of this .blend instead of a new scene")
+    p.add_argument("--object", metavar="NAME", help="object with the shape keys (default: a new built-in head)")
+    p.set_defaults(run=run)
+
+
+def _headless() -> Any:
+    try:
+        return importlib.import_module("...addon.headless", __package__)
+    except ImportError as exc:
+        if "bpy" in str(exc):
+            raise AviTalkError("baking needs Blender's bpy module: pip install 'avi-talking[blender]'") from exc
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output_path(args.output, (".blend",))
+    normalize_fps(args.fps)
+    if args.object and not args.blend:
+        raise AviTalkError("--object needs --blend (the file that holds the object)")
+    blend = Path(args.blend) if args.blend else None
+    if blend is not None and not blend.is_file():
+        raise AviTalkError(f"blend file {blend} does not exist")
+    if blend is not None and blend.resolve() == out.resolve():
+        raise AviTalkError("--blend and -o must be different files (the input .blend is never modified)")
+    options = options_from(args)
+    headless = _headless()
+    bar = TextBar()
+    bar.enabled = bar.enabled and not args.quiet
+    t0 = time.perf_counter()
+    try:
+        animation, analysis = generate(args.audio, options, scaled(bar, 0.0, 0.9))
+        bar("baking", 0.92)
+        summary = headless.bake_to_blend(animation, analysis.audio.path, out, base_blend=blend,
+                                         object_name=args.object)
+        bar("saved", 1.0)
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(f"baked {summary.keyed} shape-key channels on {summary.object_name!r}, frames "
+              f"{summary.frames[0]}-{summary.frames[1]} at {animation.fps:.3f} fps"
+              f"{' with sound' if summary.sound else ''} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(f"wrote {out}")
+    return 0

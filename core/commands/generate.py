@@ -1,0 +1,37 @@
+"""``avitalk generate IN -o OUT.npz|.json|.csv``: audio → Animation file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..animation import SUFFIXES, normalize_fps
+from ..fileio import check_output_path
+from ..pipeline import generate
+from ..progress import TextBar
+from ._common import add_synthesis_arguments, options_from
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("generate", help="audio → animation file (.npz, .json, or Live Link Face .csv)")
+    add_synthesis_arguments(p)
+    p.add_argument("-o", "--output", required=True, help="output .npz, .json or .csv")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output_path(args.output, SUFFIXES)
+    normalize_fps(args.fps)  # fail on a bad rate before any work
+    options = options_from(args)
+    bar = TextBar()
+    bar.enabled = bar.enabled and not args.quiet
+    try:
+        animation, _ = generate(args.audio, options, bar)
+    finally:
+        bar.close()
+    animation.save(out)
+    if not args.quiet:
+        print(f"{animation.n_frames} frames at {animation.fps:.3f} fps", file=sys.stderr)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,50 @@
+"""Shared fixtures: real speech from espeak-ng and helpers to write audio files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SENTENCE = "Bob met Pam by the map. Maybe the baby wants more milk."
+
+
+@dataclass
+class SpokenClip:
+    path: Path
+    text: str
+    speech: object  # core.tts.espeak.Speech (samples, sr, phones with true times)
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> SpokenClip:
+    """A sentence full of bilabials, spoken by espeak-ng, with its true phone times."""
+    from avi_talking.core.tts import espeak
+
+    if not espeak.available():
+        pytest.skip("espeak-ng is not installed (the set-up script installs it)")
+    speech = espeak.synthesize(SENTENCE, voice="en-us", rate=160)
+    path = tmp_path_factory.mktemp("speech") / "sentence.wav"
+    sf.write(path, speech.samples, speech.sr, subtype="PCM_16")
+    return SpokenClip(path, SENTENCE, speech)
+
+
+def tone(seconds: float, sr: int = 16000, freq: float = 220.0, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def write_audio(path: Path, data: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+    sf.write(path, data, sr, subtype=subtype)
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m avi_talking ...`` as a user would, capturing output."""
+    return subprocess.run([sys.executable, "-m", "avi_talking", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600, check=False)

@@ -1,0 +1,121 @@
+"""``avitalk bake`` end to end: a spoken sentence → a saved .blend whose keys equal the Animation."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SpokenClip, run_cli
+
+from avi_talking.core.animation import Animation
+from avi_talking.core.arkit import ARKIT52
+
+pytestmark = pytest.mark.bpy
+bpy = pytest.importorskip("bpy")
+
+from avi_talking.addon import compat  # noqa: E402  (needs bpy)
+
+
+def _open(path: Path) -> None:
+    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+
+
+def _head() -> object:
+    heads = [o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys is not None]
+    assert len(heads) == 1
+    return heads[0]
+
+
+@pytest.mark.parametrize("fps", ["30", "29.97"])
+def test_bake_writes_keys_equal_to_the_animation(spoken: SpokenClip, tmp_path: Path, fps: str) -> None:
+    blend, npz = tmp_path / "shot.blend", tmp_path / "take.npz"
+    args = [str(spoken.path), "--seed", "3", "--fps", fps, "--transcript", spoken.text]
+    baked = run_cli("bake", *args, "-o", str(blend))
+    assert baked.returncode == 0, baked.stderr
+    assert f"wrote {blend}" in baked.stdout
+    assert run_cli("generate", *args, "-o", str(npz)).returncode == 0
+    animation = Animation.load(npz)
+
+    _open(blend)
+    scene = bpy.context.scene
+    head = _head()
+    key = head.data.shape_keys
+    action = key.animation_data.action
+    curves = compat.action_fcurves(action, key)
+    animated = {c.data_path.split('"')[1] for c in curves}
+    assert set(ARKIT52) <= animated and len(animated) >= 52
+    assert scene.render.fps / scene.render.fps_base == pytest.approx(animation.fps, rel=1e-6)
+    assert (scene.frame_start, scene.frame_end) == (1, animation.n_frames)
+    if compat.audio_supported():
+        strips = list(compat.iter_sound_strips(scene))
+        assert len(strips) == 1 and strips[0].frame_start == 1
+        assert Path(bpy.path.abspath(strips[0].sound.filepath)).resolve() == spoken.path.resolve()
+
+    for t in (0, 7, animation.n_frames // 2, animation.n_frames - 1):
+        scene.frame_set(1 + t)
+        for name in ("jawOpen", "mouthClose", "eyeBlinkLeft", "mouthPucker", "browInnerUp"):
+            assert key.key_blocks[name].value == pytest.approx(float(animation.channel(name)[t]), abs=1e-5)
+
+
+def test_bake_into_the_users_own_file_and_object(tmp_path: Path, spoken: SpokenClip) -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    mesh = bpy.data.meshes.new("FaceMesh")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    obj = bpy.data.objects.new("Face", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.shape_key_add(name="Basis")
+    for name in ("jawOpen", "mouthClose", "eyeBlinkLeft"):
+        obj.shape_key_add(name=name)
+    base = tmp_path / "mine.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(base))
+    before = hashlib.sha256(base.read_bytes()).hexdigest()
+
+    out = tmp_path / "mine_baked.blend"
+    result = run_cli("bake", str(spoken.path), "-o", str(out), "--blend", str(base), "--object", "Face")
+    assert result.returncode == 0, result.stderr
+    assert hashlib.sha256(base.read_bytes()).hexdigest() == before  # the input file is never modified
+    _open(out)
+    key = bpy.data.objects["Face"].data.shape_keys
+    animated = {c.data_path.split('"')[1] for c in compat.action_fcurves(key.animation_data.action, key)}
+    assert animated == {"jawOpen", "mouthClose", "eyeBlinkLeft"}
+    assert len(bpy.data.objects) == 1  # no built-in head added to the user's file
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--object", "Face"], "--object needs --blend"),
+        (["--fps", "0"], "frame rate"),
+        (["--blend", "missing.blend"], "does not exist"),
+    ],
+)
+def test_bad_arguments_fail_cleanly(tmp_path: Path, spoken: SpokenClip, extra: list[str], message: str) -> None:
+    out = tmp_path / "x.blend"
+    result = run_cli("bake", str(spoken.path), "-o", str(out), *extra, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_audio_leaves_no_blend(tmp_path: Path) -> None:
+    audio = tmp_path / "broken.wav"
+    audio.write_bytes(b"RIFF\x10\x00\x00\x00WAVE")
+    out = tmp_path / "x.blend"
+    result = run_cli("bake", str(audio), "-o", str(out))
+    assert result.returncode == 2 and "truncated or corrupt" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.blend*"))
+
+
+def test_wrong_output_suffix(tmp_path: Path, spoken: SpokenClip) -> None:
+    result = run_cli("bake", str(spoken.path), "-o", str(tmp_path / "x.npz"))
+    assert result.returncode == 2 and ".blend" in result.stderr
+
+
+def test_generated_values_are_in_range(spoken: SpokenClip, tmp_path: Path) -> None:
+    out = tmp_path / "a.json"
+    assert run_cli("generate", str(spoken.path), "-o", str(out)).returncode == 0
+    values = Animation.load(out).values
+    assert values.min() >= 0.0 and values.max() <= 1.0 and np.ptp(values[:, ARKIT52.index("jawOpen")]) > 0.2
