@@ -18,9 +18,11 @@ import bpy
 from ..core.animation import Animation
 from ..core.errors import AviTalkError
 from ..core.fileio import atomic_output
+from ..core.quiet import quiet_fd
 from . import compat
 from .bake import bake_animation
-from .head import add_preview_camera_and_light, build_head_object
+from .head import build_head_object
+from .preview_scene import add_preview_camera_and_light
 
 
 @dataclass
@@ -81,6 +83,7 @@ def save_blend(output: Path) -> None:
     """Save the current file as ``output`` atomically (sound paths stay relative to it)."""
     with atomic_output(output) as tmp:
         os.unlink(tmp)  # Blender would keep the empty placeholder as a .blend1 backup
-        result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, relative_remap=True)
+        with quiet_fd(1):  # Blender prints "Info: Saved as ..." naming the temporary file
+            result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, relative_remap=True)
         if "FINISHED" not in result:
             raise AviTalkError(f"Blender could not save {output}")

@@ -14,7 +14,8 @@ from bpy.types import Context, Operator
 from ..core.animation import normalize_fps
 from ..core.errors import AviTalkError
 from .bake import bake_animation, scene_fps
-from .head import add_preview_camera_and_light, build_head_object
+from .head import build_head_object
+from .preview_scene import add_preview_camera_and_light
 
 _Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 MISSING_DEPS = ("AVI-Talking needs soundfile, soxr and pocketsphinx in Blender's Python: install the "

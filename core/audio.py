@@ -7,20 +7,18 @@ come in, so a 30-minute 48 kHz stereo file never exists in memory at full width.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
-import os
 import shutil
 import subprocess
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import AudioError
+from .quiet import quiet_fd
 
 TARGET_SR = 16000
 MIN_SECONDS = 0.1
@@ -69,7 +67,7 @@ def load_audio(path: str | Path, *, sr: int = TARGET_SR, max_seconds: float = DE
     import soundfile as sf
 
     try:
-        with _quiet_native_stderr():
+        with quiet_fd(2):
             info = sf.info(str(src))
     except Exception as exc:  # libsndfile's messages are multi-line and cryptic; classify instead
         if _sniff(src) == "MP3" or src.suffix.lower() == ".mp3":
@@ -182,7 +180,7 @@ def _read_mono(src: Path, rate: int) -> tuple[np.ndarray, float]:
     parts: list[np.ndarray] = []
     clipped = total = 0
     try:
-        with _quiet_native_stderr(), sf.SoundFile(str(src)) as fh:
+        with quiet_fd(2), sf.SoundFile(str(src)) as fh:
             while True:
                 block = fh.read(_BLOCK, dtype="float32", always_2d=True)
                 if len(block) == 0:
@@ -243,26 +241,6 @@ def _warn_levels(audio: Audio, clip_share: float) -> None:
         audio.warnings.append(f"{name} clips: {100.0 * clip_share:.2f}% of samples are at full scale")
     for message in audio.warnings:
         warnings.warn(AudioWarning(message), stacklevel=4)
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what C decoders (libmpg123) print on fd 2 while probing a file: our own errors are
-    one line, and the library's chatter would break that contract."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def _sha256(src: Path) -> str:

@@ -16,7 +16,7 @@ from .. import __version__
 from .errors import AviTalkError
 
 # Order = order in --help.
-COMMANDS: tuple[str, ...] = ("generate", "bake", "weights")
+COMMANDS: tuple[str, ...] = ("generate", "bake", "weights", "corpus", "eval")
 
 
 class _Parser(argparse.ArgumentParser):

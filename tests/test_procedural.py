@@ -136,9 +136,11 @@ def test_blinks_are_natural() -> None:
 
 def test_jaw_follows_loudness_within_a_vowel() -> None:
     fps = 30.0
-    quiet_then_loud = np.concatenate([tone(1.0, level=0.06, freq=200.0), tone(1.0, level=0.4, freq=200.0)])
+    pause = np.random.default_rng(0).normal(0, 1e-3, 8000).astype(np.float32)
+    quiet_then_loud = np.concatenate([pause, tone(1.0, level=0.06, freq=200.0), tone(1.0, level=0.4, freq=200.0)])
     feats = extract_features(from_samples(quiet_then_loud, 16000), fps)
-    assert feats.voiced[5:25].all()  # the quiet half is still speech, not a pause
-    values = synthesize([Phone("AA", 0.0, 2.0)], feats, ProceduralSettings(blinks=0))
+    quiet, loud = slice(22, 37), slice(52, 67)
+    assert feats.voiced[quiet].all()  # the quiet part is still speech, not a pause
+    values = synthesize([Phone(SILENCE, 0.0, 0.5), Phone("AA", 0.5, 2.5)], feats, ProceduralSettings(blinks=0))
     jaw = values[:, INDEX["jawOpen"]]
-    assert jaw[40:55].mean() > jaw[8:22].mean() + 0.15
+    assert jaw[loud].mean() > jaw[quiet].mean() + 0.15

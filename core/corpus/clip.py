@@ -1,0 +1,62 @@
+"""One planned clip → augmented audio, targets, true phones and its manifest entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..audio import TARGET_SR
+from ..instructions import Segment, to_text
+from ..phonemes import Phone
+from . import augment
+from .plan import ClipPlan
+from .speech import render
+from .targets import make_targets
+from .voices import SPLIT_VARIANTS
+
+
+@dataclass
+class BuiltClip:
+    audio: np.ndarray  # int16, 16 kHz, augmented
+    targets: np.ndarray  # float32 [T, 52]
+    phones: list[Phone]
+    meta: dict[str, Any]
+
+
+def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
+    rng = np.random.default_rng([plan.seed, plan.index, 0xC11])
+    speech = render(plan)
+    instructions = [seg.instruction for seg in plan.segments]
+    targets = make_targets(speech.samples, speech.phones, speech.segment_times, instructions, fps, rng)
+    params = augment.draw(rng)
+    babble_voices = tuple(f"{plan.accent}+{v}" for v in SPLIT_VARIANTS[plan.split])  # no voice leaks across splits
+    audio = augment.apply(speech.samples, params, rng, babble_voices)
+    segments = []
+    for seg, (start, end) in zip(plan.segments, speech.segment_times, strict=True):
+        entry = Segment(start, end, seg.instruction, to_text(seg.instruction)).to_dict()
+        p = seg.prosody
+        entry["sentences"] = list(seg.sentences)
+        entry["prosody"] = {"rate": p.rate, "pitch": p.pitch, "pitch_range": p.pitch_range, "volume": p.volume,
+                            "word_gap": p.word_gap}
+        segments.append(entry)
+    meta: dict[str, Any] = {
+        "id": plan.clip_id,
+        "index": plan.index,
+        "split": plan.split,
+        "voice": plan.voice,
+        "accent": plan.accent,
+        "variant": plan.variant,
+        "text": plan.text,
+        "emotion": plan.segments[0].instruction.emotion,
+        "intensity": round(plan.segments[0].instruction.intensity, 4),
+        "segments": segments,
+        "duration": round(len(audio) / TARGET_SR, 6),
+        "samples": int(len(audio)),
+        "frames": int(len(targets.values)),
+        "phones": len(speech.phones),
+        "augmentation": params,
+        "variation": targets.info,
+    }
+    return BuiltClip(audio, targets.values, speech.phones, meta)

@@ -1,0 +1,183 @@
+"""Per-frame ARKit-52 targets for a corpus clip, from the *true* phone times.
+
+    values = speech (coarticulated visemes, jaw by loudness, rest in pauses)
+           + expression (the segment's AUs through AU_TO_ARKIT, cross-faded between segments)
+           then the bilabial rule, then blinks, gaze and brow lifts.
+
+Composition rule (docs/corpus.md): expression offsets add to the viseme curves and the sum is clipped
+to 0..1; then every p/b/m seals the lips whatever the expression says — lip-parting channels (from
+visemes or from AU10/AU25/AU26) are scaled by (1 − seal), the jaw by (1 − seal/2), and mouthClose is
+set equal to jawOpen, which on an ARKit rig brings the lips together. The seal fades over 40 ms and the
+frame nearest each bilabial's centre is fully sealed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..arkit import ARKIT52, INDEX
+from ..audio import TARGET_SR, Audio
+from ..blinks import blinks
+from ..features import extract_features
+from ..instructions import Instruction, blink_rate, expression_vector
+from ..phonemes import BILABIALS, SILENCE, Phone
+from ..procedural import coarticulate
+from ..visemes import LIP_OPENERS
+
+SEAL_RAMP = 0.04
+REST_RAMP = 0.08
+REST_MIN = 0.15  # pauses shorter than this keep the speech posture
+CROSSFADE = 0.25  # seconds either side of a segment boundary
+_MOUTH = np.array([n.startswith(("mouth", "jaw", "tongue", "cheekPuff")) for n in ARKIT52])
+_OPENERS = np.array([INDEX[n] for n in LIP_OPENERS])
+_EXPRESSIVE = {"happy": 0.15, "angry": 0.2, "surprised": 0.2, "fearful": 0.05, "sad": -0.2, "contempt": -0.1}
+
+
+@dataclass
+class Targets:
+    values: np.ndarray  # float32 [T, 52]
+    info: dict[str, Any] = field(default_factory=dict)  # the clip's drawn variation, for the manifest
+
+
+def ramp_mask(times: np.ndarray, intervals: list[tuple[float, float]], ramp: float) -> np.ndarray:
+    """1 inside each interval, raised-cosine fade to 0 over ``ramp`` seconds outside."""
+    mask = np.zeros(len(times))
+    for start, end in intervals:
+        rising = np.clip((times - (start - ramp)) / ramp, 0, 1)
+        inside = np.minimum(rising, np.clip(((end + ramp) - times) / ramp, 0, 1))
+        mask = np.maximum(mask, 0.5 - 0.5 * np.cos(np.pi * inside))
+    return mask
+
+
+def seal_mask(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
+    intervals = []
+    for ph in phones:
+        if ph.label in BILABIALS:
+            half = max(0.5 / fps, 0.5 * ph.duration) * 0.999
+            intervals.append((ph.centre - half, ph.centre + half))
+    mask = ramp_mask(times, intervals, SEAL_RAMP)
+    if len(times):
+        for start, end in intervals:
+            mask[int(np.argmin(np.abs(times - 0.5 * (start + end))))] = 1.0
+    return mask
+
+
+def rest_mask(phones: list[Phone], times: np.ndarray) -> np.ndarray:
+    """1 in true pauses (SIL of at least REST_MIN), fading inside the pause so speech is untouched."""
+    intervals = []
+    end_of_clip = phones[-1].end if phones else 0.0
+    for ph in phones:
+        if ph.label == SILENCE and ph.duration >= REST_MIN:
+            # at the clip's edges the rest pose holds right to the edge
+            start = ph.start + REST_RAMP if ph.start > 0 else -1.0
+            end = ph.end - REST_RAMP if ph.end < end_of_clip - 1e-6 else end_of_clip + 1.0
+            if end > start:
+                intervals.append((start, end))
+    return ramp_mask(times, intervals, REST_RAMP)
+
+
+def smooth_noise(rng: np.random.Generator, n: int, fps: float, period: float) -> np.ndarray:
+    """Zero-mean, unit-ish noise varying over about ``period`` seconds (cosine-interpolated knots)."""
+    step = max(1, int(round(period * fps)))
+    knots = rng.standard_normal(n // step + 2)
+    x = np.arange(n) / step
+    i = np.floor(x).astype(int)
+    w = 0.5 - 0.5 * np.cos(np.pi * (x - i))
+    return (1 - w) * knots[i] + w * knots[i + 1]
+
+
+def segment_weights(times: np.ndarray, segment_times: list[tuple[float, float]]) -> np.ndarray:
+    """[S, T] weights of each segment's expression: 1 inside, linear cross-fade at the boundaries."""
+    weights = np.zeros((len(segment_times), len(times)))
+    bounds = [b for _, b in segment_times[:-1]]
+    for s in range(len(segment_times)):
+        w = np.ones(len(times))
+        if s > 0:
+            w = np.minimum(w, np.clip((times - bounds[s - 1]) / (2 * CROSSFADE) + 0.5, 0, 1))
+        if s < len(segment_times) - 1:
+            w = np.minimum(w, np.clip((bounds[s] - times) / (2 * CROSSFADE) + 0.5, 0, 1))
+        weights[s] = w
+    return weights / np.maximum(weights.sum(axis=0, keepdims=True), 1e-9)
+
+
+def _gaze(rng: np.random.Generator, times: np.ndarray) -> np.ndarray:
+    """Small gaze shifts (saccades every 1-4 s): [T, 52] with only the eyeLook channels set."""
+    out = np.zeros((len(times), len(ARKIT52)))
+    t, h, v = 0.0, 0.0, 0.0
+    end = times[-1] if len(times) else 0.0
+    while t <= end:
+        span = float(rng.uniform(1.0, 4.0))
+        h, v = float(rng.normal(0, 0.12)), float(rng.normal(0, 0.08))
+        sel = (times >= t) & (times < t + span)
+        for value, pos, neg in ((h, ("eyeLookOutLeft", "eyeLookInRight"), ("eyeLookInLeft", "eyeLookOutRight")),
+                                (v, ("eyeLookUpLeft", "eyeLookUpRight"), ("eyeLookDownLeft", "eyeLookDownRight"))):
+            for name in pos if value > 0 else neg:
+                out[sel, INDEX[name]] = abs(value)
+        t += span
+    return out
+
+
+def _brow_lifts(rng: np.random.Generator, phones: list[Phone], times: np.ndarray, gain: float) -> np.ndarray:
+    """A brow raise on some phrase onsets (after a pause), as speakers mark new phrases."""
+    curve = np.zeros(len(times))
+    for prev, ph in zip(phones, phones[1:], strict=False):
+        if prev.label == SILENCE and prev.duration >= REST_MIN and ph.label != SILENCE and rng.random() < 0.5:
+            centre = ph.start + float(rng.uniform(0.1, 0.25))
+            amp = gain * float(rng.uniform(0.1, 0.3))
+            curve = np.maximum(curve, amp * np.exp(-0.5 * ((times - centre) / 0.18) ** 2))
+    return curve
+
+
+def make_targets(samples: np.ndarray, phones: list[Phone], segment_times: list[tuple[float, float]],
+                 instructions: list[Instruction], fps: float, rng: np.random.Generator) -> Targets:
+    """Targets [T, 52] for clean speech ``samples`` (16 kHz) with true ``phones``."""
+    duration = len(samples) / TARGET_SR
+    features = extract_features(Audio(np.asarray(samples, np.float32), TARGET_SR, TARGET_SR, 1, "clean", ""), fps)
+    times = features.times
+
+    # speech: how big a speaker articulates depends on them and on the emotion of the moment
+    weights = segment_weights(times, segment_times)
+    expressive = np.array([_EXPRESSIVE.get(i.emotion, 0.0) * i.intensity for i in instructions]) @ weights
+    articulation = float(rng.uniform(0.85, 1.15))
+    jaw_gain = float(rng.uniform(0.85, 1.15))
+    values = coarticulate(phones, times)
+    values[:, _MOUTH] *= (articulation * (1.0 + expressive))[:, None]
+    values[:, INDEX["jawOpen"]] *= jaw_gain * (0.55 + 0.6 * features.loudness.astype(np.float64))
+    values[:, _MOUTH] *= (1.0 - rest_mask(phones, times))[:, None]
+
+    # expression of each segment, breathing a little over time
+    expression = weights.T @ np.stack([expression_vector(i.aus) for i in instructions])
+    wobble = 1.0 + 0.08 * smooth_noise(rng, len(times), fps, 1.2)
+    values += expression * wobble[:, None]
+    values = np.clip(values, 0.0, 1.0)
+
+    # bilabials seal the lips over any expression (AU25/26 lips-apart yield here)
+    seal = seal_mask(phones, times, fps)
+    jaw, close = INDEX["jawOpen"], INDEX["mouthClose"]
+    values[:, jaw] *= 1.0 - 0.5 * seal
+    values[:, _OPENERS] *= (1.0 - seal)[:, None]
+    values[:, close] = (1.0 - seal) * np.minimum(values[:, close], values[:, jaw]) + seal * values[:, jaw]
+    for side in ("mouthPressLeft", "mouthPressRight"):
+        values[:, INDEX[side]] = np.maximum(values[:, INDEX[side]], 0.3 * seal)
+
+    # blinks at each segment's rate (AU45), gaze shifts and phrase-onset brow lifts
+    blink_seed = int(rng.integers(2**31))
+    left = np.zeros(len(times))
+    right = np.zeros(len(times))
+    for s, instr in enumerate(instructions):
+        bl, br = blinks(times, duration, blink_seed, blink_rate(instr.aus))
+        mine = weights[s] >= weights.max(axis=0) - 1e-9
+        left[mine], right[mine] = bl[mine], br[mine]
+    for name, curve in (("eyeBlinkLeft", left), ("eyeBlinkRight", right)):
+        values[:, INDEX[name]] = np.maximum(values[:, INDEX[name]], curve)
+    values += _gaze(rng, times)
+    lift = _brow_lifts(rng, phones, times, 1.0)
+    values[:, INDEX["browInnerUp"]] += lift
+    for side in ("browOuterUpLeft", "browOuterUpRight"):
+        values[:, INDEX[side]] += 0.6 * lift
+    values = np.clip(values, 0.0, 1.0).astype(np.float32)
+    info = {"articulation": round(articulation, 4), "jaw_gain": round(jaw_gain, 4), "blink_seed": blink_seed}
+    return Targets(values, info)

@@ -1,0 +1,105 @@
+"""The models ``avitalk eval`` can judge: a registry of name → factory, so trained models plug in.
+
+A model turns audio (plus optional instruction segments and a seed) into an Animation, and may also
+predict instructions (stage 1). Work that does not depend on the seed or the instructions — the audio
+analysis — happens once per clip in ``prepare``; ``generate`` is then called for every seed.
+
+    register_model("my-net", lambda weights: MyNet(weights))
+    avitalk eval --model my-net --set DIR             # by name
+    avitalk eval --model path/to/weights --set DIR    # a file or folder with a JSON model card whose
+                                                      # "architecture" names a registered factory
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..animation import Animation
+from ..audio import Audio
+from ..errors import AviTalkError
+from ..instructions import Segment
+
+
+@dataclass
+class ModelOutput:
+    animation: Animation
+    instructions: list[Segment] | None = None  # stage-1 predictions, when the model makes them
+
+
+class Model(Protocol):
+    name: str
+
+    def prepare(self, audio: Audio, fps: float, transcript: str | None = None) -> Any:
+        """Seed-independent analysis of one clip."""
+        ...
+
+    def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
+        """One take. ``instructions`` None: the model decides (stage 1 runs, if it has one)."""
+        ...
+
+
+ModelFactory = Callable[[Path | None], Model]
+_REGISTRY: dict[str, ModelFactory] = {}
+
+
+def register_model(name: str, factory: ModelFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+class ProceduralModel:
+    """The procedural baseline through the normal pipeline: pocketsphinx phones (recognition, or
+    alignment when a transcript is given) + coarticulated visemes. It ignores instructions."""
+
+    name = "procedural"
+
+    def prepare(self, audio: Audio, fps: float, transcript: str | None = None) -> Any:
+        from ..pipeline import analyze_audio
+
+        return analyze_audio(audio, fps, transcript)
+
+    def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
+        from ..pipeline import GenerateOptions, synthesize_animation
+
+        return ModelOutput(synthesize_animation(prepared, GenerateOptions(fps=prepared.features.fps, seed=seed)))
+
+
+register_model("procedural", lambda weights: ProceduralModel())
+
+CARD_NAMES = ("model.json", "card.json")
+
+
+def _card(path: Path) -> dict[str, Any]:
+    candidates = [path] if path.suffix == ".json" else \
+        [path / n for n in CARD_NAMES] if path.is_dir() else [path.with_suffix(".json")]
+    for card in candidates:
+        if card.is_file():
+            try:
+                data = json.loads(card.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise AviTalkError(f"model card {card} is not valid JSON: {exc}") from exc
+            if isinstance(data, dict):
+                return data
+    raise AviTalkError(f"no JSON model card for {path} (looked for {', '.join(c.name for c in candidates)})")
+
+
+def load_model(spec: str) -> Model:
+    """A registered name, or the path of weights with a model card naming a registered architecture."""
+    if spec in _REGISTRY:
+        return _REGISTRY[spec](None)
+    path = Path(spec)
+    if not path.exists():
+        raise AviTalkError(f"unknown model {spec!r}: neither a registered name ({', '.join(_REGISTRY)}) "
+                           "nor an existing weights path")
+    arch = str(_card(path).get("architecture", ""))
+    if arch not in _REGISTRY:
+        raise AviTalkError(f"model card of {path} names architecture {arch!r}, which is not registered "
+                           f"(known: {', '.join(_REGISTRY)})")
+    return _REGISTRY[arch](path)

@@ -1,0 +1,137 @@
+"""The instruction structure: an emotion, its intensity and FACS action units with intensities.
+
+This is the condition stage 2 is trained on and the label stage 1 predicts. An ``Instruction`` says
+*how* a stretch of speech is performed; a ``Segment`` places one on the time line. The instruction
+track file (DESIGN.md) is a list of segments: ``{"segments": [{"start", "end", "text", "emotion",
+"intensity", "aus"}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import FormatError
+
+# The 8 MEAD classes, in MEAD's order.
+EMOTIONS: tuple[str, ...] = (
+    "neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt",
+)  # fmt: skip
+
+# Action units the project models. AU45 is the blink (its value sets the blink rate, see
+# ``arkit_map``); AU12L/AU14L etc. are the one-sided forms FACS writes as L12/R14 (character's side).
+AUS: tuple[str, ...] = (
+    "AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU14", "AU15", "AU17", "AU20",
+    "AU23", "AU24", "AU25", "AU26", "AU45", "AU12L", "AU12R", "AU14L", "AU14R",
+)  # fmt: skip
+BILATERAL_OF = {"AU12L": "AU12", "AU12R": "AU12", "AU14L": "AU14", "AU14R": "AU14"}
+_ALIASES = {"BLINK": "AU45", "L12": "AU12L", "R12": "AU12R", "L14": "AU14L", "R14": "AU14R"}
+
+
+def normalize_au(name: str) -> str:
+    """'au4' → 'AU4', 'blink' → 'AU45', 'L12' → 'AU12L'. Raises FormatError for unknown units."""
+    key = re.sub(r"\s+", "", str(name)).upper()
+    key = _ALIASES.get(key, key)
+    if re.fullmatch(r"\d+[LR]?", key):
+        key = "AU" + key
+    key = re.sub(r"^AU0+(\d)", r"AU\1", key)
+    if key not in AUS:
+        raise FormatError(f"unknown action unit {name!r} (known: {', '.join(AUS)})")
+    return key
+
+
+def au_number(name: str) -> int:
+    return int(re.sub(r"\D", "", name))
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """How to perform speech: ``emotion`` (one of EMOTIONS), ``intensity`` 0..1 (0 for neutral) and
+    action-unit intensities 0..1."""
+
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    aus: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.emotion not in EMOTIONS:
+            raise FormatError(f"unknown emotion {self.emotion!r} (known: {', '.join(EMOTIONS)})")
+        object.__setattr__(self, "intensity", _unit_value("intensity", self.intensity))
+        clean = {normalize_au(k): _unit_value(k, v) for k, v in dict(self.aus).items()}
+        object.__setattr__(self, "aus", {k: clean[k] for k in sorted(clean, key=_au_order)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"emotion": self.emotion, "intensity": round(self.intensity, 4),
+                "aus": {k: round(v, 4) for k, v in self.aus.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Instruction:
+        return cls(str(data.get("emotion", "neutral")), float(data.get("intensity", 0.0)),
+                   {str(k): float(v) for k, v in dict(data.get("aus", {})).items()})
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An instruction over [start, end) seconds of the audio, with its text."""
+
+    start: float
+    end: float
+    instruction: Instruction
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end <= self.start or self.start < 0:
+            raise FormatError(f"segment times {self.start}..{self.end} are not a forward interval from 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        from .text import to_text  # the text is derived from the structure unless an artist wrote one
+
+        return {"start": round(self.start, 4), "end": round(self.end, 4),
+                "text": self.text or to_text(self.instruction), **self.instruction.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Segment:
+        for key in ("start", "end"):
+            if key not in data:
+                raise FormatError(f"instruction segment is missing {key!r}")
+        return cls(float(data["start"]), float(data["end"]), Instruction.from_dict(data), str(data.get("text", "")))
+
+
+def _unit_value(name: str, value: float) -> float:
+    v = float(value)
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise FormatError(f"{name} must be between 0 and 1, not {value!r}")
+    return v
+
+
+def _au_order(name: str) -> tuple[int, str]:
+    return au_number(name), name
+
+
+def track_to_dict(segments: list[Segment]) -> dict[str, Any]:
+    return {"segments": [s.to_dict() for s in segments]}
+
+
+def track_from_dict(data: dict[str, Any]) -> list[Segment]:
+    if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
+        raise FormatError("an instruction track is an object with a 'segments' list")
+    segments = [Segment.from_dict(s) for s in data["segments"]]
+    for a, b in zip(segments, segments[1:], strict=False):
+        if b.start < a.end - 1e-6:
+            raise FormatError(f"instruction segments overlap at {b.start:.3f} s")
+    return segments
+
+
+def read_track(path: str | Path) -> list[Segment]:
+    src = Path(path)
+    if not src.is_file():
+        raise FormatError(f"instruction file {src} does not exist")
+    try:
+        data = json.loads(src.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{src.name} is not a JSON instruction track: {exc}") from exc
+    return track_from_dict(data)
