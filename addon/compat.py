@@ -155,3 +155,10 @@ def new_sound_strip(scene: bpy.types.Scene, name: str, filepath: str, channel: i
     Its length in frames follows the scene frame rate at this moment, so set the rate first. Raises
     RuntimeError where the build has no audio (see :func:`audio_supported`)."""
     return sound_strips(scene).new_sound(name, filepath, channel, frame_start)
+
+
+def ensure_node_tree(idblock: bpy.types.Material | bpy.types.World) -> None:
+    """Give a material or world its node tree. 4.2 creates it only when ``use_nodes`` is switched on;
+    5.0 creates it with the datablock and deprecates ``use_nodes``."""
+    if idblock.node_tree is None:
+        idblock.use_nodes = True

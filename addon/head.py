@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.arkit import ARKIT52
 from ..core.rigs.builtin_head import FORMAT_VERSION, HeadMesh, build_head
+from . import compat
 
 HEAD_PROPERTY = "avi_talking_head"
 """Custom property on the object: the head's format version (an int). Other code uses it to recognise the head."""
@@ -61,7 +62,7 @@ def _make_material(name: str, rgba: tuple[float, float, float, float]) -> bpy.ty
     mat = bpy.data.materials.new(name)
     # the solid viewport shows this colour (the stubs type it as read-only; Blender takes any 4 floats)
     mat.diffuse_color = rgba  # type: ignore[assignment]
-    _ensure_material_nodes(mat)
+    compat.ensure_node_tree(mat)
     tree = mat.node_tree
     bsdf = next((n for n in tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None) if tree else None
     if bsdf is not None:
@@ -74,13 +75,6 @@ def _make_material(name: str, rgba: tuple[float, float, float, float]) -> bpy.ty
 def _set_input(node: bpy.types.Node, socket: str, value: float | tuple[float, ...]) -> None:
     # the socket classes (NodeSocketColor, NodeSocketFloatFactor, ...) are only known at run time
     setattr(node.inputs[socket], "default_value", value)  # noqa: B010
-
-
-# VERSION DIFFERENCE (4.2 -> 5.0), to move into addon/compat.py: a new material has no node tree in 4.2
-# until ``use_nodes`` is set; in 5.0 it is created with one and ``Material.use_nodes`` is deprecated.
-def _ensure_material_nodes(mat: bpy.types.Material) -> None:
-    if mat.node_tree is None:
-        mat.use_nodes = True
 
 
 def _add_vertex_groups(obj: bpy.types.Object, head: HeadMesh) -> None:

@@ -13,6 +13,7 @@ from bpy.types import Context, Operator
 
 from ..core.animation import normalize_fps
 from ..core.errors import AviTalkError
+from . import compat
 from .bake import bake_animation, scene_fps
 from .head import build_head_object
 from .preview_scene import add_preview_camera_and_light
@@ -78,7 +79,8 @@ class AVITALK_OT_bake_audio(Operator):
             options = GenerateOptions(fps=fps, seed=settings.seed, transcript=settings.transcript or None,
                                       lips=settings.lips, expression=settings.expression, blinks=settings.blinks)
             animation, analysis = generate(audio, options)
-            result = bake_animation(obj, animation, scene=scene, audio_path=audio, frame_start=scene.frame_start)
+            sound = audio if compat.audio_supported() else None
+            result = bake_animation(obj, animation, scene=scene, audio_path=sound, frame_start=scene.frame_start)
         except ImportError:
             self.report({"ERROR"}, MISSING_DEPS)
             return {"CANCELLED"}
@@ -87,6 +89,8 @@ class AVITALK_OT_bake_audio(Operator):
             return {"CANCELLED"}
         for warning in analysis.audio.warnings:
             self.report({"WARNING"}, warning)
+        if sound is None:
+            self.report({"WARNING"}, "this Blender build has no audio support: no sound strip was added")
         self.report({"INFO"}, f"baked {len(result.keyed)} channels into {result.action.name!r}")
         return {"FINISHED"}
 

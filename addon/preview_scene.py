@@ -6,6 +6,8 @@ from __future__ import annotations
 import bpy
 from mathutils import Vector
 
+from . import compat
+
 # (name, offset from the head origin in metres, watts, area size in metres)
 _LIGHTS = (
     ("AVI Key", (0.55, -0.75, 0.45), 7.0, 0.6),
@@ -26,8 +28,7 @@ def _track(obj: bpy.types.Object, target: bpy.types.Object) -> None:
 
 def set_world_colour(world: bpy.types.World, rgb: tuple[float, float, float], strength: float) -> None:
     world.color = rgb
-    if world.node_tree is None:  # 4.2 creates the world node tree only on request
-        world.use_nodes = True
+    compat.ensure_node_tree(world)
     tree = world.node_tree
     if tree is None:
         return

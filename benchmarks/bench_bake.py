@@ -11,6 +11,7 @@ import time
 
 import bpy
 import numpy as np
+
 from avi_talking.addon import compat
 from avi_talking.addon.bake import bake_animation
 from avi_talking.addon.keyframes import write_keys

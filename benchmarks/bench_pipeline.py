@@ -58,12 +58,15 @@ wav, out, transcript = Path(sys.argv[1]), Path(sys.argv[2]), (sys.argv[3] or Non
 t = time.perf_counter(); audio = load_audio(wav); times["load"] = time.perf_counter() - t
 analysis = analyze_audio(audio, 30.0, transcript)
 times["features"] = analysis.timings["features"]; times["phones"] = analysis.timings["phones"]
-t = time.perf_counter(); anim = synthesize_animation(analysis, GenerateOptions()); times["synthesis"] = time.perf_counter() - t
+t = time.perf_counter()
+anim = synthesize_animation(analysis, GenerateOptions())
+times["synthesis"] = time.perf_counter() - t
 t = time.perf_counter()
 from avi_talking.addon import headless
 times["import bpy"] = time.perf_counter() - t
 summary = headless.bake_to_blend(anim, wav, out)
-times["scene+head"] = summary.timings["scene"]; times["bake"] = summary.timings["bake"]; times["save"] = summary.timings["save"]
+for stage in ("scene", "bake", "save"):
+    times[stage] = summary.timings[stage]
 times["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 times["blend_mb"] = out.stat().st_size / 1e6
 print(json.dumps(times))
@@ -82,7 +85,8 @@ def main() -> None:
         txt = Path(tmp) / "speech.txt"
         txt.write_text(text)
         extra = ["--transcript", str(txt)] if args.transcript else []
-        print(f"{args.seconds:.0f} s of espeak-ng speech, {'forced alignment' if args.transcript else 'phone recognition'}")
+        mode = "forced alignment" if args.transcript else "phone recognition"
+        print(f"{args.seconds:.0f} s of espeak-ng speech, {mode}")
         walls = []
         for run in range(args.runs):
             out = Path(tmp) / f"cli{run}.blend"

@@ -11,13 +11,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from avi_talking.core.phonemes import BILABIALS, SILENCE  # noqa: E402
-from avi_talking.core.phones import read_transcript  # noqa: E402
-from avi_talking.core.pipeline import GenerateOptions, generate  # noqa: E402
-from avi_talking.core.rigs.builtin_head import lip_gap_mm  # noqa: E402
+from avi_talking.core.phonemes import BILABIALS, SILENCE
+from avi_talking.core.phones import read_transcript
+from avi_talking.core.pipeline import GenerateOptions, generate
+from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
 
 def main() -> None:

@@ -18,7 +18,9 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from avi_talking.addon import compat
 from avi_talking.addon.head import build_head_object
+from avi_talking.addon.preview_scene import add_preview_camera_and_light
 from avi_talking.core.arkit import ARKIT52
 
 EXPRESSIONS: tuple[tuple[str, dict[str, float]], ...] = (
@@ -48,6 +50,7 @@ def setup_scene(samples: int, size: int) -> tuple[bpy.types.Object, bpy.types.Ob
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     head = build_head_object(scene.collection)
+    camera = add_preview_camera_and_light(scene, head)
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
@@ -57,48 +60,7 @@ def setup_scene(samples: int, size: int) -> tuple[bpy.types.Object, bpy.types.Ob
     scene.render.image_settings.color_mode = "RGB"
     scene.render.image_settings.compression = 100
     scene.view_settings.view_transform = "Standard"
-    world = bpy.data.worlds.new("AVI World")
-    scene.world = world
-    _world_colour(world, (0.30, 0.32, 0.36), 0.25)
-    target = bpy.data.objects.new("AVI Target", None)
-    scene.collection.objects.link(target)
-    target.location = (0.0, -0.02, -0.02)
-    for name, loc, energy, size_m in (
-        ("Key", (0.55, -0.75, 0.45), 7.0, 0.6),
-        ("Fill", (-0.75, -0.55, 0.05), 2.5, 0.8),
-        ("Rim", (-0.25, 0.75, 0.55), 7.0, 0.4),
-    ):
-        light = bpy.data.lights.new(name, "AREA")
-        light.energy = energy
-        light.size = size_m
-        obj = bpy.data.objects.new(name, light)
-        obj.location = loc
-        scene.collection.objects.link(obj)
-        _track(obj, target)
-    cam_data = bpy.data.cameras.new("AVI Camera")
-    camera = bpy.data.objects.new("AVI Camera", cam_data)
-    scene.collection.objects.link(camera)
-    scene.camera = camera
-    aim = bpy.data.objects.new("AVI Aim", None)
-    scene.collection.objects.link(aim)
-    _track(camera, aim)
     return head, camera
-
-
-def _world_colour(world: bpy.types.World, rgb: tuple[float, float, float], strength: float) -> None:
-    world.color = rgb
-    if world.node_tree is None:  # 4.2 creates the world node tree only on request
-        world.use_nodes = True
-    background = next(n for n in world.node_tree.nodes if n.bl_idname == "ShaderNodeBackground")
-    background.inputs["Color"].default_value = (*rgb, 1.0)
-    background.inputs["Strength"].default_value = strength
-
-
-def _track(obj: bpy.types.Object, target: bpy.types.Object) -> None:
-    con = obj.constraints.new("TRACK_TO")
-    con.target = target
-    con.track_axis = "TRACK_NEGATIVE_Z"
-    con.up_axis = "UP_Y"
 
 
 def set_view(camera: bpy.types.Object, view: str) -> None:
@@ -143,8 +105,7 @@ def label(head: bpy.types.Object, text: str) -> bpy.types.Object:
     obj.rotation_euler = (math.radians(82), 0.0, math.radians(12))
     mat = bpy.data.materials.new("AVI Label")
     mat.diffuse_color = (1, 1, 1, 1)
-    if mat.node_tree is None:
-        mat.use_nodes = True
+    compat.ensure_node_tree(mat)
     nodes = mat.node_tree.nodes
     bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
     bsdf.inputs["Base Color"].default_value = (0.95, 0.95, 0.95, 1.0)

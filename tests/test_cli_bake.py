@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SpokenClip, run_cli
 
 from avi_talking.core.animation import Animation
 from avi_talking.core.arkit import ARKIT52
+
+from conftest import SpokenClip, run_cli
 
 pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
