@@ -22,25 +22,12 @@ ARKIT52: tuple[str, ...] = (
 
 INDEX: dict[str, int] = {name: i for i, name in enumerate(ARKIT52)}
 
-# Epic's Live Link Face CSV uses PascalCase names, swaps the Left/Right order of jaw and mouth
-# sideways shapes, and appends 9 head/eye rotation columns (BlendShapeCount = 61).
-LIVE_LINK_FACE_SHAPES: tuple[str, ...] = (
-    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
-    "EyeSquintLeft", "EyeWideLeft",
-    "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight", "EyeLookOutRight", "EyeLookUpRight",
-    "EyeSquintRight", "EyeWideRight",
-    "JawForward", "JawRight", "JawLeft", "JawOpen",
-    "MouthClose", "MouthFunnel", "MouthPucker", "MouthRight", "MouthLeft",
-    "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft", "MouthFrownRight",
-    "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
-    "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper",
-    "MouthPressLeft", "MouthPressRight", "MouthLowerDownLeft", "MouthLowerDownRight",
-    "MouthUpperUpLeft", "MouthUpperUpRight",
-    "BrowDownLeft", "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight",
-    "CheekPuff", "CheekSquintLeft", "CheekSquintRight",
-    "NoseSneerLeft", "NoseSneerRight",
-    "TongueOut",
-)  # fmt: skip
+# Epic's Live Link Face CSV uses PascalCase names, swaps the Left/Right order of the sideways jaw and
+# mouth shapes, and appends 9 head/eye rotation columns (BlendShapeCount = 61).
+_LLF_SWAPS = {"jawLeft": "jawRight", "jawRight": "jawLeft", "mouthLeft": "mouthRight", "mouthRight": "mouthLeft"}
+LIVE_LINK_FACE_SHAPES: tuple[str, ...] = tuple(
+    name[:1].upper() + name[1:] for name in (_LLF_SWAPS.get(n, n) for n in ARKIT52)
+)
 LIVE_LINK_FACE_ROTATIONS: tuple[str, ...] = (
     "HeadYaw", "HeadPitch", "HeadRoll",
     "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
@@ -52,10 +39,6 @@ MOUTH = tuple(n for n in ARKIT52 if n.startswith(("mouth", "jaw", "tongue", "che
 BROWS = tuple(n for n in ARKIT52 if n.startswith("brow"))
 EYES = tuple(n for n in ARKIT52 if n.startswith("eye"))
 UPPER_FACE = BROWS + EYES + ("cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight")
-
-
-def pascal(name: str) -> str:
-    return name[:1].upper() + name[1:]
 
 
 assert len(ARKIT52) == 52 and len(set(ARKIT52)) == 52

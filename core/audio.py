@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioError
+from .fileio import sha256_file
 from .quiet import quiet_fd
 
 TARGET_SR = 16000
@@ -223,7 +224,7 @@ def _resample(mono: np.ndarray, rate: int, sr: int) -> np.ndarray:
 
 def _finish(src: Path, mono: np.ndarray, rate: int, sr: int, channels: int, fmt: str,
             clip_share: float) -> Audio:
-    audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, _sha256(src), src)
+    audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, sha256_file(src), src)
     _warn_levels(audio, clip_share)
     return audio
 
@@ -241,14 +242,6 @@ def _warn_levels(audio: Audio, clip_share: float) -> None:
         audio.warnings.append(f"{name} clips: {100.0 * clip_share:.2f}% of samples are at full scale")
     for message in audio.warnings:
         warnings.warn(AudioWarning(message), stacklevel=4)
-
-
-def _sha256(src: Path) -> str:
-    h = hashlib.sha256()
-    with open(src, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,12 +4,28 @@ so a failure never leaves a partial output file behind."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import AviTalkError
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_writable_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise AviTalkError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise AviTalkError(f"output folder {folder} is not writable")
 
 
 def check_output_path(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> Path:
@@ -19,11 +35,7 @@ def check_output_path(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -
         raise AviTalkError(f"output {out} must end in one of {', '.join(suffixes)}")
     if out.is_dir():
         raise AviTalkError(f"output {out} is a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise AviTalkError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise AviTalkError(f"output folder {parent} is not writable")
+    check_writable_folder(out.parent if str(out.parent) else Path("."))
     return out
 
 

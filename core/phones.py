@@ -10,6 +10,7 @@ back afterwards.
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ import numpy as np
 
 from .audio import Audio
 from .errors import AviTalkError
-from .phonemes import SILENCE, Phone, normalize_arpabet
+from .phonemes import SILENCE, VOWELS, Phone, normalize_arpabet
 from .progress import ProgressFn, null_progress
 
 FRAME_RATE = 100.0  # pocketsphinx frames per second
@@ -34,11 +35,16 @@ _PEAK_LIMIT = 0.7
 TIME_OFFSET = 0.0
 
 # The first (word-level) alignment pass must run without the flat-lexicon and best-path rescoring
-# passes: with them the search often stops after the first word. Wider beams are the fallback.
+# passes: with them the search often stops after the first word. Wider beams are the next try; the
+# last one also drops the filler (silence/noise) models between words, which on some voices
+# (high-pitched espeak-ng variants: 20 of 87 clips of a corpus test split) swallow speech so the
+# search never reaches the end. Pauses then fold into the phones around them; voice activity still
+# closes the mouth there.
+_WIDE = {"beam": 1e-100, "wbeam": 1e-80, "pbeam": 1e-100, "lpbeam": 1e-80, "lponlybeam": 1e-80}
 _ALIGN_PASSES: tuple[dict[str, Any], ...] = (
     {"fwdflat": False, "bestpath": False},
-    {"fwdflat": False, "bestpath": False, "beam": 1e-100, "wbeam": 1e-80, "pbeam": 1e-100, "lpbeam": 1e-80,
-     "lponlybeam": 1e-80},
+    {"fwdflat": False, "bestpath": False, **_WIDE},
+    {"fwdflat": False, "bestpath": False, "fsgusefiller": False, **_WIDE},
 )
 
 
@@ -139,13 +145,30 @@ def _merge_silences(phones: list[Phone]) -> list[Phone]:
 
 def align_phones(audio: Audio, transcript: str, progress: ProgressFn = null_progress) -> list[Phone]:
     """Forced alignment of ``transcript`` (plain text). Words missing from the dictionary get
-    pronunciations from espeak-ng when it is installed."""
+    pronunciations from espeak-ng when it is installed.
+
+    The whole clip is aligned first; when that fails, sentence by sentence on pieces cut at the
+    clip's longest pauses; when that fails too, phone recognition (with a warning)."""
     words = tokenize(transcript)
     if not words:
         raise AviTalkError("the transcript is empty")
     if audio.is_silent:
         raise AviTalkError("cannot align a transcript to silent audio")
-    pcm = prepare_pcm(audio.samples, audio.sr)
+    phones = _align_piece(audio.samples, audio.sr, words)
+    progress("phones", 0.5)
+    if phones is None:
+        phones = _align_by_sentences(audio, transcript)
+    if phones is not None:
+        progress("phones", 1.0)
+        return phones
+    warnings.warn(PhoneWarning("the transcript could not be aligned to the audio; timing its phones by "
+                               "phone recognition instead"), stacklevel=2)
+    return guided_recognition(audio, words, progress)
+
+
+def _align_piece(samples: np.ndarray, sr: int, words: list[str]) -> list[Phone] | None:
+    """Align ``words`` to ``samples``, trying the passes in turn; None when none reaches the end."""
+    pcm = prepare_pcm(samples, sr)
     for options in _ALIGN_PASSES:
         decoder = _decoder(**options)
         _add_missing_words(decoder, words)
@@ -155,21 +178,147 @@ def align_phones(audio: Audio, transcript: str, progress: ProgressFn = null_prog
         decoder.end_utt()
         if decoder.hyp() is None:
             continue
-        decoder.set_alignment()
+        decoder.set_alignment()  # second pass: phone-level alignment along the word path
         decoder.start_utt()
         decoder.process_raw(pcm, full_utt=True)
         decoder.end_utt()
         alignment = decoder.get_alignment()
-        if alignment is None:
+        if alignment is not None and _covers([w.name for w in alignment], words):
+            segments = [(ph.name, ph.start, ph.start + ph.duration) for word in alignment for ph in word]
+            return _to_phones(segments, len(samples) / sr)
+    return None
+
+
+def _align_by_sentences(audio: Audio, transcript: str) -> list[Phone] | None:
+    sentences = [w for w in (tokenize(s) for s in re.split(r"(?<=[.!?;:])\s+", transcript)) if w]
+    if len(sentences) < 2:
+        return None
+    cuts = _pause_cuts(audio, len(sentences) - 1)
+    if cuts is None:
+        return None
+    bounds = [0, *cuts, len(audio.samples)]
+    phones: list[Phone] = []
+    for (a, b), words in zip(itertools.pairwise(bounds), sentences, strict=True):
+        piece = _align_piece(audio.samples[a:b], audio.sr, words)
+        if piece is None:
+            return None
+        offset = a / audio.sr
+        phones.extend(Phone(p.label, p.start + offset, p.end + offset) for p in piece)
+    return _merge_silences(phones)
+
+
+def _pause_cuts(audio: Audio, count: int) -> list[int] | None:
+    """Sample positions at the centres of the ``count`` longest interior pauses, in time order."""
+    from .features import logmel_energy, voice_activity
+
+    fps = 100.0
+    _, _, energy = logmel_energy(audio, fps)
+    voiced, _ = voice_activity(energy, fps)
+    padded = np.concatenate([[True], voiced, [True]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    pauses = [(b - a, a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if a > 0 and b < len(voiced)]
+    if len(pauses) < count:
+        return None
+    longest = sorted(pauses, reverse=True)[:count]
+    return sorted(int((a + b) / 2 / fps * audio.sr) for _, a, b in longest)
+
+
+def expected_phones(words: list[str]) -> list[str]:
+    """The transcript's phones from the dictionary (first pronunciation; espeak-ng for unknown words)."""
+    extra = _pronounce(words)
+    known = _dictionary()
+    phones: list[str] = []
+    for word in words:
+        phones.extend(normalize_arpabet(p) for p in known.get(word) or extra[word])
+    return [p for p in phones if p != SILENCE]
+
+
+def guided_recognition(audio: Audio, words: list[str], progress: ProgressFn = null_progress) -> list[Phone]:
+    """The transcript's phones, timed by free phone recognition: the expected and the heard phone
+    sequences are paired by edit distance (cheaper for phones that look alike on the lips); paired
+    phones take the heard times, unpaired ones share the time between their neighbours."""
+    heard = [p for p in recognize_phones(audio, progress) if p.label != SILENCE]
+    expected = expected_phones(words)
+    if not heard or not expected:
+        return [Phone(SILENCE, 0.0, audio.duration)]
+    times: list[tuple[float, float] | None] = [None] * len(expected)
+    for i, j in _pair_sequences(expected, [p.label for p in heard]):
+        times[i] = (heard[j].start, heard[j].end)
+    i = 0
+    while i < len(expected):  # spread unpaired runs over the gap between the paired phones around them
+        if times[i] is not None:
+            i += 1
             continue
-        segments = [(ph.name, ph.start, ph.start + ph.duration) for word in alignment for ph in word]
-        if _covers([w.name for w in alignment], words):
-            progress("phones", 1.0)
-            return _to_phones(segments, audio.duration)
-        progress("phones", 0.5)
-    warnings.warn(PhoneWarning("the transcript could not be aligned to the audio; using phone recognition"),
-                  stacklevel=2)
-    return recognize_phones(audio, progress)
+        k = i
+        while k < len(expected) and times[k] is None:
+            k += 1
+        before, after = times[i - 1] if i > 0 else None, times[k] if k < len(expected) else None
+        lo = before[1] if before else heard[0].start
+        hi = after[0] if after else heard[-1].end
+        hi = max(hi, lo + 0.02 * (k - i))
+        step = (hi - lo) / (k - i)
+        for m in range(i, k):
+            times[m] = (lo + step * (m - i), lo + step * (m - i + 1))
+        i = k
+    segments: list[tuple[str, float, float]] = []
+    for label, span in zip(expected, times, strict=True):
+        assert span is not None
+        start = max(span[0], segments[-1][2] if segments else 0.0)
+        end = max(span[1], start + 0.01)
+        if segments and start - segments[-1][2] < _ABSORBED_GAP:  # a short gap inside speech: no pause
+            segments[-1] = (segments[-1][0], segments[-1][1], start)
+        segments.append((label, start, end))
+    frames = [(label, round((a + PAD_SECONDS) * FRAME_RATE), round((b + PAD_SECONDS) * FRAME_RATE))
+              for label, a, b in segments]
+    return _to_phones(frames, audio.duration)
+
+
+_ABSORBED_GAP = 0.15  # seconds between paired phones below which no pause is assumed
+
+
+_MAX_PAIRING_CELLS = 20_000_000  # ~80 MB of float32: about 7 minutes of speech against itself
+
+
+def _substitution_costs(a: list[str], b: list[str]) -> np.ndarray:
+    """[len(a), len(b)] costs: 0 same phone, 0.3 same viseme, 0.6 both vowels or both consonants, else 0.9."""
+    from .visemes import PHONE_TO_VISEME
+
+    va = np.array([PHONE_TO_VISEME.get(p, "?") for p in a])
+    vb = np.array([PHONE_TO_VISEME.get(p, "?") for p in b])
+    sa = np.array([p in VOWELS for p in a])
+    sb = np.array([p in VOWELS for p in b])
+    cost = np.where(sa[:, None] == sb[None, :], 0.6, 0.9).astype(np.float32)
+    cost[va[:, None] == vb[None, :]] = 0.3
+    cost[np.array(a)[:, None] == np.array(b)[None, :]] = 0.0
+    return cost
+
+
+def _pair_sequences(a: list[str], b: list[str], gap: float = 0.7) -> list[tuple[int, int]]:
+    """Index pairs (i, j) on the cheapest monotonic alignment of two phone sequences (edit distance,
+    one numpy row at a time: the left-to-right insertions are a running minimum)."""
+    n, m = len(a), len(b)
+    if n == 0 or m == 0 or n * m > _MAX_PAIRING_CELLS:
+        return []
+    sub = _substitution_costs(a, b)
+    cost = np.empty((n + 1, m + 1), np.float32)
+    cost[0] = gap * np.arange(m + 1)
+    ramp = gap * np.arange(m + 1, dtype=np.float32)
+    for i in range(1, n + 1):
+        row = np.empty(m + 1, np.float32)
+        row[0] = gap * i
+        row[1:] = np.minimum(cost[i - 1, 1:] + gap, cost[i - 1, :-1] + sub[i - 1])
+        cost[i] = np.minimum.accumulate(row - ramp) + ramp  # cost[i, j-1] + gap chains
+    pairs: list[tuple[int, int]] = []
+    i, j = n, m
+    while i > 0 and j > 0:
+        if np.isclose(cost[i, j], cost[i - 1, j - 1] + sub[i - 1, j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif np.isclose(cost[i, j], cost[i - 1, j] + gap):
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
 
 
 def read_transcript(value: str) -> str:
@@ -193,30 +342,41 @@ def tokenize(text: str) -> list[str]:
 
 
 @cache
-def _dictionary() -> frozenset[str]:
-    words: set[str] = set()
+def _dictionary() -> dict[str, tuple[str, ...]]:
+    """The CMU dictionary shipped with pocketsphinx: word → first pronunciation (ARPAbet)."""
+    pronunciations: dict[str, tuple[str, ...]] = {}
     with open(_model_files()["dict"], encoding="utf-8") as fh:
         for line in fh:
-            words.add(line.split(" ", 1)[0])
-    return frozenset(words)
+            word, _, phones = line.strip().partition(" ")
+            if "(" not in word:  # "(2)" entries are alternative pronunciations
+                pronunciations[word] = tuple(phones.split())
+    return pronunciations
 
 
-def _add_missing_words(decoder: Any, words: Iterable[str]) -> None:
+def _pronounce(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Pronunciations for words missing from the dictionary, from espeak-ng."""
     known = _dictionary()
     missing = sorted({w for w in words if w not in known})
     if not missing:
-        return
+        return {}
     from .tts import espeak
 
+    found: dict[str, tuple[str, ...]] = {}
     unknown: list[str] = []
     for word in missing:
         phones = espeak.word_to_arpabet(word) if espeak.available() else ()
         if phones:
-            decoder.add_word(word, " ".join(phones), False)
+            found[word] = phones
         else:
             unknown.append(word)
     if unknown:
         raise AviTalkError(f"no pronunciation for: {', '.join(unknown[:8])} (espeak-ng would supply one)")
+    return found
+
+
+def _add_missing_words(decoder: Any, words: Iterable[str]) -> None:
+    for word, phones in _pronounce(words).items():
+        decoder.add_word(word, " ".join(phones), False)
 
 
 def _covers(aligned: list[str], words: list[str]) -> bool:

@@ -24,7 +24,7 @@ from .visemes import JAW_CHANNELS, LIP_OPENERS, WEAK_PHONES, viseme_for
 
 _SHAPE = 1.5  # dominance exponent: between Laplacian (1) and Gaussian (2) falloff
 _REACH = 4.0  # dominance is negligible beyond this many spreads
-_SEAL_RAMP = 0.04  # seconds over which a bilabial seal fades in/out
+SEAL_RAMP = 0.04  # seconds over which a bilabial seal fades in/out
 _REST_RAMP = 0.08  # seconds over which the mouth relaxes at a pause
 
 _JAW_MASK = np.array([name in JAW_CHANNELS for name in ARKIT52])
@@ -83,7 +83,7 @@ def coarticulate(phones: list[Phone], times: np.ndarray) -> np.ndarray:
     return blended
 
 
-def _ramp_mask(times: np.ndarray, intervals: list[tuple[float, float]], ramp: float) -> np.ndarray:
+def ramp_mask(times: np.ndarray, intervals: list[tuple[float, float]], ramp: float) -> np.ndarray:
     """1 inside each interval, cosine fade to 0 over ``ramp`` seconds outside; max over intervals."""
     mask = np.zeros(len(times))
     for start, end in intervals:
@@ -94,14 +94,14 @@ def _ramp_mask(times: np.ndarray, intervals: list[tuple[float, float]], ramp: fl
     return mask
 
 
-def _seal_mask(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
+def seal_mask(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
     intervals = []
     for phone in phones:
         if phone.label in BILABIALS:
             # widen to the nearest frame so a closure shorter than a frame is still shown
             half = max(0.5 / fps, 0.5 * phone.duration)
             intervals.append((phone.centre - half * 0.999, phone.centre + half * 0.999))
-    mask = _ramp_mask(times, intervals, _SEAL_RAMP)
+    mask = ramp_mask(times, intervals, SEAL_RAMP)
     for start, end in intervals:  # guarantee the frame nearest each centre is fully sealed
         nearest = int(np.argmin(np.abs(times - 0.5 * (start + end))))
         mask[nearest] = 1.0
@@ -126,7 +126,7 @@ def _rest_mask(voiced: np.ndarray, times: np.ndarray) -> np.ndarray:
         elif b - a >= 2:
             mid = 0.5 * (times[a] + times[b - 1])
             intervals.append((mid - step / 2, mid + step / 2))
-    return _ramp_mask(times, intervals, _REST_RAMP)
+    return ramp_mask(times, intervals, _REST_RAMP)
 
 
 def _brow_lifts(features: Features, rng: np.random.Generator) -> np.ndarray:
@@ -162,7 +162,7 @@ def synthesize(phones: list[Phone], features: Features, settings: ProceduralSett
     rest = _rest_mask(features.voiced, times)
     values[:, _MOUTH] *= (1.0 - rest)[:, None]
 
-    seal = _seal_mask(phones, times, features.fps)
+    seal = seal_mask(phones, times, features.fps)
     values[:, jaw] *= 1.0 - 0.5 * seal
     values[:, _OPENERS] *= (1.0 - seal)[:, None]
     close = INDEX["mouthClose"]

@@ -48,3 +48,35 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     """Run ``python -m avi_talking ...`` as a user would, capturing output."""
     return subprocess.run([sys.executable, "-m", "avi_talking", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=600, check=False)
+
+
+def match_labels(truth: list[str], got: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of equal labels on the best monotonic alignment of two label sequences."""
+    n, m = len(truth), len(got)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            same = truth[i - 1] == got[j - 1]
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (0 if same else 1))
+    pairs, i, j = [], n, m
+    while i > 0 and j > 0:
+        if truth[i - 1] == got[j - 1] and cost[i, j] == cost[i - 1, j - 1]:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
+def phones_from(spec: list[tuple[str, float]]) -> list:
+    """Back-to-back phones from (label, duration) pairs, starting at 0 s."""
+    from avi_talking.core.phonemes import Phone
+
+    out, t = [], 0.0
+    for label, duration in spec:
+        out.append(Phone(label, t, t + duration))
+        t += duration
+    return out

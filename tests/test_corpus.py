@@ -20,11 +20,11 @@ from avi_talking.core.corpus.sentences import phone_histogram
 from avi_talking.core.corpus.targets import make_targets
 from avi_talking.core.corpus.voices import SPLIT_VARIANTS
 from avi_talking.core.instructions import Instruction, to_text
-from avi_talking.core.phonemes import ARPABET, BILABIALS, SILENCE, VOWELS, Phone
+from avi_talking.core.phonemes import ARPABET, BILABIALS, SILENCE, VOWELS
 from avi_talking.core.phones import PhoneWarning, align_phones
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
-from conftest import run_cli
+from conftest import match_labels, phones_from, run_cli
 
 HOURS, SEED = 0.02, 5
 
@@ -45,27 +45,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, espeak_ok: None) -> tuple[Pat
                    "--workers", "2", "--shard-minutes", "0.4")
     assert proc.returncode == 0, proc.stderr
     return out, proc.stderr
-
-
-def _match(truth: list[str], got: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of equal labels on the best monotonic alignment of two label sequences."""
-    n, m = len(truth), len(got)
-    cost = np.zeros((n + 1, m + 1))
-    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            same = truth[i - 1] == got[j - 1]
-            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (0 if same else 1))
-    pairs, i, j = [], n, m
-    while i > 0 and j > 0:
-        if truth[i - 1] == got[j - 1] and cost[i, j] == cost[i - 1, j - 1]:
-            pairs.append((i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i - 1, j] + 1:
-            i -= 1
-        else:
-            j -= 1
-    return pairs[::-1]
 
 
 def test_tiny_corpus_builds_with_summary(tiny: tuple[Path, str]) -> None:
@@ -158,7 +137,7 @@ def test_true_phone_times_agree_with_forced_alignment(tiny: tuple[Path, str]) ->
                 continue
         truth = [p for p in clip.phones if p.label != SILENCE]
         found = [p for p in got if p.label != SILENCE]
-        pairs = _match([p.label for p in truth], [p.label for p in found])
+        pairs = match_labels([p.label for p in truth], [p.label for p in found])
         assert len(pairs) >= 0.6 * len(truth), clip.id
         errors.extend(found[j].start - truth[i].start for i, j in pairs)
         aligned += 1
@@ -166,17 +145,9 @@ def test_true_phone_times_agree_with_forced_alignment(tiny: tuple[Path, str]) ->
     assert np.median(np.abs(errors)) < 0.05
 
 
-def _phones(spec: list[tuple[str, float]]) -> list[Phone]:
-    out, t = [], 0.0
-    for label, dur in spec:
-        out.append(Phone(label, t, t + dur))
-        t += dur
-    return out
-
-
 def test_bilabials_seal_the_lips_over_any_expression() -> None:
     """The composition rule: AU25/26 lips-apart yield to p/b/m; vowels stay open; pauses follow the AUs."""
-    phones = _phones([(SILENCE, 0.4), ("AA", 0.15), ("M", 0.07), ("AA", 0.15), ("P", 0.06), ("IY", 0.12),
+    phones = phones_from([(SILENCE, 0.4), ("AA", 0.15), ("M", 0.07), ("AA", 0.15), ("P", 0.06), ("IY", 0.12),
                       ("B", 0.06), ("AO", 0.15), (SILENCE, 0.5)])
     sr = 16000
     t = np.arange(int(phones[-1].end * sr)) / sr

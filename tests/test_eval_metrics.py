@@ -22,23 +22,15 @@ from avi_talking.core.eval.face import lip_vertex_error, upper_face_dynamics_dev
 from avi_talking.core.eval.models import ModelOutput, load_model, register_model
 from avi_talking.core.eval.runner import EvalOptions, evaluate
 from avi_talking.core.instructions import Instruction, Segment, expression_vector
-from avi_talking.core.phonemes import SILENCE, Phone
+from avi_talking.core.phonemes import SILENCE
 from avi_talking.core.rigs.builtin_head import build_head
 
-from conftest import run_cli
+from conftest import phones_from, run_cli
 
 FPS = 30.0
 
 
-def _phones(spec: list[tuple[str, float]]) -> list[Phone]:
-    out, t = [], 0.0
-    for label, dur in spec:
-        out.append(Phone(label, t, t + dur))
-        t += dur
-    return out
-
-
-PHONES = _phones([(SILENCE, 0.5), ("B", 0.07), ("AA", 0.16), ("P", 0.06), ("AE", 0.14), ("M", 0.08), ("AO", 0.18),
+PHONES = phones_from([(SILENCE, 0.5), ("B", 0.07), ("AA", 0.16), ("P", 0.06), ("AE", 0.14), ("M", 0.08), ("AO", 0.18),
                   ("T", 0.06), ("IY", 0.12), (SILENCE, 0.45), ("M", 0.08), ("AY", 0.2), (SILENCE, 0.6)])
 
 
@@ -105,7 +97,7 @@ def test_jaw_that_follows_energy_correlates() -> None:
 
 def test_closure_counts_only_within_40_ms() -> None:
     fps = 100.0
-    phones = _phones([(SILENCE, 0.5), ("M", 0.06), ("AA", 0.3)])  # M ends at 0.56 s
+    phones = phones_from([(SILENCE, 0.5), ("M", 0.06), ("AA", 0.3)])  # M ends at 0.56 s
     for close_at, counted in ((0.59, True), (0.61, False), (0.47, True), (0.45, False)):
         values = _constant(100, jawOpen=0.5)
         values[int(round(close_at * fps))] = 0.0
@@ -197,6 +189,30 @@ class _StillFace:
     def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
         duration, fps = prepared
         return ModelOutput(Animation(fps, ARKIT52, np.zeros((int(duration * fps) + 1, 52), np.float32)))
+
+
+class _NeutralGuesser(_StillFace):
+    """Stage 1 that always answers "neutral" for the whole clip."""
+
+    name = "neutral-guesser"
+
+    def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
+        out = super().generate(prepared, instructions, seed)
+        if instructions is None:
+            out.instructions = [Segment(0.0, prepared[0], Instruction())]
+        return out
+
+
+def test_stage1_scores_come_from_predicted_instructions(corpus_dir: Path) -> None:
+    register_model("neutral-guesser-test", lambda path: _NeutralGuesser())
+    corpus = Corpus(corpus_dir)
+    result = evaluate(corpus, "neutral-guesser-test", EvalOptions(split="train", seeds=1, max_clips=4))
+    truth = [seg for entry in corpus.entries("train")[:4] for seg in entry["segments"]]
+    stage1 = result.summary["stage1"]
+    assert stage1["emotion_accuracy"] == pytest.approx(np.mean([s["emotion"] == "neutral" for s in truth]))
+    assert stage1["intensity_mae"] == pytest.approx(np.mean([s["intensity"] for s in truth]), abs=1e-3)
+    au_present = sum(v >= 0.1 for s in truth for v in s["aus"].values())
+    assert (stage1["au_f1"] == 0.0) if au_present else math.isnan(stage1["au_f1"])
 
 
 def test_registry_plugs_in_models(corpus_dir: Path, tmp_path: Path) -> None:

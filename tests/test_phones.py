@@ -21,28 +21,7 @@ from avi_talking.core.phones import (
     tokenize,
 )
 
-from conftest import SpokenClip
-
-
-def _match(truth: list[str], got: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of equal labels on the best monotonic alignment of two label sequences."""
-    n, m = len(truth), len(got)
-    cost = np.zeros((n + 1, m + 1))
-    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            same = truth[i - 1] == got[j - 1]
-            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (0 if same else 1))
-    pairs, i, j = [], n, m
-    while i > 0 and j > 0:
-        if truth[i - 1] == got[j - 1] and cost[i, j] == cost[i - 1, j - 1]:
-            pairs.append((i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i - 1, j] + 1:
-            i -= 1
-        else:
-            j -= 1
-    return pairs[::-1]
+from conftest import SpokenClip, match_labels
 
 
 def _tiles(phones: list[Phone], duration: float) -> bool:
@@ -54,7 +33,7 @@ def test_forced_alignment_matches_true_phone_times(spoken: SpokenClip) -> None:
     audio = load_audio(spoken.path)
     got = [p for p in align_phones(audio, spoken.text) if p.label != SILENCE]
     truth = [p for p in spoken.speech.phones if p.label != SILENCE]  # type: ignore[attr-defined]
-    pairs = _match([p.label for p in truth], [p.label for p in got])
+    pairs = match_labels([p.label for p in truth], [p.label for p in got])
     assert len(pairs) >= 0.85 * len(truth)
     errors = np.array([got[j].start - truth[i].start for i, j in pairs])
     assert np.median(np.abs(errors)) < 0.03  # seconds
@@ -137,3 +116,45 @@ def test_ipa_and_arpabet_tables() -> None:
     assert normalize_arpabet("AH0") == "AH"
     assert normalize_arpabet("+NSN+") == SILENCE
     assert normalize_arpabet("sil") == SILENCE
+
+
+def test_guided_recognition_keeps_the_transcripts_phones(spoken: SpokenClip) -> None:
+    """The fallback when alignment fails: the transcript's phones, timed by recognition."""
+    from avi_talking.core.phonemes import BILABIALS
+    from avi_talking.core.phones import expected_phones, guided_recognition
+
+    audio = load_audio(spoken.path)
+    words = tokenize(spoken.text)
+    phones = guided_recognition(audio, words)
+    assert _tiles(phones, audio.duration)
+    assert [p.label for p in phones if p.label != SILENCE] == expected_phones(words)
+    truth = np.array([p.centre for p in spoken.speech.phones if p.label in BILABIALS])  # type: ignore[attr-defined]
+    got = np.array([p.centre for p in phones if p.label in BILABIALS])
+    assert len(got) == len(truth)
+    assert np.median(np.abs(got - truth)) < 0.06  # seconds: coarser than alignment, far better than nothing
+
+
+def test_sequence_pairing() -> None:
+    from avi_talking.core.phones import _pair_sequences
+
+    assert _pair_sequences(["B", "AA", "B"], ["B", "AA", "B"]) == [(0, 0), (1, 1), (2, 2)]
+    # an inserted phone is skipped; a lookalike (P for B) still pairs
+    assert _pair_sequences(["B", "AA", "M"], ["P", "AA", "N", "M"]) == [(0, 0), (1, 1), (2, 3)]
+    assert _pair_sequences([], ["AA"]) == []
+
+
+def test_multi_sentence_alignment_falls_back_to_sentence_pieces() -> None:
+    """Sentence-wise alignment (cut at the longest pauses) when the whole clip does not align."""
+    from avi_talking.core.phones import _align_by_sentences
+    from avi_talking.core.tts import espeak
+
+    text = "Bob met Pam by the map. Maybe the baby wants more milk. We were walking home."
+    speech = espeak.synthesize(text, rate=160)
+    audio = from_samples(speech.samples, speech.sr)
+    phones = _align_by_sentences(audio, text)
+    assert phones is not None and _tiles(phones, audio.duration)
+    got = [p for p in phones if p.label != SILENCE]
+    truth = [p for p in speech.phones if p.label != SILENCE]
+    pairs = match_labels([p.label for p in truth], [p.label for p in got])
+    assert len(pairs) >= 0.85 * len(truth)
+    assert np.median([abs(got[j].start - truth[i].start) for i, j in pairs]) < 0.03

@@ -25,6 +25,7 @@ import numpy as np
 from ... import __version__
 from ..arkit import ARKIT52
 from ..errors import AviTalkError
+from ..fileio import check_writable_folder
 from ..phonemes import ARPABET, SILENCE
 from ..progress import ProgressFn, null_progress
 from .clip import build_clip
@@ -126,11 +127,7 @@ def shard_jobs(plans: list[ClipPlan], fps: float, folder: Path, shard_seconds: f
 def check_out_dir(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AviTalkError(f"output {out} already exists and is not an empty folder")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise AviTalkError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise AviTalkError(f"output folder {parent} is not writable")
+    check_writable_folder(out.parent if str(out.parent) else Path("."))
 
 
 def build_corpus(out: str | Path, hours: float, seed: int, *, fps: float = 30.0, workers: int = 2,

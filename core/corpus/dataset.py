@@ -21,10 +21,11 @@ import numpy as np
 from ..arkit import ARKIT52
 from ..audio import TARGET_SR
 from ..errors import FormatError
+from ..fileio import sha256_file
 from ..instructions import Segment
 from ..phonemes import Phone
 from .build import FORMAT_VERSION, MANIFEST
-from .shards import PHONE_SET, sha256_file
+from .shards import PHONE_SET
 
 
 @dataclass

@@ -12,12 +12,12 @@ every build; this writer fixes the timestamps and the member order instead. Memb
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import sha256_file
 from ..phonemes import ARPABET, SILENCE
 
 PHONE_SET: tuple[str, ...] = (SILENCE, *ARPABET)
@@ -34,14 +34,6 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
             with zf.open(info, "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, np.asarray(array), allow_pickle=False)
     return sha256_file(path)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def offsets(lengths: list[int]) -> np.ndarray:

@@ -23,11 +23,10 @@ from ..audio import TARGET_SR, Audio
 from ..blinks import blinks
 from ..features import extract_features
 from ..instructions import Instruction, blink_rate, expression_vector
-from ..phonemes import BILABIALS, SILENCE, Phone
-from ..procedural import coarticulate
+from ..phonemes import SILENCE, Phone
+from ..procedural import coarticulate, ramp_mask, seal_mask
 from ..visemes import LIP_OPENERS
 
-SEAL_RAMP = 0.04
 REST_RAMP = 0.08
 REST_MIN = 0.15  # pauses shorter than this keep the speech posture
 CROSSFADE = 0.25  # seconds either side of a segment boundary
@@ -40,29 +39,6 @@ _EXPRESSIVE = {"happy": 0.15, "angry": 0.2, "surprised": 0.2, "fearful": 0.05, "
 class Targets:
     values: np.ndarray  # float32 [T, 52]
     info: dict[str, Any] = field(default_factory=dict)  # the clip's drawn variation, for the manifest
-
-
-def ramp_mask(times: np.ndarray, intervals: list[tuple[float, float]], ramp: float) -> np.ndarray:
-    """1 inside each interval, raised-cosine fade to 0 over ``ramp`` seconds outside."""
-    mask = np.zeros(len(times))
-    for start, end in intervals:
-        rising = np.clip((times - (start - ramp)) / ramp, 0, 1)
-        inside = np.minimum(rising, np.clip(((end + ramp) - times) / ramp, 0, 1))
-        mask = np.maximum(mask, 0.5 - 0.5 * np.cos(np.pi * inside))
-    return mask
-
-
-def seal_mask(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
-    intervals = []
-    for ph in phones:
-        if ph.label in BILABIALS:
-            half = max(0.5 / fps, 0.5 * ph.duration) * 0.999
-            intervals.append((ph.centre - half, ph.centre + half))
-    mask = ramp_mask(times, intervals, SEAL_RAMP)
-    if len(times):
-        for start, end in intervals:
-            mask[int(np.argmin(np.abs(times - 0.5 * (start + end))))] = 1.0
-    return mask
 
 
 def rest_mask(phones: list[Phone], times: np.ndarray) -> np.ndarray:

@@ -1,0 +1,52 @@
+"""The package as pip and Blender see it: every sub-package is listed, the manifest is valid."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_subpackage_is_listed_in_pyproject() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {"avi_talking"}
+    for init in ROOT.rglob("__init__.py"):
+        rel = init.parent.relative_to(ROOT)
+        if rel.parts and (rel.parts[0].startswith(".") or rel.parts[0] in {"tests", "build", "dist"}):
+            continue
+        if rel.parts:
+            found.add(".".join(("avi_talking", *rel.parts)))
+    assert found == listed
+
+
+def test_blender_manifest_fields() -> None:
+    manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    for key in ("schema_version", "id", "version", "name", "tagline", "maintainer", "type", "blender_version_min",
+                "license"):
+        assert key in manifest
+    assert manifest["type"] == "add-on" and manifest["id"].isidentifier()
+    assert tuple(int(x) for x in manifest["blender_version_min"].split(".")) >= (4, 2, 0)
+    assert len(manifest["tagline"]) <= 64 and not manifest["tagline"].endswith((".", "!", "?"))
+    assert all(not reason.endswith(".") for reason in manifest["permissions"].values())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert manifest["version"] == pyproject["project"]["version"]
+
+
+def test_imports_inside_the_package_are_relative() -> None:
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0].startswith(".") or rel.parts[0] in {"tests", "benchmarks", "scripts", "build"}:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "import avi_talking" in text or "from avi_talking" in text:
+            offenders.append(str(rel))
+    assert offenders == []
+
+
+def test_core_never_imports_bpy() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
+                 if any(line.strip().startswith(("import bpy", "from bpy")) for line in p.read_text().splitlines())]
+    assert offenders == []
