@@ -14,9 +14,9 @@ _LIGHTS = (
     ("AVI Fill", (-0.75, -0.55, 0.05), 2.5, 0.8),
     ("AVI Rim", (-0.25, 0.75, 0.55), 7.0, 0.4),
 )
-_CAMERA_OFFSET = (0.36, -0.78, 0.08)
-_AIM_OFFSET = (0.0, -0.02, -0.02)
-_LENS_MM = 90.0
+_CAMERA_OFFSET = (0.16, -0.62, 0.03)
+_AIM_OFFSET = (0.0, -0.05, -0.035)
+_LENS_MM = 100.0
 
 
 def _track(obj: bpy.types.Object, target: bpy.types.Object) -> None:

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/render_head.py OUT_DIR [--samples 16] [--size 480]
     .venv/bin/python scripts/render_head.py OUT_DIR --only "jawOpen=1,mouthClose=1" --view mouth
+    .venv/bin/python scripts/render_head.py OUT_DIR --baked out/sample.blend --frames 20,45,70,95
 
 Writes OUT_DIR/head_neutral.png and OUT_DIR/head_expressions.png (the pictures in docs/images/), or with
 ``--only`` a single OUT_DIR/only.png. Needs the bpy module (pip install bpy) and the project installed.
@@ -51,6 +52,11 @@ def setup_scene(samples: int, size: int) -> tuple[bpy.types.Object, bpy.types.Ob
     scene = bpy.context.scene
     head = build_head_object(scene.collection)
     camera = add_preview_camera_and_light(scene, head)
+    configure_render(scene, samples, size)
+    return head, camera
+
+
+def configure_render(scene: bpy.types.Scene, samples: int, size: int) -> None:
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
@@ -60,7 +66,26 @@ def setup_scene(samples: int, size: int) -> tuple[bpy.types.Object, bpy.types.Ob
     scene.render.image_settings.color_mode = "RGB"
     scene.render.image_settings.compression = 100
     scene.view_settings.view_transform = "Standard"
-    return head, camera
+
+
+def render_baked(blend: Path, frames: list[int], out: Path, samples: int, size: int) -> None:
+    """A strip of frames from a baked file (as written by ``avitalk bake``), left to right."""
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    scene = bpy.context.scene
+    configure_render(scene, samples, size)
+    scene.render.use_stamp = True  # burn the frame number in, so the strip reads against the curves
+    scene.render.use_stamp_frame = True
+    for field in ("use_stamp_date", "use_stamp_time", "use_stamp_render_time", "use_stamp_filename",
+                  "use_stamp_camera", "use_stamp_scene", "use_stamp_memory", "use_stamp_lens"):
+        setattr(scene.render, field, False)
+    scene.render.stamp_font_size = 14
+    tiles = []
+    for frame in frames:
+        scene.frame_set(frame)
+        tile = out.with_name(f"frame_{frame}.png")
+        tiles.append(render(tile))
+        tile.unlink()
+    save_png(np.concatenate(tiles, axis=1), out)
 
 
 def set_view(camera: bpy.types.Object, view: str) -> None:
@@ -142,8 +167,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tile", type=int, default=200, help="contact sheet tile size (px)")
     parser.add_argument("--only", help="render one expression, e.g. 'jawOpen=1,mouthClose=1'")
     parser.add_argument("--view", default="portrait", choices=sorted(VIEWS))
+    parser.add_argument("--baked", type=Path, help="render frames of this baked .blend instead")
+    parser.add_argument("--frames", default="20,45,70,95", help="frames for --baked")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.baked is not None:
+        start = time.perf_counter()
+        out = args.out_dir / "baked_frames.png"
+        render_baked(args.baked, [int(f) for f in args.frames.split(",")], out, args.samples, args.tile)
+        print(f"rendered {out} in {time.perf_counter() - start:.1f} s")
+        return 0
     head, camera = setup_scene(args.samples, args.size)
     start = time.perf_counter()
     if args.only is not None:
