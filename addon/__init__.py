@@ -9,7 +9,7 @@ import importlib
 from types import ModuleType
 
 # Registered in this order, unregistered in reverse.
-_UI_MODULES: tuple[str, ...] = ("properties", "preferences", "operators", "panels")
+_UI_MODULES: tuple[str, ...] = ("properties", "preferences", "operators", "operators_flame", "panels")
 
 
 def _modules() -> list[ModuleType]:

@@ -6,10 +6,20 @@ so a failed bake leaves no half-made action, strip or frame-rate change behind.
 
 Values are keyed exactly as the Animation holds them, with no clamping: a key block's
 ``slider_min``/``slider_max`` is the rig's business (Blender clamps the evaluated value to it).
+
+FLAME rigs (``flame_rig.find_flame_rig``: ours or the MPI FLAME add-on's) take ``flame``-space
+Animations: expression channels key the expression shape keys (those the Animation lacks are keyed 0,
+as FLAME reads a missing coefficient), joint rotations key the bones in each bone's own rotation mode, and
+pose correctives that nothing drives (the MPI rig's ``Pose1…``) are keyed from the same rotations. An
+``arkit52`` Animation baked onto a FLAME rig is first retargeted (``core.flame.retarget``). Expression and
+corrective keys whose slider range is too narrow for the values are widened (up to Blender's ±10), since
+FLAME coefficients are signed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +32,13 @@ import numpy as np
 
 from ..core.animation import Animation, normalize_fps
 from ..core.errors import AviTalkError
+from ..core.flame.channels import JOINT_CHANNELS, expression_index, joints_in, pose_of
+from ..core.flame.loading import JOINT_NAMES
+from ..core.flame.model import corrective_weights
+from ..core.flame.retarget import ArkitToFlame
+from ..core.flame.rotations import rotation_channels
 from . import compat
+from .flame_rig import SLIDER_LIMIT, FlameRig, find_flame_rig, retarget_for
 from .keyframes import write_keys
 
 # Custom property that marks the sound strip this add-on added, so a re-bake replaces only that one.
@@ -37,6 +53,12 @@ class BakeResult:
     unmatched: tuple[str, ...]  # Animation channels with no matching shape key (not keyed)
     frame_range: tuple[int, int]  # first and last keyed Blender frame, inclusive
     sound_strip: str | None = None  # name of the sound strip added, if any
+    pose_action: bpy.types.Action | None = None  # the armature's new action (FLAME rigs)
+    notes: tuple[str, ...] = ()  # things the user should know (e.g. how far a retarget can be trusted)
+
+
+META_PROPERTY = "avi_talking_meta"  # custom property on each baked action: the Animation's meta as JSON
+_ROTATION_PROPERTY = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}  # else Euler
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,13 @@ class _Plan:
     fps: tuple[int, float]
     frame_end: int
     audio: Path | None
+    anim: Animation  # what gets keyed (an ARKit take baked onto FLAME arrives retargeted)
+    computed: tuple[tuple[str, np.ndarray], ...] = ()  # more shape-key curves: (key block, values [T])
+    armature: bpy.types.Object | None = None
+    bone_curves: tuple[tuple[str, str, np.ndarray], ...] = ()  # (bone, rotation property, values [T, k])
+    bone_channels: tuple[str, ...] = ()  # the Animation channels the bone curves key
+    sliders: tuple[str, ...] = ()  # key blocks whose slider range widens to ±SLIDER_LIMIT
+    notes: tuple[str, ...] = ()
 
 
 # ---- frame rate --------------------------------------------------------------------------------------
@@ -141,14 +170,30 @@ def _check_audio(audio_path: str | Path) -> Path:
     return path
 
 
+def _names_match(obj: bpy.types.Object, anim: Animation, channel_map: Mapping[str, str] | None) -> bool:
+    key = getattr(obj.data, "shape_keys", None)
+    blocks = {kb.name for kb in key.key_blocks} if key is not None else set()
+    mapping = channel_map or {}
+    return any(mapping.get(c, c) in blocks for c in anim.channels)
+
+
 def _plan(
     obj: bpy.types.Object | None,
     anim: Animation,
     audio_path: str | Path | None,
     frame_start: int,
     channel_map: Mapping[str, str] | None,
+    retarget: ArkitToFlame | None = None,
 ) -> _Plan:
-    key = _shape_key(obj)
+    rig = find_flame_rig(obj)
+    # ARKit takes go onto a FLAME rig through the retarget, unless the mesh has ARKit-named keys of its own
+    arkit_onto_flame = anim.space == "arkit52" and obj is not None and not _names_match(obj, anim, channel_map)
+    onto_flame = rig is not None and (anim.space == "flame" or arkit_onto_flame)
+    if anim.space == "flame" and not onto_flame:
+        name = obj.name if obj is not None else "nothing"
+        raise AviTalkError(f"a FLAME animation needs a FLAME head ({name!r} is not one): add one with "
+                           "Add FLAME Head, or select the MPI FLAME add-on's mesh")
+    key = _shape_key(rig.mesh if rig is not None and onto_flame else obj)
     if anim.n_frames < 1:
         raise AviTalkError("the animation has no frames")
     max_frame = cast(bpy.types.IntProperty, bpy.types.Scene.bl_rna.properties["frame_end"]).hard_max
@@ -156,9 +201,78 @@ def _plan(
     if frame_start < 0 or frame_end > max_frame:
         raise AviTalkError(f"frames {frame_start}..{frame_end} are outside Blender's range 0..{max_frame}")
     fps = fps_settings(anim.fps)  # raises FormatError (an AviTalkError) for rates outside 1..240
-    targets, unmatched = _match_channels(key, anim, channel_map)
+    if rig is not None and onto_flame:
+        plan = _plan_flame(rig, key, anim, retarget, fps, frame_end)
+    else:
+        targets, unmatched = _match_channels(key, anim, channel_map)
+        plan = _Plan(key, targets, unmatched, fps, frame_end, None, anim)
     audio = _check_audio(audio_path) if audio_path is not None else None
-    return _Plan(key, targets, unmatched, fps, frame_end, audio)
+    return dataclasses.replace(plan, audio=audio)
+
+
+def _plan_flame(rig: FlameRig, key: bpy.types.Key, anim: Animation, retarget: ArkitToFlame | None,
+                fps: tuple[int, float], frame_end: int) -> _Plan:
+    """Expression keys, bone rotations and keyed correctives for a FLAME rig (see the module docstring)."""
+    notes: tuple[str, ...] = ()
+    if anim.space == "arkit52":
+        mapping = retarget if retarget is not None else retarget_for(rig)
+        anim = mapping.apply(anim)
+        notes = (mapping.note,) if mapping.note else ()
+    armature = rig.armature
+    if armature is not None and (armature.library is not None or armature.override_library is not None):
+        raise AviTalkError(f"the armature {armature.name!r} is linked from a library and cannot be keyed")
+    if armature is not None and armature.animation_data is not None and armature.animation_data.use_tweak_mode:
+        raise AviTalkError(f"the armature {armature.name!r} is in NLA tweak mode: leave it before baking")
+
+    targets: list[tuple[int, str, str]] = []
+    unmatched: list[str] = []
+    joint_channels = {c for names in JOINT_CHANNELS.values() for c in names}
+    for column, channel in enumerate(anim.channels):
+        index = expression_index(channel)
+        block = rig.expression_blocks.get(index) if index is not None else None
+        if block is not None:
+            targets.append((column, channel, block))
+        elif channel not in joint_channels:
+            unmatched.append(channel)
+    keyed_blocks = {block for _, _, block in targets}
+    zeros = np.zeros(anim.n_frames, dtype=np.float32)
+    computed = [(block, zeros) for _, block in sorted(rig.expression_blocks.items()) if block not in keyed_blocks]
+    pose = pose_of(anim)
+    if rig.keyed_correctives:
+        feature = corrective_weights(pose)
+        computed += [(block, feature[:, k]) for k, block in sorted(rig.keyed_correctives.items())]
+
+    bone_curves: list[tuple[str, str, np.ndarray]] = []
+    keyed_joints: list[str] = []
+    for joint in joints_in(anim):
+        bone = rig.bones.get(joint)
+        if bone is None or armature is None:
+            unmatched.extend(JOINT_CHANNELS[joint])
+            continue
+        mode = armature.pose.bones[bone].rotation_mode if armature.pose is not None else "QUATERNION"
+        values = rotation_channels(pose[:, JOINT_NAMES.index(joint)], mode)
+        bone_curves.append((bone, _ROTATION_PROPERTY.get(mode, "rotation_euler"), values))
+        keyed_joints.append(joint)
+    if not targets and not bone_curves:
+        raise AviTalkError(f"none of the animation's {len(anim.channels)} channels matches the FLAME rig "
+                           f"{rig.mesh.name!r} (its expression keys or jaw bone)")
+    dropped = [c for c in unmatched if expression_index(c) is not None]
+    if dropped:
+        notes += (f"the rig has {rig.n_expression} expression keys: {len(dropped)} expression channels "
+                  f"({dropped[0]} on) are not keyed",)
+
+    sliders: list[str] = []
+    for block, values in [(b, anim.values[:, c]) for c, _, b in targets] + computed:
+        low, high = float(np.min(values)), float(np.max(values))
+        if low < -SLIDER_LIMIT or high > SLIDER_LIMIT:
+            raise AviTalkError(f"shape key {block!r} would need {low:.1f}..{high:.1f}; Blender's shape keys "
+                               f"hold at most ±{SLIDER_LIMIT:g}")
+        kb = key.key_blocks[block]
+        if low < kb.slider_min or high > kb.slider_max:
+            sliders.append(block)
+    bone_channels = tuple(c for j in keyed_joints for c in JOINT_CHANNELS[j])
+    return _Plan(key, tuple(targets), tuple(unmatched), fps, frame_end, None, anim, tuple(computed), armature,
+                 tuple(bone_curves), bone_channels, tuple(sliders), notes)
 
 
 # ---- writing -----------------------------------------------------------------------------------------
@@ -192,17 +306,36 @@ def _replace_sound(scene: bpy.types.Scene, audio: Path, frame_start: int) -> str
     return str(strip.name)
 
 
-def _write_action(key: bpy.types.Key, anim: Animation, plan: _Plan, name: str, frame_start: int) -> Any:
-    """A new action with one curve per target, assigned to ``key``; the previous action is kept."""
-    action = bpy.data.actions.new(name)  # Blender makes the name unique: nothing is overwritten
-    frames = frame_start + np.arange(anim.n_frames, dtype=np.float32)
-    for column, _channel, block in plan.targets:
-        data_path = f'key_blocks["{bpy.utils.escape_identifier(block)}"].value'
-        write_keys(compat.new_action_fcurve(action, key, data_path), frames, anim.values[:, column])
-    previous = key.animation_data.action if key.animation_data is not None else None
+def _assign_new(id_data: bpy.types.ID, action: bpy.types.Action) -> None:
+    """Make ``action`` active on ``id_data``, keeping the one it replaces."""
+    ad = getattr(id_data, "animation_data", None)
+    previous = ad.action if ad is not None else None
     if previous is not None:
         previous.use_fake_user = True  # unassigned, it would otherwise be dropped on save
-    compat.assign_action(key, action)
+    compat.assign_action(id_data, action)
+
+
+def _write_action(key: bpy.types.Key, plan: _Plan, name: str, frame_start: int) -> Any:
+    """A new action with one curve per target (and computed curve), assigned to ``key``."""
+    action = bpy.data.actions.new(name)  # Blender makes the name unique: nothing is overwritten
+    frames = frame_start + np.arange(plan.anim.n_frames, dtype=np.float32)
+    curves = [(block, plan.anim.values[:, column]) for column, _channel, block in plan.targets]
+    for block, values in curves + list(plan.computed):
+        data_path = f'key_blocks["{bpy.utils.escape_identifier(block)}"].value'
+        write_keys(compat.new_action_fcurve(action, key, data_path), frames, values)
+    _assign_new(key, action)
+    return action
+
+
+def _write_pose_action(armature: bpy.types.Object, plan: _Plan, name: str, frame_start: int) -> Any:
+    """A new action on the armature with the bones' rotation curves (grouped per bone)."""
+    action = bpy.data.actions.new(name)
+    frames = frame_start + np.arange(plan.anim.n_frames, dtype=np.float32)
+    for bone, prop, values in plan.bone_curves:
+        data_path = f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
+        for index in range(values.shape[1]):
+            write_keys(compat.new_action_fcurve(action, armature, data_path, index, bone), frames, values[:, index])
+    _assign_new(armature, action)
     return action
 
 
@@ -215,31 +348,45 @@ def bake_animation(
     action_name: str | None = None,
     frame_start: int = 1,
     channel_map: Mapping[str, str] | None = None,
+    retarget: ArkitToFlame | None = None,
 ) -> BakeResult:
     """Key ``anim`` onto the shape keys of ``obj`` as a new action and set the scene up to play it.
 
     Channels match key blocks by exact name, or through ``channel_map`` (channel → key block name);
-    channels with no match are reported in :attr:`BakeResult.unmatched`. The scene gets the
+    channels with no match are reported in :attr:`BakeResult.unmatched`. On a FLAME rig (``obj`` may be
+    its mesh or its armature) the module docstring's rules apply; ``retarget`` turns an ARKit Animation
+    into FLAME (default: solved from the model file the head was made from). The scene gets the
     animation's frame rate (fractional ones through ``fps_base``), its frame range, audio-synced
     playback and — with ``audio_path`` — a sound strip at ``frame_start`` replacing the one a previous
     bake added. Raises :class:`AviTalkError` before changing anything when the bake cannot be done."""
     scene = scene if scene is not None else bpy.context.scene
     if scene is None:
         raise AviTalkError("no scene to bake into")
-    plan = _plan(obj, anim, audio_path, frame_start, channel_map)
+    plan = _plan(obj, anim, audio_path, frame_start, channel_map, retarget)
 
     # The rate goes first: a sound strip's length in frames is fixed from it when the strip is added.
     scene.render.fps, scene.render.fps_base = plan.fps
     strip_name = _replace_sound(scene, plan.audio, frame_start) if plan.audio is not None else None
     stem = plan.audio.stem if plan.audio is not None else "take"
-    action = _write_action(plan.key, anim, plan, action_name or f"AVI {stem}", frame_start)
+    name = action_name or f"AVI {stem}"
+    for block in plan.sliders:
+        kb = plan.key.key_blocks[block]
+        kb.slider_min, kb.slider_max = min(kb.slider_min, -SLIDER_LIMIT), max(kb.slider_max, SLIDER_LIMIT)
+    action = _write_action(plan.key, plan, name, frame_start)
+    # the take's provenance (model, seed, instruction texts...) travels with the action, as JSON text
+    action[META_PROPERTY] = json.dumps(anim.meta, default=str, ensure_ascii=False)
+    pose_action = None
+    if plan.armature is not None and plan.bone_curves:
+        pose_action = _write_pose_action(plan.armature, plan, f"{name} Pose", frame_start)
     scene.frame_start = frame_start  # start before end: Blender keeps end >= start on each assignment
     scene.frame_end = plan.frame_end
     scene.sync_mode = "AUDIO_SYNC"
     return BakeResult(
         action=action,
-        keyed=tuple(channel for _column, channel, _block in plan.targets),
+        keyed=tuple(channel for _column, channel, _block in plan.targets) + plan.bone_channels,
         unmatched=plan.unmatched,
         frame_range=(frame_start, plan.frame_end),
         sound_strip=strip_name,
+        pose_action=pose_action,
+        notes=plan.notes,
     )

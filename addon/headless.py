@@ -18,9 +18,13 @@ import bpy
 from ..core.animation import Animation
 from ..core.errors import AviTalkError
 from ..core.fileio import atomic_output
+from ..core.flame.landmarks import load_embedding
+from ..core.flame.loading import load_flame
+from ..core.flame.retarget import ArkitToFlame, arkit_to_flame
 from ..core.quiet import quiet_fd
 from . import compat
 from .bake import bake_animation
+from .flame_rig import build_flame_object
 from .head import build_head_object
 from .preview_scene import add_preview_camera_and_light
 
@@ -34,6 +38,7 @@ class BakeSummary:
     frames: tuple[int, int]
     sound: bool
     timings: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 def bake_to_blend(
@@ -43,8 +48,14 @@ def bake_to_blend(
     *,
     base_blend: Path | None = None,
     object_name: str | None = None,
+    flame_model: Path | None = None,
+    landmarks: Path | None = None,
 ) -> BakeSummary:
-    """Bake onto the built-in head in a new scene, or onto ``object_name`` inside ``base_blend``."""
+    """Bake onto the built-in head in a new scene, or onto ``object_name`` inside ``base_blend``.
+
+    With ``flame_model`` the new head is a FLAME head made from that model (the eyes' midpoint at the
+    origin), and an ARKit ``animation`` is retargeted to FLAME with it (and ``landmarks``, if given) —
+    also when baking onto ``object_name``, e.g. a rig made by the MPI FLAME add-on."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if base_blend is not None:
@@ -60,23 +71,38 @@ def bake_to_blend(
         obj = bpy.data.objects.get(object_name)
         if obj is None:
             raise AviTalkError(f"no object named {object_name!r} in {base_blend or 'the scene'}")
+    elif flame_model is not None:
+        view_layer = bpy.context.view_layer
+        if view_layer is None:
+            raise AviTalkError("the scene has no view layer to add the FLAME head in")
+        obj = build_flame_object(load_flame(flame_model), scene.collection, view_layer,
+                                 model_path=flame_model, landmarks_path=landmarks)
+        add_preview_camera_and_light(scene, obj)  # the mesh sits at the eyes' midpoint, like the built-in head
     else:
         obj = build_head_object(scene.collection)
         add_preview_camera_and_light(scene, obj)
     timings["scene"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    retarget: ArkitToFlame | None = None
+    if flame_model is not None and animation.space == "arkit52":
+        model = load_flame(flame_model)
+        embedding = load_embedding(landmarks, len(model.faces)) if landmarks is not None else None
+        retarget = arkit_to_flame(model, embedding)
+    timings["retarget"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     sound = audio_path if audio_path is not None and compat.audio_supported() else None
     if audio_path is not None and sound is None:
         warnings.warn("this Blender build has no audio support: the sound strip is left out", stacklevel=2)
-    result = bake_animation(obj, animation, scene=scene, audio_path=sound)
+    result = bake_animation(obj, animation, scene=scene, audio_path=sound, retarget=retarget)
     timings["bake"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     save_blend(output)
     timings["save"] = time.perf_counter() - t0
     return BakeSummary(output, obj.name, result.action.name, len(result.keyed), result.frame_range,
-                       result.sound_strip is not None, timings)
+                       result.sound_strip is not None, timings, result.notes)
 
 
 def save_blend(output: Path) -> None:

@@ -87,7 +87,7 @@ class AVITALK_OT_bake_audio(Operator):
         except AviTalkError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        for warning in analysis.audio.warnings:
+        for warning in (*analysis.audio.warnings, *result.notes):  # notes: e.g. how far a FLAME retarget holds
             self.report({"WARNING"}, warning)
         if sound is None:
             self.report({"WARNING"}, "this Blender build has no audio support: no sound strip was added")

@@ -1,6 +1,7 @@
 """60 s of speech → saved .blend: stage times and peak memory, cold (fresh processes).
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--seconds 60] [--runs 3] [--transcript]
+    .venv/bin/python benchmarks/bench_pipeline.py [--seconds 60] [--runs 3] [--model stage2|procedural]
+                                                  [--transcript]
 
 Prints (1) the wall time of the whole ``avitalk bake`` command in a new process — imports, model
 files and all, which is what the ≤ 8 s target is about — and (2) per-stage times and peak RSS
@@ -54,13 +55,20 @@ from pathlib import Path
 from avi_talking.core.audio import load_audio
 from avi_talking.core.pipeline import GenerateOptions, analyze_audio, synthesize_animation
 times = {"import": time.perf_counter() - t}
-wav, out, transcript = Path(sys.argv[1]), Path(sys.argv[2]), (sys.argv[3] or None)
-t = time.perf_counter(); audio = load_audio(wav); times["load"] = time.perf_counter() - t
-analysis = analyze_audio(audio, 30.0, transcript)
-times["features"] = analysis.timings["features"]; times["phones"] = analysis.timings["phones"]
+wav, out, transcript, model = Path(sys.argv[1]), Path(sys.argv[2]), (sys.argv[3] or None), sys.argv[4]
+options = GenerateOptions(model=model, transcript=transcript)
+if model != "procedural":
+    from avi_talking.core.stage1.predict import load_predictor
+    from avi_talking.core.stage2.runtime import load_stage2
+    t = time.perf_counter(); load_stage2(); load_predictor(); times["load models"] = time.perf_counter() - t
+t = time.perf_counter(); audio = load_audio(wav); times["load audio"] = time.perf_counter() - t
+analysis = analyze_audio(audio, 30.0, transcript, with_phones=options.is_procedural)
+times["features"] = analysis.timings["features"]
+if options.is_procedural:
+    times["phones"] = analysis.timings["phones"]
 t = time.perf_counter()
-anim = synthesize_animation(analysis, GenerateOptions())
-times["synthesis"] = time.perf_counter() - t
+anim = synthesize_animation(analysis, options)
+times["synthesis"] = time.perf_counter() - t  # stage 2: stage 1's instructions + the network
 t = time.perf_counter()
 from avi_talking.addon import headless
 times["import bpy"] = time.perf_counter() - t
@@ -77,15 +85,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--transcript", action="store_true", help="forced alignment instead of recognition")
+    parser.add_argument("--model", default="stage2", help="stage2 (the default of avitalk bake) or procedural")
+    parser.add_argument("--transcript", action="store_true",
+                        help="procedural model: forced alignment instead of recognition")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         text = make_speech(args.seconds, wav)
         txt = Path(tmp) / "speech.txt"
         txt.write_text(text)
-        extra = ["--transcript", str(txt)] if args.transcript else []
-        mode = "forced alignment" if args.transcript else "phone recognition"
+        extra = ["--model", args.model] + (["--transcript", str(txt)] if args.transcript else [])
+        mode = "stage 1 + stage 2" if args.model != "procedural" else \
+            "procedural, " + ("forced alignment" if args.transcript else "phone recognition")
         print(f"{args.seconds:.0f} s of espeak-ng speech, {mode}")
         walls = []
         for run in range(args.runs):
@@ -97,7 +108,8 @@ def main() -> None:
         print(f"avitalk bake, cold process: best {min(walls):.2f} s, median {sorted(walls)[len(walls) // 2]:.2f} s "
               f"over {args.runs} runs (target <= 8 s)")
         out = Path(tmp) / "stages.blend"
-        proc = subprocess.run([sys.executable, "-c", STAGES, str(wav), str(out), text if args.transcript else ""],
+        proc = subprocess.run([sys.executable, "-c", STAGES, str(wav), str(out), text if args.transcript else "",
+                               args.model],
                               check=True, capture_output=True, text=True)
         stages = json.loads(proc.stdout.strip().splitlines()[-1])
         for name, value in stages.items():

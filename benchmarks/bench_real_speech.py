@@ -1,6 +1,6 @@
 """What the baseline does on real recordings that have no transcript or labels.
 
-    .venv/bin/python benchmarks/bench_real_speech.py DIR_WITH_WAVS [--fps 30]
+    .venv/bin/python benchmarks/bench_real_speech.py DIR_WITH_WAVS [--fps 30] [--model procedural|stage2|PATH]
 
 Per file: duration; real-time factor of the whole generate step; share of pause frames (no voice
 activity) with the lips closed on the built-in head, over all pause frames and over those at least
@@ -38,14 +38,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder", type=Path)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--model", default="procedural", help="procedural (default), stage2, or stage-2 weights")
     args = parser.parse_args()
     print(f"{'file':<32} {'sec':>5} {'RTF':>6} {'pause closed':>12} {'deep pause':>10} {'jaw~loud r':>10} {'lag':>4} "
           f"{'open in speech':>14} {'|d jaw|':>8}")
+    if args.model != "procedural":  # load once before timing, as the first file would otherwise pay for it
+        from avi_talking.core.stage2.runtime import load_stage2
+
+        load_stage2(None if args.model == "stage2" else args.model)
+    rows = []
     for path in sorted(args.folder.glob("*.wav")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            anim, analysis = generate(path, GenerateOptions(fps=args.fps))
+            anim, analysis = generate(path, GenerateOptions(fps=args.fps, model=args.model))
             elapsed = time.perf_counter() - t0
         feats = analysis.features
         gap = lip_gap_mm(anim.values)
@@ -56,10 +62,18 @@ def main() -> None:
         near_speech = np.convolve(feats.voiced.astype(float), np.ones(2 * reach + 1), mode="same") > 0
         deep = pause & ~near_speech
         lag, r = best_lag(jaw, feats.loudness)
+        rows.append((elapsed / anim.duration, np.mean(gap[pause] < CLOSED_MM) if pause.any() else np.nan,
+                     np.mean(gap[deep] < CLOSED_MM) if deep.any() else np.nan, r, abs(lag),
+                     np.mean(gap[feats.voiced] > CLOSED_MM), np.mean(np.abs(np.diff(jaw)))))
         print(f"{path.name[:32]:<32} {anim.duration:5.1f} {elapsed / anim.duration:6.3f} "
               f"{np.mean(gap[pause] < CLOSED_MM) if pause.any() else float('nan'):12.2f} "
               f"{np.mean(gap[deep] < CLOSED_MM) if deep.any() else float('nan'):10.2f} {r:10.2f} {lag:4d} "
               f"{np.mean(gap[feats.voiced] > CLOSED_MM):14.2f} {np.mean(np.abs(np.diff(jaw))):8.3f}")
+
+    if rows:
+        m = np.nanmean(np.array(rows, dtype=float), axis=0)
+        print(f"{'mean (lag: mean |lag|)':<32} {'':>5} {m[0]:6.3f} {m[1]:12.2f} {m[2]:10.2f} {m[3]:10.2f} {m[4]:4.1f} "
+              f"{m[5]:14.2f} {m[6]:8.3f}")
 
 
 if __name__ == "__main__":

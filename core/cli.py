@@ -16,7 +16,8 @@ from .. import __version__
 from .errors import AviTalkError
 
 # Order = order in --help.
-COMMANDS: tuple[str, ...] = ("generate", "bake", "weights", "corpus", "eval")
+# Module names under core/commands (the parser name is set by the module: import_seq registers "import").
+COMMANDS: tuple[str, ...] = ("analyze", "generate", "bake", "import_seq", "weights", "corpus", "eval", "train")
 
 
 class _Parser(argparse.ArgumentParser):

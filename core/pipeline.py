@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from .animation import Animation, normalize_fps
@@ -12,12 +14,14 @@ from .arkit import ARKIT52
 from .audio import DEFAULT_MAX_SECONDS, Audio, load_audio
 from .errors import AviTalkError
 from .features import Features, extract_features
+from .instructions import Instruction, Segment
 from .phonemes import SILENCE, Phone
 from .phones import align_phones, recognize_phones
 from .procedural import ProceduralSettings, synthesize
 from .progress import ProgressFn, null_progress, scaled
 
-MODELS = ("procedural",)
+MODELS = ("stage2", "procedural")
+CLI_DEFAULT_MODEL = "stage2"  # the command line uses the trained model; the API keeps the torch-free baseline
 
 
 @dataclass(frozen=True)
@@ -25,11 +29,17 @@ class GenerateOptions:
     fps: float = 30.0
     seed: int = 0
     transcript: str | None = None
-    model: str = "procedural"
+    model: str = "procedural"  # "procedural", "stage2", or the path of stage-2 weights
     max_seconds: float = DEFAULT_MAX_SECONDS
     lips: float = 1.0
     expression: float = 1.0
     blinks: float = 1.0
+    instructions: tuple[Segment, ...] | None = None  # an instruction track (stage 2)
+    instruction_text: str | None = None  # one instruction for the whole clip (stage 2)
+
+    @property
+    def is_procedural(self) -> bool:
+        return self.model == "procedural"
 
 
 @dataclass
@@ -44,12 +54,15 @@ class Analysis:
 
 
 def analyze_audio(audio: Audio, fps: float, transcript: str | None = None,
-                  progress: ProgressFn = null_progress) -> Analysis:
+                  progress: ProgressFn = null_progress, with_phones: bool = True) -> Analysis:
+    """Front end, and phone timing unless ``with_phones`` is False (stage 2 hears the audio itself)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     features = extract_features(audio, fps)
     timings["features"] = time.perf_counter() - t0
     progress("features", 0.1)
+    if not with_phones:
+        return Analysis(audio, features, [], "not used", timings)
     t0 = time.perf_counter()
     phone_progress = scaled(progress, 0.1, 0.95)
     if audio.is_silent:
@@ -62,9 +75,18 @@ def analyze_audio(audio: Audio, fps: float, transcript: str | None = None,
     return Analysis(audio, features, phones, source, timings)
 
 
+def check_model(model: str) -> None:
+    if model not in MODELS and not Path(model).exists():
+        raise AviTalkError(f"unknown model {model!r}: use {' or '.join(MODELS)}, or the path of stage-2 weights")
+
+
 def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animation:
-    if options.model not in MODELS:
-        raise AviTalkError(f"unknown model {options.model!r} (available: {', '.join(MODELS)})")
+    check_model(options.model)
+    if not options.is_procedural:
+        return _synthesize_stage2(analysis, options)
+    if options.instructions is not None or options.instruction_text is not None:
+        warnings.warn("the procedural model does not follow instructions: --instructions/--text are ignored",
+                      stacklevel=2)
     t0 = time.perf_counter()
     settings = ProceduralSettings(options.seed, options.lips, options.expression, options.blinks)
     values = synthesize(analysis.phones, analysis.features, settings)
@@ -85,16 +107,93 @@ def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animat
     return Animation(analysis.features.fps, ARKIT52, values, "arkit52", meta)
 
 
+def resolve_instructions(audio: Audio, options: GenerateOptions) -> tuple[list[Segment], str]:
+    """The instruction segments stage 2 follows, and where they came from: the track given, the
+    ``--text`` parsed into one instruction over the whole clip, stage 1's prediction, or (while no
+    stage-1 model is installed) a neutral instruction, with a warning."""
+    if options.instructions is not None and options.instruction_text is not None:
+        raise AviTalkError("give either an instruction track or an instruction text, not both")
+    if options.instructions is not None:
+        if not options.instructions:
+            raise AviTalkError("the instruction track has no segments")
+        return list(options.instructions), "track"
+    if options.instruction_text is not None:
+        return [Segment(0.0, max(audio.duration, 1e-3), parse_instruction(options.instruction_text),
+                        options.instruction_text.strip())], "text"
+    from .stage2.synth import stage1_segments
+
+    predicted = stage1_segments(audio)
+    if predicted:
+        return predicted, "stage 1"
+    warnings.warn("no stage-1 model is installed: a neutral instruction is used (give --text or --instructions)",
+                  stacklevel=2)
+    return [Segment(0.0, max(audio.duration, 1e-3), Instruction())], "neutral (no stage 1)"
+
+
+def parse_instruction(text: str) -> Instruction:
+    """``--text``: free text → one instruction, through the instruction parser; what it could not use is
+    reported as warnings."""
+    if not text.strip():
+        raise AviTalkError("the instruction text is empty")
+    try:
+        from .instructions.parser import parse
+    except ImportError as exc:
+        raise AviTalkError("--text needs the instruction parser (core/instructions/parser.py), which is "
+                           "not installed; give an instruction track with --instructions") from exc
+    result = parse(text)
+    if result.empty:
+        raise AviTalkError(f"nothing in the instruction text {text.strip()[:60]!r} was understood "
+                           "(try e.g. 'A happy person speaks with lip corners strongly pulled up.')")
+    for note in result.warnings:
+        warnings.warn(f"instruction text: {note}", stacklevel=2)
+    if result.ignored:
+        words = ", ".join(repr(i.word) for i in result.ignored[:6])
+        warnings.warn(f"instruction text: ignored {words}", stacklevel=2)
+    return result.instruction
+
+
+def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animation:
+    from .stage2.runtime import load_stage2
+
+    model = load_stage2(None if options.model == "stage2" else options.model)
+    if options.transcript is not None:
+        warnings.warn("stage 2 hears the audio only: --transcript is used by --model procedural", stacklevel=2)
+    audio = analysis.audio
+    segments, source = resolve_instructions(audio, options)
+    t0 = time.perf_counter()
+    prepared = model.prepare(audio, analysis.features.fps)
+    animation = model.animate(prepared, segments, options.seed, options.lips, options.expression, options.blinks)
+    analysis.timings["synthesis"] = time.perf_counter() - t0
+    meta: dict[str, Any] = {
+        "generator": f"avi_talking {__version__}",
+        **animation.meta,
+        "instruction_source": source,
+        "audio": audio.path.name if audio.path else None,
+        "audio_sha256": audio.sha256,
+        "duration": round(audio.duration, 6),
+        "phones": analysis.phone_source,
+        "warnings": list(audio.warnings),
+    }
+    animation.meta = meta
+    return animation
+
+
 def generate(audio_path: str | Path, options: GenerateOptions | None = None,
              progress: ProgressFn = null_progress) -> tuple[Animation, Analysis]:
     """Load ``audio_path`` and synthesise its Animation. Raises AviTalkError on bad input."""
     options = options or GenerateOptions()
     fps = normalize_fps(options.fps)
+    check_model(options.model)
+    if not options.is_procedural:  # missing torch or bad weights fail before any work
+        from .stage2.runtime import load_stage2
+
+        load_stage2(None if options.model == "stage2" else options.model)
     t0 = time.perf_counter()
     audio = load_audio(audio_path, max_seconds=options.max_seconds)
     load_time = time.perf_counter() - t0
     progress("audio", 0.02)
-    analysis = analyze_audio(audio, fps, options.transcript, scaled(progress, 0.02, 0.95))
+    analysis = analyze_audio(audio, fps, options.transcript, scaled(progress, 0.02, 0.95),
+                             with_phones=options.is_procedural)
     analysis.timings["load"] = load_time
     animation = synthesize_animation(analysis, options)
     progress("done", 1.0)

@@ -36,9 +36,10 @@ deps_hash=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
 if ! stamp_ok .venv "$deps_hash"; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  # torch first and pinned: the local CPU wheel, never the multi-GB CUDA build.
+  # torch first and pinned: the local CPU wheel, never the multi-GB CUDA build. The llm extra
+  # (transformers) is installed so the tests exercise the optional LLM backend with a tiny local model.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,models,blender]"
+  .venv/bin/python -m pip install -q -e ".[dev,models,blender,llm]"
   echo "$deps_hash" > .venv/.avitalk-stamp
 fi
 
@@ -46,7 +47,8 @@ if [ "$want_42" = 1 ] && ! stamp_ok .venv-bpy42 "$deps_hash"; then
   [ -x .venv-bpy42/bin/python ] || "$PY" -m venv .venv-bpy42
   .venv-bpy42/bin/python -m pip install -q --upgrade pip
   # Blender 4.2 LTS ships numpy 1.26; keep the same major version.
-  .venv-bpy42/bin/python -m pip install -q "bpy==4.2.23" "numpy<2" "pytest>=8"
-  .venv-bpy42/bin/python -m pip install -q -e .
+  # torch too (the pinned CPU wheel): the CLI's default model is stage 2 on both Blender generations.
+  .venv-bpy42/bin/python -m pip install -q "bpy==4.2.23" "numpy<2" "pytest>=8" "torch==2.13.0"
+  .venv-bpy42/bin/python -m pip install -q -e ".[models]"
   echo "$deps_hash" > .venv-bpy42/.avitalk-stamp
 fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
 
 from avi_talking.addon import compat  # noqa: E402  (needs bpy)
+from avi_talking.addon.bake import META_PROPERTY  # noqa: E402
 
 
 def _open(path: Path) -> None:
@@ -29,10 +31,14 @@ def _head() -> object:
     return heads[0]
 
 
-@pytest.mark.parametrize("fps", ["30", "29.97"])
-def test_bake_writes_keys_equal_to_the_animation(spoken: SpokenClip, tmp_path: Path, fps: str) -> None:
+HAPPY = "A happy person speaks with lip corners mildly pulled up."
+
+
+@pytest.mark.parametrize(("fps", "model"), [("30", "stage2"), ("29.97", "stage2"), ("25", "procedural")])
+def test_bake_writes_keys_equal_to_the_animation(spoken: SpokenClip, tmp_path: Path, fps: str, model: str) -> None:
     blend, npz = tmp_path / "shot.blend", tmp_path / "take.npz"
-    args = [str(spoken.path), "--seed", "3", "--fps", fps, "--transcript", spoken.text]
+    how = ["--text", HAPPY] if model == "stage2" else ["--transcript", spoken.text]
+    args = [str(spoken.path), "--seed", "3", "--fps", fps, "--model", model, *how]
     baked = run_cli("bake", *args, "-o", str(blend))
     assert baked.returncode == 0, baked.stderr
     assert f"wrote {blend}" in baked.stdout
@@ -58,6 +64,10 @@ def test_bake_writes_keys_equal_to_the_animation(spoken: SpokenClip, tmp_path: P
         scene.frame_set(1 + t)
         for name in ("jawOpen", "mouthClose", "eyeBlinkLeft", "mouthPucker", "browInnerUp"):
             assert key.key_blocks[name].value == pytest.approx(float(animation.channel(name)[t]), abs=1e-5)
+    meta = json.loads(action[META_PROPERTY])  # the take's provenance is kept in the .blend
+    assert meta["model"] == animation.meta["model"] and meta["seed"] == 3
+    if model == "stage2":
+        assert [s["text"] for s in meta["instructions"]] == [HAPPY] and meta["instruction_source"] == "text"
 
 
 def test_bake_into_the_users_own_file_and_object(tmp_path: Path, spoken: SpokenClip) -> None:

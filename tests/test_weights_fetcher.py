@@ -182,12 +182,15 @@ def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str] |
 
 # -- registry ---------------------------------------------------------------------------------------
 
-def test_builtin_registry_lists_the_default_as_a_local_asset():
+def test_builtin_registry_lists_the_shipped_models_as_verified_local_assets():
     registry = load_registry()
     assert registry.source == DEFAULT_REGISTRY
-    default = registry.get("avi-default")
-    assert default.is_local and default.kind == "model" and default.status == "planned"
-    assert default.license and default.description and default.version
+    store = AssetStore()
+    for name in ("avi-stage1", "avi-stage2"):
+        shipped = registry.get(name)
+        assert shipped.is_local and shipped.kind == "model" and shipped.status == "released"
+        assert shipped.license and shipped.description and shipped.version
+        assert store.verify(name) == shipped.local_path()  # the committed file matches its sha256 and size
     for asset in registry:
         assert asset.kind in ("model", "rig", "mapping")
 

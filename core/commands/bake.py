@@ -9,12 +9,15 @@ import argparse
 import importlib
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..animation import normalize_fps
 from ..errors import AviTalkError
 from ..fileio import check_output_path
+from ..flame.landmarks import load_embedding
+from ..flame.loading import load_flame
 from ..pipeline import generate
 from ..progress import TextBar, scaled
 from ._common import add_synthesis_arguments, options_from
@@ -26,6 +29,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="output .blend")
     p.add_argument("--blend", metavar="FILE", help="bake into a copy of this .blend instead of a new scene")
     p.add_argument("--object", metavar="NAME", help="object with the shape keys (default: a new built-in head)")
+    p.add_argument("--flame", metavar="MODEL", help="FLAME model (.pkl/.npz): bake onto a new FLAME head (or the "
+                   "--object FLAME rig), the ARKit animation retargeted to FLAME")
+    p.add_argument("--landmarks", metavar="FILE", help="FLAME landmark embedding (e.g. DECA's "
+                   "landmark_embedding.npy) for a retarget beyond the jaw")
     p.set_defaults(run=run)
 
 
@@ -38,6 +45,18 @@ def _headless() -> Any:
         raise
 
 
+def _check_flame(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """Validate --flame/--landmarks before any synthesis (a bad or unsafe file fails in one line)."""
+    if args.landmarks and not args.flame:
+        raise AviTalkError("--landmarks needs --flame (the model the landmarks belong to)")
+    if not args.flame:
+        return None, None
+    model = load_flame(args.flame)
+    if args.landmarks:
+        load_embedding(args.landmarks, len(model.faces))
+    return Path(args.flame), Path(args.landmarks) if args.landmarks else None
+
+
 def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, (".blend",))
     normalize_fps(args.fps)
@@ -48,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise AviTalkError(f"blend file {blend} does not exist")
     if blend is not None and blend.resolve() == out.resolve():
         raise AviTalkError("--blend and -o must be different files (the input .blend is never modified)")
+    flame, landmarks = _check_flame(args)
     options = options_from(args)
     headless = _headless()
     bar = TextBar()
@@ -57,12 +77,14 @@ def run(args: argparse.Namespace) -> int:
         animation, analysis = generate(args.audio, options, scaled(bar, 0.0, 0.9))
         bar("baking", 0.92)
         summary = headless.bake_to_blend(animation, analysis.audio.path, out, base_blend=blend,
-                                         object_name=args.object)
+                                         object_name=args.object, flame_model=flame, landmarks=landmarks)
         bar("saved", 1.0)
     finally:
         bar.close()
+    for note in summary.notes:
+        warnings.warn(note, stacklevel=1)
     if not args.quiet:
-        print(f"baked {summary.keyed} shape-key channels on {summary.object_name!r}, frames "
+        print(f"baked {summary.keyed} channels on {summary.object_name!r}, frames "
               f"{summary.frames[0]}-{summary.frames[1]} at {animation.fps:.3f} fps"
               f"{' with sound' if summary.sound else ''} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     print(f"wrote {out}")

@@ -73,12 +73,37 @@ class ProceduralModel:
 
 register_model("procedural", lambda weights: ProceduralModel())
 
-CARD_NAMES = ("model.json", "card.json")
+
+def _stage2(weights: Path | None) -> Model:
+    """The trained stage-2 model: the shipped weights by name, or weights at a path (needs torch)."""
+    from ..stage2.runtime import load_stage2
+
+    return load_stage2(weights)
+
+
+register_model("stage2", _stage2)
+register_model("avi-talking-stage2", _stage2)  # the architecture name stage-2 model cards give
+
+
+def _stage1(weights: Path | None) -> Model:
+    """The trained stage-1 predictor (instructions) over the procedural animation; numpy only."""
+    from ..stage1.eval_model import Stage1EvalModel
+
+    return Stage1EvalModel(weights)
+
+
+register_model("avi-stage1", _stage1)  # also the architecture name stage-1 model cards give
+
+CARD_NAMES = ("model.json", "card.json", "model_card.json")
 
 
 def _card(path: Path) -> dict[str, Any]:
-    candidates = [path] if path.suffix == ".json" else \
-        [path / n for n in CARD_NAMES] if path.is_dir() else [path.with_suffix(".json")]
+    if path.suffix == ".json":
+        candidates = [path]
+    elif path.is_dir():
+        candidates = [path / n for n in CARD_NAMES]
+    else:  # weights file: its own .json, or the card of its folder
+        candidates = [path.with_suffix(".json"), path.with_name("model_card.json")]
     for card in candidates:
         if card.is_file():
             try:

@@ -44,6 +44,13 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("MAE, mouth channels", _fmt(s["mae_mouth"], 4), "0.0000", "0"),
         ("instruction adherence (realised / requested)", _fmt(s["adherence_ratio"]), "-", "1"),
         ("diversity over seeds (mean pairwise L2)", _fmt(s["diversity"], 4), "-", "> 0, natural"),
+        ("diversity, expression channels (no mouth/jaw)", _fmt(s.get("diversity_expression", math.nan), 4), "-",
+         "> 0"),
+        ("diversity, mouth channels", _fmt(s.get("diversity_mouth", math.nan), 4), "-", "small"),
+        ("bilabial closure, worst/best seed", f"{_fmt(s.get('bilabial_closure_seed_min', math.nan))}/"
+         f"{_fmt(s.get('bilabial_closure_seed_max', math.nan))}", "-", "= seed 0"),
+        ("bilabial closure, max change over seeds vs seed 0", _fmt(s.get("bilabial_closure_seed_max_change", math.nan)),
+         "-", "≤ 0.02"),
         ("stage 1: emotion accuracy", _fmt(stage1["emotion_accuracy"]) if stage1 else "n/a", "-", "1"),
         ("stage 1: intensity MAE", _fmt(stage1["intensity_mae"]) if stage1 else "n/a", "-", "0"),
         ("stage 1: AU F1", _fmt(stage1["au_f1"]) if stage1 else "n/a", "-", "1"),

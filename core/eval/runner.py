@@ -29,6 +29,10 @@ from .face import lip_gap, lip_vertex_error, upper_face_dynamics_deviation
 from .models import Model, load_model
 
 _MOUTH_IDX = np.array([ARKIT52.index(n) for n in MOUTH])
+# Expression = brows, lids (squint/wide), cheeks, nose: outside the mouth and jaw, and without blinks and
+# gaze, whose seeded schedules would make any model look diverse.
+_EXPRESSION_IDX = np.array([k for k, n in enumerate(ARKIT52) if n not in MOUTH and not n.startswith(
+    ("jaw", "eyeBlink", "eyeLook"))])
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,10 @@ def evaluate_clip(model: Model, clip: CorpusClip, options: EvalOptions, keep_cur
         "mae_all": float(np.mean(np.abs(pred - target))),
         "mae_mouth": float(np.mean(np.abs(pred[:, _MOUTH_IDX] - target[:, _MOUTH_IDX]))),
         "diversity": m.diversity(takes) if len(takes) > 1 else math.nan,
+        "diversity_expression": m.diversity([t[:, _EXPRESSION_IDX] for t in takes]) if len(takes) > 1 else math.nan,
+        "diversity_mouth": m.diversity([t[:, _MOUTH_IDX] for t in takes]) if len(takes) > 1 else math.nan,
+        # every take's closure, so the report can show that seeds vary the style and keep the lips
+        "bilabial_closure_seeds": [m.bilabial_closure(t, phones, fps)[0] for t in takes],
         "adherence": [list(a) for a in m.adherence(pred, to_arkit(neutral.animation, frames), clip.segments, fps)],
         "stage1": None,
     }
@@ -164,7 +172,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "mae_all": _pooled(records, "mae_all", "frames"),
         "mae_mouth": _pooled(records, "mae_mouth", "frames"),
         "diversity": _mean(records, "diversity"),
+        "diversity_expression": _mean(records, "diversity_expression"),
+        "diversity_mouth": _mean(records, "diversity_mouth"),
     }
+    s.update(_closure_over_seeds(records))
     per_au: dict[str, list[tuple[float, float]]] = {}
     for r in records:
         for au, requested, realised in r["adherence"]:
@@ -182,6 +193,21 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     else:
         s["stage1"] = None  # the model predicts no instructions: not applicable
     return s
+
+
+def _closure_over_seeds(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Bilabial closure of each seed's takes pooled over the clips; the worst seed's relative change
+    from seed 0 is the figure a 'seeds keep the lips' bar is judged on."""
+    n_seeds = min((len(r["bilabial_closure_seeds"]) for r in records), default=0)
+    if n_seeds < 2:
+        return {"bilabial_closure_seed_min": math.nan, "bilabial_closure_seed_max": math.nan,
+                "bilabial_closure_seed_max_change": math.nan}
+    per_seed = [_pooled([{"c": r["bilabial_closure_seeds"][k], "n": r["bilabials"]} for r in records], "c", "n")
+                for k in range(n_seeds)]
+    first = per_seed[0]
+    change = max(abs(c - first) for c in per_seed) / first if first and not _nan(first) else math.nan
+    return {"bilabial_closure_seed_min": min(per_seed), "bilabial_closure_seed_max": max(per_seed),
+            "bilabial_closure_seed_max_change": change}
 
 
 # ---- driver ---------------------------------------------------------------------------------------------

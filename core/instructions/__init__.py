@@ -1,14 +1,16 @@
 """Instructions: the structure stage 1 predicts and stage 2 is conditioned on (emotion, intensity,
-FACS action units), its deterministic AVI-Talking-style text, emotion prototypes and the AU → ARKit-52
-table. See docs/corpus.md."""
+FACS action units), its deterministic AVI-Talking-style text and the parser that reads free text back,
+emotion prototypes and the AU → ARKit-52 table. See docs/instructions.md and docs/corpus.md.
+(The optional LLM backend, ``llm`` and ``adapter``, is imported only where it is used.)"""
 
 from .arkit_map import AU_TO_ARKIT, au_readout, blink_rate, expression_vector
+from .parser import ParseResult, parse
 from .prototypes import PROTOTYPES, prototype_aus, sample_instruction
 from .schema import AUS, EMOTIONS, Instruction, Segment, normalize_au, read_track, track_from_dict, track_to_dict
-from .text import ADVERB_VALUE, ADVERBS, adverb, to_text
+from .text import ADVERB_VALUE, ADVERBS, adverb, quantize, to_text
 
 __all__ = [
-    "ADVERBS", "ADVERB_VALUE", "AUS", "AU_TO_ARKIT", "EMOTIONS", "PROTOTYPES", "Instruction", "Segment",
-    "adverb", "au_readout", "blink_rate", "expression_vector", "normalize_au", "prototype_aus", "read_track",
-    "sample_instruction", "to_text", "track_from_dict", "track_to_dict",
+    "ADVERBS", "ADVERB_VALUE", "AUS", "AU_TO_ARKIT", "EMOTIONS", "PROTOTYPES", "Instruction", "ParseResult",
+    "Segment", "adverb", "au_readout", "blink_rate", "expression_vector", "normalize_au", "parse",
+    "prototype_aus", "quantize", "read_track", "sample_instruction", "to_text", "track_from_dict", "track_to_dict",
 ]

@@ -4,7 +4,9 @@
 follows the usual FACS reading of Apple's blendshapes (e.g. browDown = AU4, mouthSmile = AU12,
 mouthPress = AU24, mouthRoll ≈ lip suck/tightening, eyeWide = AU5, eyeSquint = AU7, cheekSquint =
 AU6). AU45 (blink) is special: in the targets it scales the blink *rate* (``blink_rate``) instead of
-holding the lids shut; its table row is what a blink looks like, used to read a blink back.
+holding the lids shut; its table row is what a blink looks like, used to read a blink back. One-sided
+forms (AU2L ... AU45R, see ``schema.SIDED_BASES``) keep their base AU's channels of that side; AU45L/R
+(one eye closed, a wink) do hold the lid as a pose.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arkit import ARKIT52, INDEX
+from .schema import SIDED_BASES
 
 
 def _both(stem: str, value: float) -> dict[str, float]:
@@ -28,11 +31,7 @@ AU_TO_ARKIT: dict[str, dict[str, float]] = {
     "AU9": {**_both("noseSneer", 1.0), **_both("mouthUpperUp", 0.2)},  # nose wrinkler (lifts the lip a little)
     "AU10": _both("mouthUpperUp", 0.8),  # upper lip raiser
     "AU12": _both("mouthSmile", 1.0),  # lip corner puller
-    "AU12L": {"mouthSmileLeft": 1.0},
-    "AU12R": {"mouthSmileRight": 1.0},
     "AU14": _both("mouthDimple", 1.0),  # dimpler
-    "AU14L": {"mouthDimpleLeft": 1.0},
-    "AU14R": {"mouthDimpleRight": 1.0},
     "AU15": _both("mouthFrown", 1.0),  # lip corner depressor
     "AU17": {"mouthShrugLower": 1.0, "mouthShrugUpper": 0.3},  # chin raiser (pushes the lower lip up)
     "AU20": _both("mouthStretch", 1.0),  # lip stretcher
@@ -43,9 +42,19 @@ AU_TO_ARKIT: dict[str, dict[str, float]] = {
     "AU45": _both("eyeBlink", 1.0),  # blink
 }
 
+
+def _one_side(row: dict[str, float], side: str) -> dict[str, float]:
+    """The channels of one side of a two-sided AU row (``side`` 'L' or 'R': the character's side)."""
+    suffix = "Left" if side == "L" else "Right"
+    return {name: value for name, value in row.items() if name.endswith(suffix)}
+
+
+# one-sided forms (AU12L: left lip corner only, AU45L: left eye closed, a held wink, ...)
+AU_TO_ARKIT.update({f"{base}{side}": _one_side(AU_TO_ARKIT[base], side) for base in SIDED_BASES for side in "LR"})
+
 # AUs that part the lips: they yield to a bilabial seal (see core/corpus/targets.py)
 LIP_PARTING_AUS = frozenset({"AU10", "AU25", "AU26"})
-STATIC_AUS = tuple(a for a in AU_TO_ARKIT if a != "AU45")  # AUs that hold a pose (not the blink)
+STATIC_AUS = tuple(a for a in AU_TO_ARKIT if a != "AU45")  # AUs that hold a pose (not the blink; a wink does)
 
 
 def au_matrix(names: tuple[str, ...] | None = None) -> np.ndarray:

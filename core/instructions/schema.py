@@ -24,18 +24,22 @@ EMOTIONS: tuple[str, ...] = (
 
 # Action units the project models. AU45 is the blink (its value sets the blink rate, see
 # ``arkit_map``); AU12L/AU14L etc. are the one-sided forms FACS writes as L12/R14 (character's side).
-AUS: tuple[str, ...] = (
+# AU45L/AU45R are one eye held closed (a wink) — a pose, unlike the two-sided blink rate.
+BILATERAL_AUS: tuple[str, ...] = (
     "AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU14", "AU15", "AU17", "AU20",
-    "AU23", "AU24", "AU25", "AU26", "AU45", "AU12L", "AU12R", "AU14L", "AU14R",
+    "AU23", "AU24", "AU25", "AU26", "AU45",
 )  # fmt: skip
-BILATERAL_OF = {"AU12L": "AU12", "AU12R": "AU12", "AU14L": "AU14", "AU14R": "AU14"}
-_ALIASES = {"BLINK": "AU45", "L12": "AU12L", "R12": "AU12R", "L14": "AU14L", "R14": "AU14R"}
+SIDED_BASES: tuple[str, ...] = ("AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU20", "AU45")  # have L/R forms
+AUS: tuple[str, ...] = BILATERAL_AUS + tuple(f"{base}{side}" for base in SIDED_BASES for side in "LR")
+BILATERAL_OF = {f"{base}{side}": base for base in SIDED_BASES for side in "LR"}
+_ALIASES = {"BLINK": "AU45", "WINK": "AU45L"}
 
 
 def normalize_au(name: str) -> str:
     """'au4' → 'AU4', 'blink' → 'AU45', 'L12' → 'AU12L'. Raises FormatError for unknown units."""
     key = re.sub(r"\s+", "", str(name)).upper()
     key = _ALIASES.get(key, key)
+    key = re.sub(r"^([LR])(\d+)$", r"\2\1", key)  # FACS's L12 → 12L
     if re.fullmatch(r"\d+[LR]?", key):
         key = "AU" + key
     key = re.sub(r"^AU0+(\d)", r"AU\1", key)

@@ -30,11 +30,7 @@ AU_PHRASES: dict[str, tuple[str, str]] = {
     "AU9": ("nose", "wrinkled"),
     "AU10": ("upper lip", "raised"),
     "AU12": ("lip corners", "pulled up"),
-    "AU12L": ("left lip corner", "pulled up"),
-    "AU12R": ("right lip corner", "pulled up"),
     "AU14": ("cheeks", "dimpled"),
-    "AU14L": ("left cheek", "dimpled"),
-    "AU14R": ("right cheek", "dimpled"),
     "AU15": ("lip corners", "pulled down"),
     "AU17": ("chin", "raised"),
     "AU20": ("lips", "stretched"),
@@ -44,6 +40,12 @@ AU_PHRASES: dict[str, tuple[str, str]] = {
     "AU26": ("jaw", "dropped"),
     "AU45": ("eyes", "blinking"),
 }
+# one-sided forms name the side and one part: "left lip corner pulled up" (the character's left)
+_ONE_SIDED_PART = {"AU2": "outer brow", "AU4": "brow", "AU7": "lids", "AU12": "lip corner", "AU14": "cheek",
+                   "AU15": "lip corner", "AU20": "lip corner", "AU45": "eye"}
+_ONE_SIDED_MOTION = {"AU45": "closed"}  # one eye held shut is a wink, not a blink rate
+AU_PHRASES.update({f"{base}{side}": (f"{word} {part}", _ONE_SIDED_MOTION.get(base, AU_PHRASES[base][1]))
+                   for base, part in _ONE_SIDED_PART.items() for side, word in (("L", "left"), ("R", "right"))})
 
 EMOTION_WORDS: dict[str, str] = {
     "neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "surprised": "surprised",
@@ -67,7 +69,7 @@ def _article(word: str) -> str:
 def subject(instr: Instruction) -> str:
     """'A person', 'A neutral person', 'An extremely angry person'."""
     if instr.emotion == "neutral":
-        return "A neutral person" if instr.aus else "A person"
+        return "A neutral person" if any(v >= _MIN_AU for v in instr.aus.values()) else "A person"
     described = f"{adverb(instr.intensity)} {EMOTION_WORDS[instr.emotion]}"
     return f"{_article(described)} {described} person"
 
@@ -86,3 +88,11 @@ def to_text(instr: Instruction) -> str:
     phrases = [au_phrase(name, value) for name, value in aus]
     listed = phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} and {phrases[-1]}"
     return f"{subject(instr)} speaks with {listed}."
+
+
+def quantize(instr: Instruction) -> Instruction:
+    """What ``to_text`` keeps of an instruction: each value moved to the centre of its adverb bin, AUs
+    under 0.02 dropped, neutral at intensity 0. ``parse(to_text(x)).instruction == quantize(x)``."""
+    intensity = 0.0 if instr.emotion == "neutral" else ADVERB_VALUE[adverb(instr.intensity)]
+    aus = {name: ADVERB_VALUE[adverb(value)] for name, value in instr.aus.items() if value >= _MIN_AU}
+    return Instruction(instr.emotion, intensity, aus)

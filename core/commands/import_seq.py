@@ -1,0 +1,101 @@
+"""``avitalk import SEQ -o OUT``: a research FLAME sequence (DECA, EMOCA, DiffPoseTalk, EMOTE or a plain
+``.npz`` with ``exp``/``jaw_pose``) → a ``flame``-space Animation file, or a keyed FLAME head in a .blend.
+
+The command is ``import``; the module cannot be named after a Python keyword."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..animation import normalize_fps
+from ..audio import load_audio
+from ..errors import AviTalkError
+from ..fileio import check_output_path
+from ..flame.formats import FORMATS, align_to_audio, read_sequence
+from ..flame.loading import load_flame
+
+OUTPUTS = (".npz", ".json", ".blend")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("import", help="FLAME sequence (DECA, EMOCA, DiffPoseTalk, EMOTE, .npz) → animation or .blend")
+    p.add_argument("sequence", help=".npz or .json file, or an EMOCA output folder")
+    p.add_argument("-o", "--output", required=True, help="output .npz/.json animation, or .blend")
+    p.add_argument("--format", default="auto", choices=FORMATS, help="what wrote the sequence (default: detect)")
+    p.add_argument("--fps", type=float, help="the sequence's frame rate (needed unless the file states it)")
+    p.add_argument("--audio", metavar="FILE", help="the speech it belongs to: checked for length, and the .blend's "
+                   "sound strip")
+    p.add_argument("--offset", type=float, default=0.0, metavar="SECONDS",
+                   help="the face starts this long after the audio (negative: drops the first frames)")
+    p.add_argument("--head-pose", action="store_true", help="keep the global head rotation (keyed on the neck)")
+    p.add_argument("--flame", metavar="MODEL", help="FLAME model (.pkl/.npz) for a new FLAME head in the .blend")
+    p.add_argument("--blend", metavar="FILE", help="bake into a copy of this .blend instead (with --object)")
+    p.add_argument("--object", metavar="NAME", help="the FLAME rig in --blend (ours or the MPI FLAME add-on's)")
+    p.set_defaults(run=run)
+
+
+def _headless() -> Any:
+    try:
+        return importlib.import_module("...addon.headless", __package__)
+    except ImportError as exc:
+        if "bpy" in str(exc):
+            raise AviTalkError("a .blend output needs Blender's bpy module: "
+                               "pip install 'avi-talking[blender]'") from exc
+        raise
+
+
+def _check_arguments(args: argparse.Namespace, out: Path) -> None:
+    to_blend = out.suffix.lower() == ".blend"
+    if args.fps is not None:
+        normalize_fps(args.fps)
+    if args.object and not args.blend:
+        raise AviTalkError("--object needs --blend (the file that holds the FLAME rig)")
+    if args.blend and not args.object:
+        raise AviTalkError("--blend needs --object (the FLAME rig to key)")
+    if not to_blend and (args.flame or args.blend):
+        raise AviTalkError("--flame and --blend make a .blend: use -o something.blend")
+    if to_blend and not (args.flame or args.blend):
+        raise AviTalkError("a .blend output needs a head: --flame MODEL, or --blend FILE --object RIG")
+    if to_blend and args.flame and args.blend:
+        raise AviTalkError("use either --flame (a new head) or --blend/--object (an existing rig)")
+    if args.blend:
+        blend = Path(args.blend)
+        if not blend.is_file():
+            raise AviTalkError(f"blend file {blend} does not exist")
+        if blend.resolve() == out.resolve():
+            raise AviTalkError("--blend and -o must be different files (the input .blend is never modified)")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output_path(args.output, OUTPUTS)
+    _check_arguments(args, out)
+    if args.flame:
+        load_flame(args.flame)  # a bad or unsafe model file fails here, before anything is written
+    anim = read_sequence(args.sequence, fps=args.fps, fmt=args.format, head_pose=args.head_pose)
+    audio = load_audio(args.audio) if args.audio else None
+    anim = align_to_audio(anim, args.offset, audio.duration if audio is not None else None)
+    if audio is not None:
+        anim.meta.update(audio=Path(args.audio).name, audio_sha256=audio.sha256, duration=audio.duration)
+    if out.suffix.lower() != ".blend":
+        anim.save(out)
+    else:
+        headless = _headless()
+        summary = headless.bake_to_blend(anim, Path(args.audio) if audio is not None else None, out,
+                                         base_blend=Path(args.blend) if args.blend else None,
+                                         object_name=args.object,
+                                         flame_model=Path(args.flame) if args.flame else None)
+        for note in summary.notes:
+            warnings.warn(note, stacklevel=1)
+        if not args.quiet:
+            print(f"baked {summary.keyed} channels on {summary.object_name!r}, frames {summary.frames[0]}-"
+                  f"{summary.frames[1]} at {anim.fps:.3f} fps{' with sound' if summary.sound else ''}",
+                  file=sys.stderr)
+    if not args.quiet:
+        print(f"{anim.n_frames} frames of {anim.meta.get('format', 'FLAME')} at {anim.fps:.3f} fps", file=sys.stderr)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,102 @@
+"""``avitalk train stage2 --corpus DIR --out DIR``: train the stage-2 synthesis model (docs/stage2.md).
+
+``train.py`` owns ``avitalk train`` and calls ``add_parser(actions)`` with its sub-command group; this
+module also runs alone: ``python -m avi_talking.core.commands.train_stage2 --corpus DIR --out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import AviTalkError
+from ..progress import TextBar
+from ._provenance import portable_command
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, metavar="DIR", help="corpus folder (avitalk corpus build)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="run folder: checkpoints, train_log.jsonl, then model.safetensors + model_card.json")
+    p.add_argument("--epochs", type=int, default=16, help="passes over the train split (default 16)")
+    p.add_argument("--prior-steps", type=int, default=6000, help="diffusion-prior training steps (default 6000)")
+    p.add_argument("--batch-frames", type=int, default=4096, help="frames per batch, whole clips (default 4096)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 0.002)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed, data and machine give the same weights")
+    p.add_argument("--max-clips", type=int, metavar="N", help="only the first N train clips (quick runs)")
+    p.add_argument("--val-clips", type=int, default=48, metavar="N", help="val clips checked per epoch (default 48)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+
+
+def add_parser(actions: Any) -> None:
+    """Register ``stage2`` in ``avitalk train``'s sub-command group."""
+    p = actions.add_parser("stage2", help="train the stage-2 synthesis model (audio + instructions → ARKit-52)")
+    add_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise AviTalkError("training needs torch: pip install 'avi-talking[models]' (torch==2.13.0)") from exc
+    from ..corpus.dataset import Corpus
+    from ..stage2.checkpoint import STATE
+    from ..stage2.train import TrainOptions, train
+
+    out = Path(args.out)
+    for name, value, low in (("--epochs", args.epochs, 1), ("--prior-steps", args.prior_steps, 1),
+                             ("--batch-frames", args.batch_frames, 64), ("--val-clips", args.val_clips, 0)):
+        if value < low:
+            raise AviTalkError(f"{name} must be at least {low}")
+    if args.max_clips is not None and args.max_clips < 2:
+        raise AviTalkError("--max-clips must be at least 2")
+    if not args.lr > 0:
+        raise AviTalkError("--lr must be positive")
+    Corpus(args.corpus)  # a bad corpus fails here, in one line
+    if out.exists() and not out.is_dir():
+        raise AviTalkError(f"--out {out} is a file")
+    if args.resume and not (out / STATE).is_file():
+        raise AviTalkError(f"--resume: there is no checkpoint in {out}")
+    if not args.resume and out.is_dir() and any(p.name != "cache" for p in out.iterdir()):
+        raise AviTalkError(f"--out {out} is not empty (use --resume to continue the run there)")
+    command = portable_command(_argv_after("stage2"), "avitalk train stage2")
+    opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
+                        frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,
+                        val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
+                        command=command)
+    bar = TextBar()
+    bar.enabled = bar.enabled and not getattr(args, "quiet", False)
+    try:
+        folder = train(opts, bar)
+    finally:
+        bar.close()
+    print(f"wrote {folder}")
+    return 0
+
+
+def _argv_after(word: str) -> list[str]:
+    argv = sys.argv[1:]
+    return argv[argv.index(word) + 1 :] if word in argv else argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..cli import _Parser
+
+    parser = _Parser(prog="avitalk train stage2", description="Train the stage-2 synthesis model.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except AviTalkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""FLAME landmark embeddings (face index + barycentric weights per landmark) and how the built-in head's
+named landmarks correspond to the 68-point iBUG scheme those embeddings follow.
+
+Accepted files:
+
+- DECA/EMOCA ``landmark_embedding.npy``: a pickled dict inside an ``.npy``. It is read with the restricted
+  unpickler (its torch-tensor entries, the dynamic contour, become inert placeholders and are not used).
+  ``full_lmk_faces_idx``/``full_lmk_bary_coords`` (68 points) are preferred, else the ``static_*`` 51.
+- FLAME's ``flame_static_embedding.pkl``: ``lmk_face_idx``/``lmk_b_coords`` (51 points: iBUG 17..67).
+- A plain ``.npz`` or ``.json`` with ``lmk_face_idx`` [L] and ``lmk_b_coords`` [L, 3], L = 68 or 51 — the
+  pickle-free way to pass either of the above (see docs/flame.md for the one-line conversion).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FormatError
+from ..fileio import sha256_file
+from .safe_pickle import TORCH_PLACEHOLDERS, load_pickle
+
+SUFFIXES = (".npy", ".npz", ".pkl", ".json")
+
+# Built-in head landmark → the iBUG-68 points (0-based) whose mean is the same anatomical spot. iBUG
+# numbers the subject's right side first: 36-41 is the right eye, 48 the right mouth corner.
+IBUG68: dict[str, tuple[int, ...]] = {
+    "menton": (8,),
+    "brow_outer_R": (17,), "brow_inner_R": (21,), "brow_inner_L": (22,), "brow_outer_L": (26,),
+    "nose_bridge": (27,), "nose_tip": (30,), "subnasale": (33,),
+    "eye_outer_corner_R": (36,), "upper_lid_mid_R": (37, 38), "eye_inner_corner_R": (39,),
+    "lower_lid_mid_R": (40, 41),
+    "eye_inner_corner_L": (42,), "upper_lid_mid_L": (43, 44), "eye_outer_corner_L": (45,),
+    "lower_lid_mid_L": (46, 47),
+    "mouth_corner_R": (48,), "lip_upper_mid": (51,), "mouth_corner_L": (54,), "lip_lower_mid": (57,),
+    "lip_upper_inner_mid": (62,), "lip_lower_inner_mid": (66,),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LandmarkEmbedding:
+    """68 iBUG landmarks on a FLAME mesh; ``known[i]`` is False for points the file does not have (the
+    jaw contour, 0-16, when only the 51 static points are given)."""
+
+    faces: np.ndarray  # [68] int64
+    bary: np.ndarray  # [68, 3] float64
+    known: np.ndarray  # [68] bool
+    name: str = ""
+    sha256: str = ""
+
+    def points(self, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+        """Landmark positions ``[68, 3]`` on a mesh (rows of unknown points are NaN)."""
+        corners = vertices[triangles[np.where(self.known, self.faces, 0)]]  # [68, 3, 3]
+        out = np.einsum("lk,lkc->lc", self.bary, corners)
+        out[~self.known] = np.nan
+        return out
+
+
+def load_embedding(path: str | Path, n_faces: int | None = None) -> LandmarkEmbedding:
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise FormatError(f"landmark file {src} does not exist")
+    suffix = src.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise FormatError(f"landmark file {src.name} must be one of {', '.join(SUFFIXES)}")
+    if suffix == ".json":
+        try:
+            data = json.loads(src.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            raise FormatError(f"{src.name} is not readable JSON ({exc})") from exc
+    elif suffix == ".npz":
+        data = _read_npz(src)
+    elif suffix == ".pkl":
+        data = load_pickle(src, TORCH_PLACEHOLDERS)
+    else:
+        data = _read_npy(src)
+    if not isinstance(data, dict):
+        raise FormatError(f"{src.name} is not a landmark embedding (expected a dict of arrays)")
+    faces, bary = _pick(data, src.name)
+    emb = _to_68(faces, bary, src.name, n_faces)
+    return LandmarkEmbedding(emb.faces, emb.bary, emb.known, src.name, sha256_file(src))
+
+
+def _read_npz(src: Path) -> dict[str, Any]:
+    try:
+        with np.load(src, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise FormatError(f"{src.name} is not a readable .npz of plain arrays ({exc})") from exc
+
+
+def _read_npy(src: Path) -> Any:
+    """An ``.npy``: plain arrays directly; a pickled object (DECA's dict) through the restricted unpickler."""
+    try:
+        with open(src, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            _shape, _fortran, dtype = read_header(fh)
+            if not dtype.hasobject:
+                fh.seek(0)
+                return np.load(fh, allow_pickle=False)
+            payload = fh.read()
+    except (ValueError, OSError, EOFError) as exc:
+        raise FormatError(f"{src.name} is not a readable .npy ({exc})") from exc
+    holder = load_pickle(src, TORCH_PLACEHOLDERS, data=payload)
+    if isinstance(holder, np.ndarray) and holder.dtype == object and holder.size == 1:
+        return holder.reshape(()).item()
+    return holder
+
+
+def _pick(data: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
+    for faces_key, bary_key in (("full_lmk_faces_idx", "full_lmk_bary_coords"),
+                                ("static_lmk_faces_idx", "static_lmk_bary_coords"),
+                                ("lmk_face_idx", "lmk_b_coords")):
+        if faces_key in data and bary_key in data:
+            if "landmark_indices" in data:
+                raise FormatError(f"{name} is a MediaPipe embedding; an iBUG-68 (or 51) embedding is needed")
+            try:
+                faces = np.asarray(data[faces_key], dtype=np.int64).reshape(-1)
+                bary = np.asarray(data[bary_key], dtype=np.float64).reshape(-1, 3)
+            except (TypeError, ValueError) as exc:
+                raise FormatError(f"{name}: {faces_key!r}/{bary_key!r} are not numeric arrays") from exc
+            return faces, bary
+    raise FormatError(f"{name} has no landmark embedding (lmk_face_idx + lmk_b_coords, or DECA's "
+                      "full_/static_lmk_* arrays)")
+
+
+def _to_68(faces: np.ndarray, bary: np.ndarray, name: str, n_faces: int | None) -> LandmarkEmbedding:
+    if len(faces) != len(bary) or len(faces) not in (51, 68):
+        raise FormatError(f"{name} has {len(faces)} landmarks with {len(bary)} weights; expected 68 or 51 "
+                          "(the iBUG scheme)")
+    if not np.isfinite(bary).all() or np.abs(bary.sum(axis=1) - 1.0).max() > 1e-3:
+        raise FormatError(f"{name}: barycentric weights must be finite and sum to 1")
+    if faces.min() < 0 or (n_faces is not None and faces.max() >= n_faces):
+        raise FormatError(f"{name} refers to triangles the FLAME model does not have: is it for another model?")
+    out_f = np.zeros(68, dtype=np.int64)
+    out_b = np.zeros((68, 3), dtype=np.float64)
+    known = np.zeros(68, dtype=bool)
+    start = 68 - len(faces)  # the 51 static points are iBUG 17..67
+    out_f[start:], out_b[start:], known[start:] = faces, bary, True
+    return LandmarkEmbedding(out_f, out_b, known, name)
+
+
+def check_against(emb: LandmarkEmbedding, n_faces: int) -> None:
+    if emb.faces[emb.known].max(initial=0) >= n_faces:
+        raise FormatError(f"{emb.name} refers to triangles the FLAME model does not have: is it for another model?")

@@ -1,0 +1,218 @@
+"""The stage-1 network in numpy, loaded from safetensors + a JSON model card; no torch needed.
+
+Blender's Python has no torch, so inference is plain numpy (a few small matrix products per segment);
+torch is only used to train (``train.py``), and both sides use the tensor names of ``tensor_shapes``.
+
+Network: standardised segment features (``features.FEATURE_NAMES``) → ReLU MLP trunk → four heads:
+emotion logits (softmax with a fitted temperature gives the confidence), intensity (sigmoid), AU
+presence (sigmoid) and AU intensity (sigmoid). A second tiny MLP scores pause candidates as segment
+boundaries (``segment.BOUNDARY_NAMES``).
+
+The card (``model.json`` beside ``model.safetensors``) holds the architecture and configuration, the
+feature normalisation, output classes, calibration, thresholds, corpus recipe, training command and
+metrics. Loading checks the card against the tensors and the code's feature list and fails with one
+line when anything disagrees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...weights_fetcher.errors import WeightsError
+from ...weights_fetcher.loading import load_file
+from ..errors import FormatError
+from ..instructions import EMOTIONS
+from .features import FEATURE_NAMES
+from .segment import BOUNDARY_NAMES
+
+FORMAT = "avi-talking-stage1"
+FORMAT_VERSION = 1
+ARCHITECTURE = "avi-stage1"  # the name `avitalk eval` knows this model by
+_Z_CLIP = 6.0  # standardised features are clipped to ±6 (a corrupt file must not blow up the logits)
+
+
+@dataclass(frozen=True)
+class Stage1Config:
+    features: tuple[str, ...]
+    hidden: tuple[int, ...]
+    emotions: tuple[str, ...]
+    aus: tuple[str, ...]  # output AUs; one-sided AUs (the corpus draws the side at random) come out left
+    boundary_features: tuple[str, ...]
+    boundary_hidden: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "hidden": list(self.hidden), "emotions": list(self.emotions),
+                "aus": list(self.aus), "boundary_features": list(self.boundary_features),
+                "boundary_hidden": self.boundary_hidden}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Stage1Config:
+        try:
+            return cls(tuple(d["features"]), tuple(int(h) for h in d["hidden"]), tuple(d["emotions"]),
+                       tuple(d["aus"]), tuple(d["boundary_features"]), int(d["boundary_hidden"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"stage-1 model card: bad 'config' ({exc})") from None
+
+
+def tensor_shapes(cfg: Stage1Config) -> dict[str, tuple[int, ...]]:
+    dims = [len(cfg.features), *cfg.hidden]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(len(cfg.hidden)):
+        shapes[f"trunk.{k}.weight"] = (dims[k + 1], dims[k])
+        shapes[f"trunk.{k}.bias"] = (dims[k + 1],)
+    h = dims[-1]
+    for head, width in (("emotion", len(cfg.emotions)), ("intensity", 1), ("au_present", len(cfg.aus)),
+                        ("au_value", len(cfg.aus))):
+        shapes[f"head.{head}.weight"] = (width, h)
+        shapes[f"head.{head}.bias"] = (width,)
+    bh, bf = cfg.boundary_hidden, len(cfg.boundary_features)
+    shapes.update({"boundary.0.weight": (bh, bf), "boundary.0.bias": (bh,), "boundary.1.weight": (1, bh),
+                   "boundary.1.bias": (1,)})
+    return shapes
+
+
+@dataclass
+class Outputs:
+    emotion_logits: np.ndarray  # [N, E]
+    intensity: np.ndarray  # [N]
+    au_present: np.ndarray  # [N, A] probabilities
+    au_value: np.ndarray  # [N, A]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Stage1Model:
+    config: Stage1Config
+    tensors: dict[str, np.ndarray]
+    mean: np.ndarray
+    std: np.ndarray
+    boundary_mean: np.ndarray
+    boundary_std: np.ndarray
+    temperature: float = 1.0
+    au_threshold: float = 0.5
+    boundary_threshold: float = 0.5
+    prior: np.ndarray | None = None  # training share of each emotion
+    prior_power: float = 0.0  # decision: argmax p(e) / prior(e)^power (0: the most probable emotion)
+    card: dict[str, Any] | None = None
+    path: Path | None = None
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """The emotion index per row. With ``prior_power`` > 0 the rarer emotions get a boost, so the
+        predictions do not collapse onto the most common class (neutral) when the audio is ambiguous."""
+        if self.prior is None or self.prior_power == 0.0:
+            return np.argmax(probabilities, axis=-1)
+        return np.argmax(probabilities / self.prior ** self.prior_power, axis=-1)
+
+    def forward(self, x: np.ndarray) -> Outputs:
+        """Raw segment features [N, F] → head outputs."""
+        t = self.tensors
+        h = np.clip((np.asarray(x, np.float64) - self.mean) / self.std, -_Z_CLIP, _Z_CLIP)
+        for k in range(len(self.config.hidden)):
+            h = np.maximum(h @ t[f"trunk.{k}.weight"].T + t[f"trunk.{k}.bias"], 0.0)
+
+        def head(name: str) -> np.ndarray:
+            return np.asarray(h @ t[f"head.{name}.weight"].T + t[f"head.{name}.bias"])
+
+        return Outputs(head("emotion"), _sigmoid(head("intensity"))[:, 0], _sigmoid(head("au_present")),
+                       _sigmoid(head("au_value")))
+
+    def boundary_probability(self, bx: np.ndarray) -> np.ndarray:
+        """Pause-candidate features [M, B] → probability that each is a segment boundary."""
+        t = self.tensors
+        z = np.clip((np.asarray(bx, np.float64) - self.boundary_mean) / self.boundary_std, -_Z_CLIP, _Z_CLIP)
+        h = np.maximum(z @ t["boundary.0.weight"].T + t["boundary.0.bias"], 0.0)
+        return np.asarray(_sigmoid(h @ t["boundary.1.weight"].T + t["boundary.1.bias"])[:, 0])
+
+
+# ---- files ---------------------------------------------------------------------------------------------------
+
+
+def card_path(path: str | Path) -> Path:
+    """The card of ``path``: itself if .json, ``model.json`` in a folder, else the same name with .json."""
+    p = Path(path)
+    if p.suffix == ".json":
+        return p
+    return p / "model.json" if p.is_dir() else p.with_suffix(".json")
+
+
+def load_model(path: str | Path) -> Stage1Model:
+    """Load and validate weights + card (``path``: the folder, the card or the .safetensors file)."""
+    card_file = card_path(path)
+    if not card_file.is_file():
+        raise FormatError(f"no stage-1 model card at {card_file}")
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{card_file} is not valid JSON: {exc}") from None
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise FormatError(f"{card_file} is not a stage-1 model card (format {FORMAT!r})")
+    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+        raise FormatError(f"{card_file} needs a newer version of the add-on (format {card['format_version']})")
+    cfg = Stage1Config.from_dict(card.get("config", {}))
+    if cfg.features != FEATURE_NAMES:
+        raise FormatError(f"{card_file.name}: the weights were trained on other input features than this version "
+                          "computes; retrain with `avitalk train stage1`")
+    if cfg.boundary_features != BOUNDARY_NAMES:
+        raise FormatError(f"{card_file.name}: the boundary scorer was trained on other features; retrain it")
+    if cfg.emotions != EMOTIONS:
+        raise FormatError(f"{card_file.name}: emotion classes {cfg.emotions} differ from {EMOTIONS}")
+    weights = card_file.parent / str(card.get("weights", "model.safetensors"))
+    try:
+        loaded = load_file(weights, sha256=card.get("weights_sha256"))
+    except WeightsError as exc:
+        raise FormatError(f"stage-1 weights: {exc}") from None
+    expected = tensor_shapes(cfg)
+    if set(loaded.arrays) != set(expected):
+        missing, extra = sorted(set(expected) - set(loaded.arrays)), sorted(set(loaded.arrays) - set(expected))
+        raise FormatError(f"{weights.name} does not match its card: missing {missing or 'none'}, "
+                          f"unexpected {extra or 'none'}")
+    for name, shape in expected.items():
+        if tuple(loaded.arrays[name].shape) != shape:
+            raise FormatError(f"{weights.name}: tensor {name} has shape {tuple(loaded.arrays[name].shape)}, "
+                              f"the card says {shape}")
+    norm = card.get("normalisation", {})
+    arrays = {k: _vector(norm, k, n, card_file.name) for k, n in
+              (("mean", len(cfg.features)), ("std", len(cfg.features)),
+               ("boundary_mean", len(cfg.boundary_features)), ("boundary_std", len(cfg.boundary_features)))}
+    if (arrays["std"] <= 0).any() or (arrays["boundary_std"] <= 0).any():
+        raise FormatError(f"{card_file.name}: normalisation std must be positive")
+    calib = card.get("calibration", {})
+    thresholds = card.get("thresholds", {})
+    decision = card.get("decision", {})
+    prior = None
+    if "prior" in decision:
+        prior = _vector(decision, "prior", len(cfg.emotions), card_file.name)
+        if (prior <= 0).any():
+            raise FormatError(f"{card_file.name}: decision prior must be positive")
+    tensors = {k: v.astype(np.float64) for k, v in loaded.arrays.items()}
+    if not all(np.isfinite(v).all() for v in tensors.values()):
+        raise FormatError(f"{weights.name} holds non-finite weights")
+    return Stage1Model(cfg, tensors, arrays["mean"], arrays["std"], arrays["boundary_mean"], arrays["boundary_std"],
+                       float(calib.get("temperature", 1.0)), float(thresholds.get("au_present", 0.5)),
+                       float(thresholds.get("boundary", 0.5)), prior, float(decision.get("prior_power", 0.0)), card,
+                       card_file.parent)
+
+
+def _vector(norm: dict[str, Any], key: str, n: int, where: str) -> np.ndarray:
+    try:
+        v = np.asarray(norm[key], np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise FormatError(f"{where}: '{key}' is missing or not numbers") from None
+    if v.shape != (n,) or not np.isfinite(v).all():
+        raise FormatError(f"{where}: '{key}' must be {n} finite numbers")
+    return v

@@ -1,0 +1,81 @@
+"""Training losses: channel L1, velocity L1, the lip gap on the built-in head (differentiable, in mm)
+with a closure hinge, and a multi-positive InfoNCE between style latents and instruction embeddings."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..arkit import ARKIT52
+from ..instructions.arkit_map import STATIC_AUS, au_matrix
+from ..rigs.builtin_head import _gap_model
+
+MOUTH = torch.tensor([n.startswith(("mouth", "jaw", "tongue", "cheekPuff")) for n in ARKIT52])
+CLOSED_MM = 1.0  # the evaluation's threshold
+HINGE_MM = 0.4  # aim below it, where the target is closed
+
+
+@cache
+def _gap_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    rest, change = _gap_model()  # metres: rest [P], change [52, P]
+    mm = lambda a: torch.from_numpy(np.asarray(a, np.float32) * 1000)  # noqa: E731
+    return mm(rest), mm(change)
+
+
+def lip_gap_mm(values: torch.Tensor) -> torch.Tensor:
+    """[..., 52] → [...]: the built-in head's lip gap in mm, as ``core.rigs.builtin_head.lip_gap_mm``
+    (linear in the weights per contact pair, then the smallest pair, clipped at 0)."""
+    rest, change = _gap_tensors()
+    return (rest + values @ change).amin(-1).clamp(min=0.0)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+@cache
+def _readout() -> torch.Tensor:
+    """[52, A] projections of ARKit values onto each static AU's channels (``au_readout`` of the eval)."""
+    rows = au_matrix(STATIC_AUS)
+    return torch.from_numpy((rows / (rows * rows).sum(1, keepdims=True)).T.astype(np.float32))
+
+
+def expression(pred: torch.Tensor, target: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """L1 between the per-segment mean AU readouts of prediction and target (what adherence measures).
+    segments [B, S, T]: each segment's frames (padding frames are 0)."""
+    count = segments.sum(-1, keepdim=True).clamp(min=1.0)
+    r = _readout()
+    mp = torch.einsum("bst,btc->bsc", segments, pred) / count @ r
+    mt = torch.einsum("bst,btc->bsc", segments, target) / count @ r
+    has = (segments.sum(-1) > 0).to(pred.dtype)[..., None]
+    return ((mp - mt).abs() * has).sum() / (has.sum() * r.shape[1]).clamp(min=1.0)
+
+
+def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """pred/target [B, T, 52], mask [B, T] (1 on real frames) → named loss terms."""
+    weight = 1.0 + MOUTH.to(pred.dtype)  # mouth channels count double
+    l1 = masked_mean(((pred - target).abs() * weight).mean(-1), mask)
+    vmask = mask[:, 1:] * mask[:, :-1]
+    vel = masked_mean(((pred.diff(dim=1) - target.diff(dim=1)).abs() * weight).mean(-1), vmask) * 4.0
+    gp, gt = lip_gap_mm(pred), lip_gap_mm(target)
+    gap = masked_mean((gp - gt).abs(), mask) / 10.0
+    closed = mask * (gt < CLOSED_MM).to(pred.dtype)
+    hinge = masked_mean(F.relu(gp - HINGE_MM), closed) / 5.0
+    return {"l1": l1, "vel": vel, "gap": gap, "closure": hinge}
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Symmetric InfoNCE between rows of a and b [N, D]; ``same`` [N, N] marks pairs that share an
+    instruction (all of them count as positives, so identical neutral instructions are not pushed apart)."""
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T / temperature
+    pos = (same | torch.eye(len(a), dtype=torch.bool, device=a.device)).to(logits.dtype)  # a row is its own positive
+
+    def one_way(lg: torch.Tensor) -> torch.Tensor:
+        log_p = lg.log_softmax(-1)
+        return -(torch.logsumexp(log_p.masked_fill(pos == 0, -1e9), -1)).mean()
+
+    return 0.5 * (one_way(logits) + one_way(logits.T))

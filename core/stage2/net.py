@@ -1,0 +1,158 @@
+"""The stage-2 network (torch): audio encoder, instruction encoder, style (motion) encoder, decoder.
+
+    mel [B, T·k, 80] ──AudioEncoder──► h [B, C, T]  (frame t centred on mel frame k·t)
+    instruction vector [B, S, 104] ──InstructionEncoder──► e [B, S, 64]
+    target motion [B, T, 52] + segment masks ──StyleEncoder──► z [B, S, 32]   (training; the prior at inference)
+    h, per-frame blend of (z, e) ──Decoder (FiLM)──► ARKit-52 [B, T, 52] in 0..1
+
+The decoder sees the style latent z (how this take is performed: sampled by the diffusion prior) and the
+instruction embedding e (what was asked), blended per frame across segment boundaries. mouthClose is
+predicted as a share of jawOpen (on an ARKit rig mouthClose = jawOpen seals the lips), so a closure is a
+gate the network can open fully rather than two numbers it must match to a millimetre.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..arkit import INDEX
+from .conditioning import INSTRUCTION_DIM
+from .config import Stage2Config
+
+N_OUT = 52
+JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels of [B, C, T], per frame (so results never depend on the sequence length)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ResBlock(nn.Module):
+    """Pre-norm residual block of two dilated convolutions; optional FiLM after the norm."""
+
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.norm = ChannelNorm(channels)
+        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.conv2 = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        h = self.norm(x)
+        if film is not None:
+            gamma, beta = film
+            h = h * (1.0 + gamma) + beta
+        return x + self.conv2(F.gelu(self.conv1(F.gelu(h))))
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, cfg: Stage2Config) -> None:
+        super().__init__()
+        k, c = cfg.mel_rate, cfg.channels
+        self.inp = nn.Conv1d(cfg.n_mels, c, 5, padding=2)
+        # kernel k+1, stride k, padding k/2: output t covers mel frames k·t − k/2 … k·t + k/2, centred on k·t
+        self.down = nn.Conv1d(c, c, k + 1, stride=k, padding=k // 2)
+        self.blocks = nn.ModuleList(ResBlock(c, d) for d in cfg.encoder_dilations)
+        self.mel_rate = k
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """[B, T·k, n_mels] → [B, C, T]."""
+        x = self.down(F.gelu(self.inp(mel.transpose(1, 2))))
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class InstructionEncoder(nn.Module):
+    def __init__(self, cfg: Stage2Config) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(INSTRUCTION_DIM, 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(),
+                                 nn.Linear(128, cfg.instr_dim))
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return self.net(v)
+
+
+class StyleEncoder(nn.Module):
+    """Motion → style latent, one per segment: convolutions, then mean and spread pooled over the
+    segment's frames (pooling keeps *how* the face moves and drops *when*, which the audio decides).
+    Latents lie on a sphere of radius √dim, so each coordinate is of unit scale for the prior."""
+
+    def __init__(self, cfg: Stage2Config) -> None:
+        super().__init__()
+        c = cfg.style_channels
+        self.conv1 = nn.Conv1d(N_OUT, c, 5, padding=2)
+        self.conv2 = nn.Conv1d(c, c, 5, padding=4, dilation=2)
+        self.out = nn.Linear(2 * c, cfg.style_dim)
+        self.dim = cfg.style_dim
+
+    def forward(self, motion: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """motion [B, T, 52], masks [B, S, T] (1 on the segment's frames) → z [B, S, style_dim]."""
+        h = F.gelu(self.conv2(F.gelu(self.conv1(motion.transpose(1, 2)))))  # [B, c, T]
+        count = masks.sum(-1, keepdim=True).clamp(min=1.0)  # [B, S, 1]
+        mean = torch.einsum("bst,bct->bsc", masks, h) / count
+        sq = torch.einsum("bst,bct->bsc", masks, h * h) / count
+        std = (sq - mean * mean).clamp(min=1e-6).sqrt()
+        z = self.out(torch.cat([mean, std], -1))
+        return F.normalize(z, dim=-1) * math.sqrt(self.dim)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: Stage2Config) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.blocks = nn.ModuleList(ResBlock(c, d) for d in cfg.decoder_dilations)
+        self.film = nn.Linear(cfg.style_dim + cfg.instr_dim, 2 * c * len(self.blocks))
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.norm = ChannelNorm(c)
+        self.out = nn.Conv1d(c, N_OUT + 1, 1)  # 52 channels + the mouthClose share of jawOpen
+        assert self.out.bias is not None
+        nn.init.constant_(self.out.bias, -3.0)  # start near rest (most channels are near 0)
+        # an expression is a held offset (the AUs' channels): a direct path from the condition to the
+        # output, so it need not be learnt through the audio features' modulation alone
+        self.offset = nn.Linear(cfg.style_dim + cfg.instr_dim, N_OUT + 1)
+        nn.init.zeros_(self.offset.weight)
+        nn.init.zeros_(self.offset.bias)
+        self.channels = c
+
+    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """h [B, C, T], cond [B, T, style_dim + instr_dim] → values [B, T, 52] in 0..1."""
+        film = self.film(cond).transpose(1, 2)  # [B, 2·C·L, T]
+        for k, block in enumerate(self.blocks):
+            part = film[:, 2 * self.channels * k : 2 * self.channels * (k + 1)]
+            h = block(h, (part[:, : self.channels], part[:, self.channels :]))
+        logits = self.out(F.gelu(self.norm(h))).transpose(1, 2) + self.offset(cond)  # [B, T, 53]
+        values = torch.sigmoid(logits[..., :N_OUT])
+        close = values[..., JAW] * torch.sigmoid(logits[..., N_OUT])
+        return torch.cat([values[..., :CLOSE], close[..., None], values[..., CLOSE + 1 :]], -1)
+
+
+class Stage2Net(nn.Module):
+    """The synthesis network without the prior (see ``diffusion.Prior``)."""
+
+    def __init__(self, cfg: Stage2Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.audio = AudioEncoder(cfg)
+        self.instruction = InstructionEncoder(cfg)
+        self.style = StyleEncoder(cfg)
+        self.decoder = Decoder(cfg)
+        # contrastive heads: style latents and instruction embeddings meet in one space
+        self.style_head = nn.Linear(cfg.style_dim, 64)
+        self.instr_head = nn.Linear(cfg.instr_dim, 64)
+
+    def decode(self, h: torch.Tensor, z: torch.Tensor, e: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """h [B, C, T]; z [B, S, style_dim], e [B, S, instr_dim]; weights [B, S, T] → values [B, T, 52]."""
+        cond = torch.einsum("bst,bsd->btd", weights, torch.cat([z, e], -1))
+        return self.decoder(h, cond)

@@ -1,0 +1,382 @@
+"""Training stage 2 on a corpus: ``avitalk train stage2 --corpus DIR --out DIR``.
+
+Phase 1 (``epochs`` passes over the train split): audio encoder, instruction encoder, style encoder and
+decoder together — reconstruction (channel L1, velocity, lip gap, closure hinge) with the style latent
+taken from the target motion, plus InfoNCE between style latents and instruction embeddings.
+Phase 2 (``prior_steps``): the diffusion prior learns instruction embedding → style latent on the frozen
+latents of every training segment (cheap: one vector per segment).
+
+Checkpoints (safetensors + JSON, no pickle) are written every ``checkpoint_every`` steps and at phase
+ends; ``--resume`` continues from the last one bit for bit (batch order is drawn per epoch from the seed,
+torch's RNG state is saved). Losses go to ``train_log.jsonl``; the result is ``model.safetensors`` +
+``model_card.json`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..corpus.dataset import Corpus
+from ..errors import AviTalkError
+from ..eval.metrics import bilabial_closure
+from ..progress import ProgressFn, null_progress
+from . import checkpoint, weights
+from .conditioning import frame_weights
+from .config import Stage2Config
+from .data import ClipData, batches, load_split
+from .diffusion import Prior
+from .losses import expression, info_nce, reconstruction
+from .net import Stage2Net
+
+LOG_NAME = "train_log.jsonl"
+LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 1.0, "closure": 1.0, "expr": 2.0, "nce": 0.1}
+LATENT_NOISE = 0.1  # style latents are jittered in training so the decoder tolerates prior samples
+
+
+@dataclass
+class TrainOptions:
+    corpus: Path
+    out: Path
+    epochs: int = 16
+    prior_steps: int = 6000
+    frames_per_batch: int = 4096
+    lr: float = 2e-3
+    prior_lr: float = 1e-3
+    seed: int = 0
+    max_clips: int | None = None  # only the first N train clips (quick runs, tests)
+    val_clips: int = 48
+    device: str = "auto"
+    threads: int | None = None
+    resume: bool = False
+    checkpoint_every: int = 200
+    log_every: int = 20
+    config: Stage2Config = field(default_factory=Stage2Config)
+    command: str = ""
+
+
+@dataclass
+class Batch:
+    mel: torch.Tensor  # [B, T·k, n_mels]
+    targets: torch.Tensor  # [B, T, 52]
+    mask: torch.Tensor  # [B, T]
+    instructions: torch.Tensor  # [B, S, D]
+    weights: torch.Tensor  # [B, S, T] soft segment weights (decoder conditioning)
+    hard: torch.Tensor  # [B, S, T] segment membership (style pooling)
+    exists: torch.Tensor  # [B, S] bool
+
+
+def collate(clips: list[ClipData], cfg: Stage2Config, device: torch.device) -> Batch:
+    k = cfg.mel_rate
+    b, t, s = len(clips), max(c.frames for c in clips), max(len(c.instructions) for c in clips)
+    mel = np.zeros((b, t * k, cfg.n_mels), np.float32)
+    tgt = np.zeros((b, t, 52), np.float32)
+    mask = np.zeros((b, t), np.float32)
+    instr = np.zeros((b, s, clips[0].instructions.shape[1]), np.float32)
+    soft = np.zeros((b, s, t), np.float32)
+    exists = np.zeros((b, s), bool)
+    for i, c in enumerate(clips):
+        n = c.frames
+        mel[i, : n * k] = c.mel
+        mel[i, n * k :] = c.mel[-1]  # hold the clip's last (quiet) frame over the padding
+        tgt[i, :n] = c.targets
+        tgt[i, n:] = c.targets[-1]
+        mask[i, :n] = 1.0
+        ns = len(c.instructions)
+        instr[i, :ns] = c.instructions
+        soft[i, :ns] = frame_weights(c.cuts, t, cfg.fps, cfg.crossfade)
+        exists[i, :ns] = True
+    hard = (soft >= soft.max(axis=1, keepdims=True)) * mask[:, None, :] * exists[:, :, None]
+    as_t = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+    return Batch(as_t(mel), as_t(tgt), as_t(mask), as_t(instr), as_t(soft), as_t(hard.astype(np.float32)),
+                 as_t(exists))
+
+
+def forward_losses(net: Stage2Net, batch: Batch, noise: float) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    h = net.audio(batch.mel)
+    e = net.instruction(batch.instructions)
+    z = net.style(batch.targets, batch.hard)
+    z_in = z + noise * torch.randn_like(z) if noise else z
+    pred = net.decode(h, z_in, e, batch.weights)
+    terms = reconstruction(pred, batch.targets, batch.mask)
+    terms["expr"] = expression(pred, batch.targets, batch.hard)
+    zs, es = z[batch.exists], e[batch.exists]
+    vecs = batch.instructions[batch.exists]
+    same = (vecs[:, None, :] - vecs[None, :, :]).abs().amax(-1) < 1e-6  # exact: cdist's matmul path is not
+    terms["nce"] = info_nce(net.style_head(zs), net.instr_head(es), same) if len(zs) > 1 else z.sum() * 0
+    return terms, pred
+
+
+def total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    out = torch.zeros((), device=next(iter(terms.values())).device)
+    for k, v in terms.items():
+        out = out + LOSS_WEIGHTS[k] * v
+    return out
+
+
+def _lr(step: int, total_steps: int, base: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AviTalkError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, opts: TrainOptions, progress: ProgressFn = null_progress,
+                 echo: Any = None) -> None:
+        self.opts = opts
+        self.cfg = opts.config
+        self.progress = progress
+        self.echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.device = _device(opts.device)
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        torch.manual_seed(opts.seed)
+        self.net = Stage2Net(self.cfg).to(self.device)
+        self.prior = Prior(self.cfg)  # a small MLP on one vector per segment: it trains on the CPU
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=1e-4)
+        self.prior_opt = torch.optim.AdamW(self.prior.parameters(), lr=opts.prior_lr, weight_decay=0.0)
+        self.state: dict[str, Any] = {"phase": 1, "epoch": 0, "batch": 0, "step": 0, "prior_step": 0,
+                                      "seconds": 0.0, "history": []}
+
+    # ---- bookkeeping -------------------------------------------------------------------------------
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.opts.out / LOG_NAME, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def save_checkpoint(self) -> None:
+        tensors = weights.model_tensors(self.net, self.prior)
+        opt_t, opt_info = checkpoint.optimizer_tensors(self.opt, "opt")
+        popt_t, popt_info = checkpoint.optimizer_tensors(self.prior_opt, "prior_opt")
+        tensors.update(opt_t)
+        tensors.update(popt_t)
+        tensors["rng.torch"] = torch.get_rng_state()
+        state = {**self.state, "optimizer": opt_info, "prior_optimizer": popt_info,
+                 "config": self.cfg.to_dict(), "options": self._options_record()}
+        checkpoint.save(self.opts.out, tensors, state)
+
+    def restore(self) -> bool:
+        found = checkpoint.load(self.opts.out)
+        if found is None:
+            return False
+        tensors, state = found
+        if Stage2Config.from_dict(state["config"]) != self.cfg:
+            raise AviTalkError(f"the checkpoint in {self.opts.out} was made with another model config")
+        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        self.prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
+        checkpoint.restore_optimizer(self.opt, "opt", tensors, state["optimizer"])
+        checkpoint.restore_optimizer(self.prior_opt, "prior_opt", tensors, state["prior_optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.state = {k: state[k] for k in ("phase", "epoch", "batch", "step", "prior_step", "seconds", "history")}
+        return True
+
+    def _options_record(self) -> dict[str, Any]:
+        rec = asdict(self.opts)
+        rec.pop("config")
+        return {k: str(v) if isinstance(v, Path) else v for k, v in rec.items()}
+
+    # ---- phases ------------------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        opts = self.opts
+        opts.out.mkdir(parents=True, exist_ok=True)
+        resumed = self.restore() if opts.resume else False
+        if resumed:
+            self.echo(f"resuming: phase {self.state['phase']}, epoch {self.state['epoch'] + 1}, "
+                      f"step {self.state['step']}")
+        corpus = Corpus(opts.corpus)
+        cache = opts.out / "cache"
+        t0 = time.perf_counter()
+        train = load_split(corpus, "train", self.cfg, opts.max_clips, cache,
+                           progress=lambda s, f: self.progress(s, 0.05 * f))
+        val = load_split(corpus, "val", self.cfg, opts.val_clips, keep_phones=True) if opts.val_clips else []
+        self.echo(f"data: {len(train)} train clips ({sum(c.frames for c in train) / self.cfg.fps / 3600:.2f} h), "
+                  f"{len(val)} val clips, read in {time.perf_counter() - t0:.0f} s; device {self.device}, "
+                  f"{torch.get_num_threads()} threads")
+        started = time.perf_counter() - float(self.state["seconds"])
+        if self.state["phase"] == 1:
+            self._phase1(train, val, started)
+            self.state.update(phase=2, seconds=time.perf_counter() - started)
+            self.save_checkpoint()
+        if self.state["phase"] == 2:
+            self._phase2(train, started)
+            self.state.update(phase=3, seconds=time.perf_counter() - started)
+            self.save_checkpoint()
+        return self._finish(corpus, train, val, time.perf_counter() - started)
+
+    def _epoch_batches(self, train: list[ClipData], epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([self.opts.seed, epoch])
+        return batches(train, self.opts.frames_per_batch, rng)
+
+    def _phase1(self, train: list[ClipData], val: list[ClipData], started: float) -> None:
+        opts = self.opts
+        per_epoch = len(self._epoch_batches(train, 0))
+        total_steps = per_epoch * opts.epochs
+        self.net.train()
+        while self.state["epoch"] < opts.epochs:
+            epoch = self.state["epoch"]
+            plan = self._epoch_batches(train, epoch)
+            running: dict[str, float] = {}
+            count = 0
+            for b in range(self.state["batch"], len(plan)):
+                step = self.state["step"]
+                for g in self.opt.param_groups:
+                    g["lr"] = _lr(step, total_steps, opts.lr)
+                batch = collate([train[i] for i in plan[b]], self.cfg, self.device)
+                terms, _ = forward_losses(self.net, batch, LATENT_NOISE)
+                loss = total(terms)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+                self.opt.step()
+                for k, v in terms.items():
+                    running[k] = running.get(k, 0.0) + v.item()
+                running["loss"] = running.get("loss", 0.0) + loss.item()
+                count += 1
+                self.state.update(batch=b + 1, step=step + 1)
+                frac = (epoch * per_epoch + b + 1) / total_steps
+                self.progress(f"stage2 epoch {epoch + 1}/{opts.epochs} loss {loss.item():.4f}", 0.05 + 0.85 * frac)
+                if (step + 1) % opts.log_every == 0:
+                    self.log({"phase": 1, "epoch": epoch + 1, "step": step + 1, "lr": _lr(step, total_steps, opts.lr),
+                              "seconds": round(time.perf_counter() - started, 1),
+                              **{k: round(v.item(), 5) for k, v in terms.items()}, "loss": round(loss.item(), 5)})
+                if (step + 1) % opts.checkpoint_every == 0:
+                    self.state["seconds"] = time.perf_counter() - started
+                    self.save_checkpoint()
+            summary = {k: round(v / max(1, count), 5) for k, v in running.items()}
+            summary.update(self.validate(val))
+            summary.update(epoch=epoch + 1, seconds=round(time.perf_counter() - started, 1))
+            self.state["history"].append(summary)
+            self.log({"phase": 1, "epoch_summary": summary})
+            self.echo(f"epoch {epoch + 1}/{opts.epochs}: " + ", ".join(
+                f"{k} {v}" for k, v in summary.items() if k not in ("epoch",)))
+            self.state.update(epoch=epoch + 1, batch=0, seconds=time.perf_counter() - started)
+            self.save_checkpoint()
+
+    @torch.no_grad()
+    def validate(self, val: list[ClipData]) -> dict[str, float]:
+        """Validation losses and bilabial closure (true phones), style latent from the target motion."""
+        if not val:
+            return {}
+        self.net.eval()
+        sums: dict[str, float] = {}
+        hits = count = 0
+        for start in range(0, len(val), 8):
+            clips = val[start : start + 8]
+            batch = collate(clips, self.cfg, self.device)
+            terms, pred = forward_losses(self.net, batch, 0.0)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(clips)
+            for i, clip in enumerate(clips):
+                if clip.phones is None:
+                    continue
+                share, n = bilabial_closure(pred[i, : clip.frames].double().cpu().numpy(), clip.phones, self.cfg.fps)
+                if n:
+                    hits += round(share * n)
+                    count += n
+        self.net.train()
+        out = {f"val_{k}": round(v / len(val), 5) for k, v in sums.items()}
+        if count:
+            out["val_closure"] = round(hits / count, 4)
+        return out
+
+    @torch.no_grad()
+    def latents(self, train: list[ClipData]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Style latents and instruction embeddings of every training segment (network frozen)."""
+        self.net.eval()
+        zs, es = [], []
+        plan = batches(train, self.opts.frames_per_batch, np.random.default_rng([self.opts.seed, 10_000]))
+        for idx in sorted(plan):
+            batch = collate([train[i] for i in idx], self.cfg, self.device)
+            z = self.net.style(batch.targets, batch.hard)
+            e = self.net.instruction(batch.instructions)
+            zs.append(z[batch.exists])
+            es.append(e[batch.exists])
+        return torch.cat(zs), torch.cat(es)
+
+    def _phase2(self, train: list[ClipData], started: float) -> None:
+        opts = self.opts
+        z, e = (x.cpu() for x in self.latents(train))
+        if self.state["prior_step"] == 0:
+            self.prior.latent_mean.copy_(z.mean(0))
+            self.prior.latent_std.copy_(z.std(0).clamp(min=1e-3))
+        gen = torch.Generator(device="cpu").manual_seed(opts.seed + 1)
+        # one generator stream per step: resuming at step s draws what an unbroken run would have drawn
+        self.prior.train()
+        running = 0.0
+        for step in range(self.state["prior_step"], opts.prior_steps):
+            gen.manual_seed(opts.seed * 1_000_003 + step)
+            for g in self.prior_opt.param_groups:
+                g["lr"] = _lr(step, opts.prior_steps, opts.prior_lr, warmup=100)
+            idx = torch.randint(0, len(z), (min(256, len(z)),), generator=gen)
+            loss = self.prior.loss(z[idx], e[idx], gen)
+            self.prior_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.prior_opt.step()
+            running += loss.item()
+            self.state["prior_step"] = step + 1
+            self.progress(f"prior {step + 1}/{opts.prior_steps} loss {loss.item():.4f}",
+                          0.9 + 0.09 * (step + 1) / opts.prior_steps)
+            if (step + 1) % (opts.log_every * 10) == 0:
+                self.log({"phase": 2, "step": step + 1, "prior_loss": round(running / (opts.log_every * 10), 5),
+                          "seconds": round(time.perf_counter() - started, 1)})
+                self.echo(f"prior step {step + 1}/{opts.prior_steps}: loss {running / (opts.log_every * 10):.4f}")
+                running = 0.0
+            if (step + 1) % (opts.checkpoint_every * 10) == 0:
+                self.state["seconds"] = time.perf_counter() - started
+                self.save_checkpoint()
+        self.prior.eval()
+
+    def _finish(self, corpus: Corpus, train: list[ClipData], val: list[ClipData], seconds: float) -> Path:
+        self.net.eval()
+        self.prior.eval()
+        last = self.state["history"][-1] if self.state["history"] else {}
+        splits = corpus.splits
+        info = {
+            "name": "stage2",
+            "output": "ARKit-52 blendshape weights 0..1 per frame at fps (frame t at t / fps s)",
+            "corpus": {
+                "seed": corpus.manifest.get("seed"), "hours_requested": corpus.manifest.get("hours_requested"),
+                "fps": corpus.fps, "build_command": (f"avitalk corpus build --hours "
+                                                     f"{corpus.manifest.get('hours_requested')} --out DIR "
+                                                     f"--seed {corpus.manifest.get('seed')}"),
+                "generator": corpus.manifest.get("generator"), "train_clips": len(train),
+                "train_hours": round(sum(c.frames for c in train) / self.cfg.fps / 3600, 3),
+                "splits": {k: v.get("clips") for k, v in splits.items()},
+            },
+            "training": {
+                "command": self.opts.command, "seed": self.opts.seed, "epochs": self.opts.epochs,
+                "steps": self.state["step"], "prior_steps": self.opts.prior_steps,
+                "frames_per_batch": self.opts.frames_per_batch, "lr": self.opts.lr, "loss_weights": LOSS_WEIGHTS,
+                "seconds": round(seconds, 1), "device": str(self.device), "threads": torch.get_num_threads(),
+                "torch": torch.__version__, "python": platform.python_version(),
+                "cpu_count": os.cpu_count(), "final": last,
+            },
+            "metrics": {},
+        }
+        folder = weights.write(self.opts.out, self.net, self.prior, info)
+        self.progress("done", 1.0)
+        return folder
+
+
+def train(opts: TrainOptions, progress: ProgressFn = null_progress) -> Path:
+    return Trainer(opts, progress).run()

@@ -1,0 +1,333 @@
+"""Stage 2: the network's shapes and gradients, real training steps on a tiny corpus, checkpoints and
+resume, save → load, seeds, chunked inference, weights validation, and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from avi_talking.core.arkit import ARKIT52, INDEX  # noqa: E402
+from avi_talking.core.audio import load_audio  # noqa: E402
+from avi_talking.core.corpus.build import build_corpus  # noqa: E402
+from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
+from avi_talking.core.errors import AviTalkError, FormatError  # noqa: E402
+from avi_talking.core.eval.metrics import bilabial_closure  # noqa: E402
+from avi_talking.core.instructions import Instruction, Segment, track_to_dict  # noqa: E402
+from avi_talking.core.stage2 import checkpoint, weights  # noqa: E402
+from avi_talking.core.stage2.conditioning import frame_weights, instruction_matrix  # noqa: E402
+from avi_talking.core.stage2.config import Stage2Config  # noqa: E402
+from avi_talking.core.stage2.data import load_split  # noqa: E402
+from avi_talking.core.stage2.diffusion import Prior  # noqa: E402
+from avi_talking.core.stage2.losses import lip_gap_mm  # noqa: E402
+from avi_talking.core.stage2.net import Stage2Net  # noqa: E402
+from avi_talking.core.stage2.synth import Stage2Model  # noqa: E402
+from avi_talking.core.stage2.train import Trainer, TrainOptions, collate, forward_losses, total  # noqa: E402
+
+from conftest import SpokenClip, run_cli  # noqa: E402
+
+TINY = Stage2Config(channels=32, encoder_dilations=(1, 2), decoder_dilations=(1,), style_dim=8, instr_dim=16,
+                    style_channels=16, prior_hidden=32, prior_layers=1, diffusion_steps=100, ddim_steps=5)
+HAPPY = Instruction("happy", 0.8, {"AU6": 0.6, "AU12": 0.8})
+ANGRY = Instruction("angry", 0.8, {"AU4": 0.8, "AU7": 0.6, "AU24": 0.6})
+SHIPPED = weights.default_weights()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from avi_talking.core.tts import espeak
+
+    if not espeak.available():
+        pytest.skip("espeak-ng is not installed")
+    out = tmp_path_factory.mktemp("s2corpus") / "c"
+    build_corpus(out, 0.012, 3, workers=2, shard_seconds=30.0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained end to end (both phases) on the tiny corpus."""
+    out = tmp_path_factory.mktemp("s2run") / "run"
+    Trainer(TrainOptions(corpus=corpus, out=out, epochs=2, prior_steps=30, config=TINY, val_clips=2,
+                         checkpoint_every=2, log_every=1, threads=2)).run()
+    return out
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Stage2Model:
+    if not (SHIPPED / weights.CARD_NAME).is_file():
+        pytest.fail("the default stage-2 weights are missing from weights/stage2")
+    return Stage2Model.load()
+
+
+def _batch(cfg: Stage2Config, frames: int = 37) -> tuple[Stage2Net, object]:
+    from avi_talking.core.stage2.data import ClipData
+
+    rng = np.random.default_rng(0)
+    clips = []
+    for n, segs in ((frames, [Segment(0, 0.6, HAPPY), Segment(0.6, 2.0, ANGRY)]), (frames - 9, [Segment(0, 1, HAPPY)])):
+        clips.append(ClipData("x", rng.normal(size=(n * cfg.mel_rate, cfg.n_mels)).astype(np.float16),
+                              rng.uniform(0, 0.3, (n, 52)).astype(np.float16),
+                              [0.6] if len(segs) > 1 else [], instruction_matrix(segs)))
+    return Stage2Net(cfg), collate(clips, cfg, torch.device("cpu"))
+
+
+def test_shapes_and_backward_on_tiny_inputs() -> None:
+    torch.manual_seed(0)
+    net, batch = _batch(TINY)
+    terms, pred = forward_losses(net, batch, 0.1)
+    assert pred.shape == (2, 37, 52)
+    assert float(pred.detach().min()) >= 0.0 and float(pred.detach().max()) <= 1.0
+    assert bool((pred[..., INDEX["mouthClose"]] <= pred[..., INDEX["jawOpen"]] + 1e-7).all())
+    loss = total(terms)
+    loss.backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert sum(float(p.grad.abs().sum()) for p in net.audio.parameters()) > 0
+    assert sum(float(p.grad.abs().sum()) for p in net.style.parameters()) > 0
+    prior = Prior(TINY)
+    z = torch.randn(6, TINY.style_dim)
+    e = torch.randn(6, TINY.instr_dim)
+    prior.loss(z, e, torch.Generator().manual_seed(0)).backward()
+    assert all(p.grad is not None for p in prior.parameters())
+    sample = prior.sample(e, torch.randn(6, TINY.style_dim))
+    assert sample.shape == (6, TINY.style_dim) and torch.isfinite(sample).all()
+
+
+def test_frame_alignment_and_gap_proxy() -> None:
+    # frame t of the encoder output is centred on mel frame k·t: an impulse there moves frame t most
+    cfg = TINY
+    net = Stage2Net(cfg).eval()
+    mel = torch.zeros(1, 20 * cfg.mel_rate, cfg.n_mels)
+    base = net.audio.down(torch.nn.functional.gelu(net.audio.inp(mel.transpose(1, 2))))
+    mel[0, 10 * cfg.mel_rate] = 3.0
+    hit = net.audio.down(torch.nn.functional.gelu(net.audio.inp(mel.transpose(1, 2))))
+    change = (hit - base).abs().sum(1)[0]
+    assert int(change.argmax()) == 10 and float(change[8]) == 0.0 and float(change[12]) == 0.0
+    # the differentiable lip gap equals the evaluation's
+    from avi_talking.core.rigs.builtin_head import lip_gap_mm as exact
+
+    values = np.random.default_rng(1).uniform(0, 0.6, (50, 52))
+    assert np.allclose(lip_gap_mm(torch.tensor(values, dtype=torch.float32)).numpy(), exact(values), atol=1e-3)
+
+
+def test_segment_weights_cross_fade() -> None:
+    w = frame_weights([2.0], 120, 30.0, 0.25)
+    assert w.shape == (2, 120) and np.allclose(w.sum(0), 1.0)
+    assert w[0, 30] == 1.0 and w[1, 90] == 1.0 and abs(w[0, 60] - 0.5) < 1e-6
+    assert np.abs(np.diff(w[0])).max() <= 1.0 / 15 + 1e-6  # 0.5 s linear fade = 15 frames
+
+
+def test_a_few_training_steps_lower_the_loss(corpus: Path) -> None:
+    torch.manual_seed(0)
+    clips = load_split(Corpus(corpus), "train", TINY, limit=6)
+    net = Stage2Net(TINY)
+    batch = collate(clips, TINY, torch.device("cpu"))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    with torch.no_grad():
+        before = float(total(forward_losses(net, batch, 0.0)[0]))
+    for _ in range(40):
+        loss = total(forward_losses(net, batch, 0.1)[0])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(total(forward_losses(net, batch, 0.0)[0]))
+    assert after < 0.7 * before, (before, after)
+
+
+def test_training_run_writes_a_loadable_model_and_log(tiny_run: Path) -> None:
+    card = json.loads((tiny_run / weights.CARD_NAME).read_text())
+    assert card["architecture"] == "avi-talking-stage2" and card["channels"] == list(ARKIT52)
+    assert card["config"]["channels"] == TINY.channels and card["training"]["epochs"] == 2
+    log = [json.loads(line) for line in (tiny_run / "train_log.jsonl").read_text().splitlines()]
+    assert any("epoch_summary" in r for r in log) and any("prior_loss" in r for r in log)
+    model = Stage2Model.load(tiny_run)
+    assert model.cfg == TINY
+
+
+def test_resume_continues_bit_for_bit(corpus: Path, tmp_path: Path) -> None:
+    def opts(out: Path) -> TrainOptions:
+        return TrainOptions(corpus=corpus, out=out, epochs=2, prior_steps=12, config=TINY, val_clips=0,
+                            checkpoint_every=1, log_every=1, threads=2, max_clips=6, frames_per_batch=800)
+
+    Trainer(opts(tmp_path / "straight")).run()
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def interrupt(stage: str, fraction: float) -> None:
+        calls.append(stage)
+        if stage.startswith("stage2 epoch 2") and sum(c.startswith("stage2 epoch 2") for c in calls) == 1:
+            raise Stop  # killed after the first step of epoch 2
+
+    with pytest.raises(Stop):
+        Trainer(opts(tmp_path / "broken"), progress=interrupt).run()
+    resumed = dataclasses.replace(opts(tmp_path / "broken"), resume=True)
+    Trainer(resumed).run()
+    a = checkpoint.read_tensors(tmp_path / "straight" / weights.WEIGHTS_NAME)
+    b = checkpoint.read_tensors(tmp_path / "broken" / weights.WEIGHTS_NAME)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_save_load_gives_identical_output(tiny_run: Path, spoken: SpokenClip, tmp_path: Path) -> None:
+    model = Stage2Model.load(tiny_run)
+    audio = load_audio(spoken.path)
+    segs = [Segment(0.0, audio.duration, HAPPY)]
+    first = model.animate(model.prepare(audio, 30.0), segs, 4).values
+    weights.write(tmp_path / "copy", model.net, model.prior, {})
+    again = Stage2Model.load(tmp_path / "copy")
+    second = again.animate(again.prepare(audio, 30.0), segs, 4).values
+    assert np.array_equal(first, second)
+
+
+def test_chunked_inference_matches_one_pass(tiny_run: Path, spoken: SpokenClip) -> None:
+    model = Stage2Model.load(tiny_run)
+    audio = load_audio(spoken.path)
+    segs = [Segment(0.0, 2.0, HAPPY), Segment(2.0, audio.duration, ANGRY)]
+    whole = model.animate(model.prepare(audio, 30.0), segs, 1).values
+    model.cfg = dataclasses.replace(model.cfg, chunk_seconds=1.0, overlap_seconds=1.2)  # > receptive field
+    chunked = model.animate(model.prepare(audio, 30.0), segs, 1).values
+    assert np.allclose(whole, chunked, atol=1e-5)
+
+
+def _mangle(src: Path, dst: Path, card_edit: object = None) -> Path:
+    shutil.copytree(src, dst)
+    card = json.loads((dst / weights.CARD_NAME).read_text())
+    if callable(card_edit):
+        card_edit(card)
+    (dst / weights.CARD_NAME).write_text(json.dumps(card))
+    return dst
+
+
+def test_mismatched_weights_fail_clearly(tiny_run: Path, tmp_path: Path) -> None:
+    cases = {
+        "config": (lambda c: c["config"].update(channels=48), "tensor list does not match"),
+        "channels": (lambda c: c.update(channels=list(reversed(c["channels"]))), "52 ARKit channels"),
+        "fps": (lambda c: c.update(fps=25.0), "fps"),
+        "arch": (lambda c: c.update(architecture="other-net"), "not avi-talking-stage2"),
+        "key": (lambda c: c["config"].update(wings=2), "unknown config keys"),
+    }
+    for name, (edit, message) in cases.items():
+        with pytest.raises(FormatError, match=message):
+            Stage2Model.load(_mangle(tiny_run, tmp_path / name, edit))
+    # tensors that differ from the card (card consistent with its config, file not): shape mismatch
+    bad = _mangle(tiny_run, tmp_path / "tensors")
+    tensors = checkpoint.read_tensors(bad / weights.WEIGHTS_NAME)
+    tensors["net.decoder.out.weight"] = tensors["net.decoder.out.weight"][:40]
+    checkpoint.save_tensors(bad / weights.WEIGHTS_NAME, tensors)
+    card = json.loads((bad / weights.CARD_NAME).read_text())
+    card["sha256"] = ""
+    (bad / weights.CARD_NAME).write_text(json.dumps(card))
+    with pytest.raises(FormatError, match="tensors do not match its card"):
+        Stage2Model.load(bad)
+    changed = _mangle(tiny_run, tmp_path / "sha")
+    data = bytearray((changed / weights.WEIGHTS_NAME).read_bytes())
+    data[-1] ^= 0xFF
+    (changed / weights.WEIGHTS_NAME).write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="sha256"):
+        Stage2Model.load(changed)
+    with pytest.raises(FormatError, match="no stage-2 model card"):
+        Stage2Model.load(tmp_path / "nowhere")
+
+
+# ---- the shipped default weights -----------------------------------------------------------------------
+
+
+def test_shipped_weights_are_small_and_described(shipped: Stage2Model) -> None:
+    card = shipped.card
+    assert (SHIPPED / weights.WEIGHTS_NAME).stat().st_size <= weights.MAX_BYTES
+    assert card["training"]["command"].startswith("avitalk train stage2")
+    assert card["corpus"]["seed"] is not None and card["metrics"], "the card carries its evaluation"
+
+
+def test_seeds_pick_takes_and_keep_the_lips(shipped: Stage2Model, spoken: SpokenClip) -> None:
+    audio = load_audio(spoken.path)
+    prepared = shipped.prepare(audio, 30.0)
+    segs = [Segment(0.0, audio.duration, HAPPY)]
+    takes = [shipped.animate(prepared, segs, seed).values for seed in range(5)]
+    assert np.array_equal(takes[0], shipped.animate(prepared, segs, 0).values)  # same seed, same take
+    eyes = [INDEX[n] for n in ARKIT52 if n.startswith(("eyeBlink", "eyeLook"))]
+    assert all(np.abs(takes[0][:, eyes] - t[:, eyes]).mean() > 1e-3 for t in takes[1:])  # different takes
+    phones = spoken.speech.phones
+    closures = [bilabial_closure(t.astype(np.float64), phones, 30.0)[0] for t in takes]
+    assert max(closures) - min(closures) <= 0.1, closures
+
+
+def test_instructions_are_followed_and_blend_at_boundaries(shipped: Stage2Model, spoken: SpokenClip) -> None:
+    audio = load_audio(spoken.path)
+    prepared = shipped.prepare(audio, 30.0)
+    neutral = shipped.animate(prepared, [Segment(0.0, audio.duration, Instruction())], 0).values
+    happy = shipped.animate(prepared, [Segment(0.0, audio.duration, HAPPY)], 0).values
+    smile = [INDEX["mouthSmileLeft"], INDEX["mouthSmileRight"]]
+    assert happy[:, smile].mean() - neutral[:, smile].mean() > 0.4
+    cut = 2.0
+    mixed = shipped.animate(prepared, [Segment(0.0, cut, HAPPY), Segment(cut, audio.duration, ANGRY)], 0).values
+    frame = int(cut * 30)
+    brow = INDEX["browDownLeft"]
+    assert mixed[: frame - 15, smile].mean() > mixed[frame + 15 :, smile].mean() + 0.3
+    assert mixed[frame + 15 :, brow].mean() > mixed[: frame - 15, brow].mean() + 0.3
+    assert np.abs(np.diff(mixed[frame - 12 : frame + 12, smile[0]])).max() < 0.15  # a fade, not a jump
+
+
+# ---- command line --------------------------------------------------------------------------------------
+
+
+def test_cli_conditioning_is_recorded(spoken: SpokenClip, tmp_path: Path) -> None:
+    text = "A happy person speaks with lip corners strongly pulled up."
+    out = tmp_path / "a.npz"
+    proc = run_cli("generate", str(spoken.path), "-o", str(out), "--text", text, "--seed", "2")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(str(np.load(out)["meta"]))
+    assert meta["model"] == "stage2" and meta["seed"] == 2 and meta["instructions"][0]["text"] == text
+    track = tmp_path / "track.json"
+    track.write_text(json.dumps(track_to_dict([Segment(0.0, 1.5, HAPPY), Segment(1.5, 9.0, ANGRY, "grr")])))
+    out2 = tmp_path / "b.json"
+    proc = run_cli("generate", str(spoken.path), "-o", str(out2), "--instructions", str(track))
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(out2.read_text())["meta"]
+    assert [s["text"] for s in meta["instructions"]][1] == "grr" and meta["instruction_source"] == "track"
+    bad = tmp_path / "c.npz"
+    proc = run_cli("generate", str(spoken.path), "-o", str(bad), "--instructions", str(track), "--text", text)
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and not bad.exists()
+    track.write_text('{"segments": [{"start": 2, "end": 1}]}')
+    proc = run_cli("generate", str(spoken.path), "-o", str(bad), "--instructions", str(track))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and not bad.exists()
+
+
+def test_cli_bad_weights_and_missing_torch(spoken: SpokenClip, tiny_run: Path, tmp_path: Path) -> None:
+    broken = _mangle(tiny_run, tmp_path / "w", lambda c: c["config"].update(style_dim=9))
+    out = tmp_path / "x.npz"
+    proc = run_cli("generate", str(spoken.path), "-o", str(out), "--model", str(broken))
+    assert proc.returncode == 2 and "tensor list does not match" in proc.stderr and not out.exists()
+    assert len(proc.stderr.strip().splitlines()) == 1
+    no_torch = ("import sys; sys.modules['torch'] = None\n"
+                "from avi_talking.core.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", no_torch, "generate", str(spoken.path), "-o", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "--model procedural" in proc.stderr and "models" in proc.stderr
+    assert not out.exists()
+
+
+def test_train_command_rejects_bad_input(tmp_path: Path) -> None:
+    from avi_talking.core.commands.train_stage2 import main
+
+    assert main(["--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(AviTalkError):
+        from avi_talking.core.stage2.train import _device
+
+        if torch.cuda.is_available():
+            raise AviTalkError("cuda present: nothing to check")
+        _device("cuda")
