@@ -1,6 +1,7 @@
 """What the baseline does on real recordings that have no transcript or labels.
 
     .venv/bin/python benchmarks/bench_real_speech.py DIR_WITH_WAVS [--fps 30] [--model procedural|stage2|PATH]
+                                                  [--text "A neutral person speaks."]
 
 Per file: duration; real-time factor of the whole generate step; share of pause frames (no voice
 activity) with the lips closed on the built-in head, over all pause frames and over those at least
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--model", default="procedural", help="procedural (default), stage2, or stage-2 weights")
+    parser.add_argument("--text", help="stage 2: one instruction for every file instead of stage 1's prediction")
     args = parser.parse_args()
     print(f"{'file':<32} {'sec':>5} {'RTF':>6} {'pause closed':>12} {'deep pause':>10} {'jaw~loud r':>10} {'lag':>4} "
           f"{'open in speech':>14} {'|d jaw|':>8}")
@@ -51,7 +53,7 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            anim, analysis = generate(path, GenerateOptions(fps=args.fps, model=args.model))
+            anim, analysis = generate(path, GenerateOptions(fps=args.fps, model=args.model, instruction_text=args.text))
             elapsed = time.perf_counter() - t0
         feats = analysis.features
         gap = lip_gap_mm(anim.values)

@@ -3,15 +3,13 @@ memory of a 10-minute file — each measurement in a fresh process.
 
     .venv/bin/python benchmarks/bench_stage2.py [--seconds 60] [--runs 5] [--long-minutes 10]
                                                 [--model DIR] [--device cpu|cuda] [--threads N]
-    .venv/bin/python benchmarks/bench_stage2.py --seeds-on CORPUS [--split test] [--seeds 10]
 
 RTF = (features + audio encoder + prior + decoder + blinks/gaze) / audio duration, model load excluded
 (it is reported separately), for one take with one instruction. Memory: peak RSS of the process above
 its level after loading torch and the model, and tracemalloc's peak of Python/numpy allocations, while
 a 10-minute file goes through. The speech is espeak-ng output repeated, so no recording is needed.
 
-``--seeds-on CORPUS``: instead, bilabial closure of every seed's take over a corpus split (the clips'
-own instructions), its spread against seed 0, and the diversity of the expression (non-mouth) channels.
+Closure over seeds and the diversity of takes are measured by ``avitalk eval`` (docs/eval.md).
 """
 
 from __future__ import annotations
@@ -71,43 +69,8 @@ def measure(wav: Path, model: str, device: str, threads: int, runs: int) -> dict
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def seeds_on(corpus_dir: str, split: str, seeds: int, model_dir: str) -> None:
-    import warnings
-
-    import numpy as np
-
-    from avi_talking.core.arkit import ARKIT52, MOUTH
-    from avi_talking.core.audio import from_samples
-    from avi_talking.core.corpus.dataset import Corpus
-    from avi_talking.core.eval import metrics as m
-    from avi_talking.core.stage2.synth import Stage2Model
-
-    model = Stage2Model.load(model_dir or None)
-    expr = np.array([n not in MOUTH for n in ARKIT52])
-    hits, total, diversity = np.zeros(seeds), 0, []
-    for clip in Corpus(corpus_dir).clips(split):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prepared = model.prepare(from_samples(clip.audio, clip.sr, name=clip.id), clip.fps)
-        takes = [model.animate(prepared, clip.segments, s).values.astype(np.float64) for s in range(seeds)]
-        for s, t in enumerate(takes):
-            share, n = m.bilabial_closure(t[: len(clip.targets)], clip.phones, clip.fps)
-            hits[s] += share * n if n else 0
-        total += m.bilabial_closure(takes[0], clip.phones, clip.fps)[1]
-        diversity.append(m.diversity([t[:, expr] for t in takes]))
-    closure = hits / max(total, 1)
-    print(f"{split} split, {total} bilabials, {seeds} seeds")
-    print("closure per seed: " + " ".join(f"{c:.3f}" for c in closure))
-    spread = np.max(np.abs(closure - closure[0])) / closure[0]
-    print(f"seed 0 {closure[0]:.3f}; mean {closure.mean():.3f}; largest difference from seed 0 {100 * spread:.2f} %")
-    print(f"diversity of the expression (non-mouth) channels: {np.mean(diversity):.4f}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds-on", metavar="CORPUS", help="closure and diversity over seeds on a corpus split")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--long-minutes", type=float, default=10.0)
@@ -115,9 +78,6 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
-    if args.seeds_on:
-        seeds_on(args.seeds_on, args.split, args.seeds, args.model)
-        return
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         make_speech(args.seconds, wav)

@@ -278,7 +278,13 @@ def test_instructions_are_followed_and_blend_at_boundaries(shipped: Stage2Model,
     brow = INDEX["browDownLeft"]
     assert mixed[: frame - 15, smile].mean() > mixed[frame + 15 :, smile].mean() + 0.3
     assert mixed[frame + 15 :, brow].mean() > mixed[: frame - 15, brow].mean() + 0.3
-    assert np.abs(np.diff(mixed[frame - 12 : frame + 12, smile[0]])).max() < 0.15  # a fade, not a jump
+    # a fade, not a jump: across the ±0.25 s cross-fade the smile passes through intermediate values, and no
+    # single frame carries much of the ~0.8 change (speech itself moves the smile by up to ~0.15 a frame)
+    curve = mixed[frame - 12 : frame + 12, smile[0]]
+    before, after = mixed[frame - 24 : frame - 12, smile[0]].mean(), mixed[frame + 12 : frame + 24, smile[0]].mean()
+    between = (curve > after + 0.2 * (before - after)) & (curve < before - 0.2 * (before - after))
+    assert between.sum() >= 5, curve
+    assert np.abs(np.diff(curve)).max() < 0.3 * (before - after)
 
 
 # ---- command line --------------------------------------------------------------------------------------
