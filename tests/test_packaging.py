@@ -50,3 +50,21 @@ def test_core_never_imports_bpy() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
                  if any(line.strip().startswith(("import bpy", "from bpy")) for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_the_wheel_carries_the_models_sample_and_registry(tmp_path: Path) -> None:
+    """A non-editable install must find the shipped weights, the sample and the registry beside the code."""
+    import subprocess
+    import sys
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = tmp_path.glob("avi_talking-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("samples/sample.wav", "weights/stage1/model.json", "weights/stage1/model.safetensors",
+                 "weights/stage2/model_card.json", "weights/stage2/model.safetensors", "weights_fetcher/registry.json",
+                 "blender_manifest.toml", "core/stage2/synth.py", "addon/bake.py"):
+        assert f"avi_talking/{name}" in names, name
+    assert not any(n.startswith(("avi_talking/tests/", "avi_talking/.venv")) for n in names)
