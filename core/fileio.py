@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from .errors import AviTalkError
+from .errors import AviTalkError, FormatError
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -19,6 +21,25 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file someone gave us (a model card, an instruction track): one-line FormatError naming
+    ``what`` when it is missing or not JSON."""
+    if not path.is_file():
+        raise FormatError(f"no {what} at {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def read_json_card(path: Path, what: str, fmt: str) -> dict[str, Any]:
+    """A JSON object whose ``format`` field must be ``fmt`` (every card this project writes has one)."""
+    card = read_json(path, what)
+    if not isinstance(card, dict) or card.get("format") != fmt:
+        raise FormatError(f"{path} is not a {what} (format {fmt!r})")
+    return card
 
 
 def check_writable_folder(folder: Path) -> None:

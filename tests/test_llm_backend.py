@@ -5,6 +5,8 @@ download), and the soft-prompt adapter trained with the LM frozen."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from avi_talking.core.instructions.llm import (
 )
 from avi_talking.core.instructions.schema import Instruction
 
-from conftest import run_cli, write_audio
+from conftest import run_cli
 
 SR = 16000
 TEXT = "Please bring the blue bottle back to the kitchen before dinner."
@@ -118,8 +120,14 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     if not espeak.available():
         pytest.skip("espeak-ng is not installed (the set-up script installs it)")
-    s = espeak.synthesize(TEXT, voice="en-us", rate=170)
-    return write_audio(tmp_path_factory.mktemp("llm") / "speech.wav", s.samples, s.sr)
+    # espeak-ng's output depends slightly on what the process synthesised before (its state carries over
+    # between calls), so the clip is made in a fresh process: the same bytes whatever ran earlier
+    path = tmp_path_factory.mktemp("llm") / "speech.wav"
+    code = ("import sys, soundfile; from avi_talking.core.tts import espeak; "
+            "s = espeak.synthesize(sys.argv[2], voice='en-us', rate=170); "
+            "soundfile.write(sys.argv[1], s.samples, s.sr, subtype='PCM_16')")
+    subprocess.run([sys.executable, "-c", code, str(path), TEXT], check=True)
+    return path
 
 
 def test_instruct_keeps_the_predictor_on_junk(server: ChatServer) -> None:

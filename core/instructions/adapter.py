@@ -27,7 +27,7 @@ import numpy as np
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
 from ..errors import AviTalkError, FormatError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, read_json_card
 
 FORMAT = "avi-talking-llm-adapter"
 FORMAT_VERSION = 1
@@ -107,14 +107,7 @@ def load_adapter(path: str | Path, lm: Any) -> LoadedAdapter:
     torch = _torch()
     p = Path(path)
     card_file = p / CARD if p.is_dir() else p.with_suffix(".json")
-    if not card_file.is_file():
-        raise FormatError(f"no adapter card at {card_file}")
-    try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{card_file} is not valid JSON: {exc}") from None
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise FormatError(f"{card_file} is not a soft-prompt adapter card")
+    card = read_json_card(card_file, "soft-prompt adapter card", FORMAT)
     try:
         n_features, n_tokens = int(card["n_features"]), int(card["n_tokens"])
         embed_dim, hidden = int(card["embed_dim"]), int(card["hidden"])

@@ -8,7 +8,6 @@ track file (DESIGN.md) is a list of segments: ``{"segments": [{"start", "end", "
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError
+from ..fileio import read_json
 
 # The 8 MEAD classes, in MEAD's order.
 EMOTIONS: tuple[str, ...] = (
@@ -131,11 +131,4 @@ def track_from_dict(data: dict[str, Any]) -> list[Segment]:
 
 
 def read_track(path: str | Path) -> list[Segment]:
-    src = Path(path)
-    if not src.is_file():
-        raise FormatError(f"instruction file {src} does not exist")
-    try:
-        data = json.loads(src.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{src.name} is not a JSON instruction track: {exc}") from exc
-    return track_from_dict(data)
+    return track_from_dict(read_json(Path(path), "instruction track"))

@@ -16,7 +16,6 @@ line when anything disagrees.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
 from ..errors import FormatError
+from ..fileio import read_json_card
 from ..instructions import EMOTIONS
 from .features import FEATURE_NAMES
 from .segment import BOUNDARY_NAMES
@@ -153,14 +153,7 @@ def card_path(path: str | Path) -> Path:
 def load_model(path: str | Path) -> Stage1Model:
     """Load and validate weights + card (``path``: the folder, the card or the .safetensors file)."""
     card_file = card_path(path)
-    if not card_file.is_file():
-        raise FormatError(f"no stage-1 model card at {card_file}")
-    try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{card_file} is not valid JSON: {exc}") from None
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise FormatError(f"{card_file} is not a stage-1 model card (format {FORMAT!r})")
+    card = read_json_card(card_file, "stage-1 model card", FORMAT)
     if int(card.get("format_version", 0)) > FORMAT_VERSION:
         raise FormatError(f"{card_file} needs a newer version of the add-on (format {card['format_version']})")
     cfg = Stage1Config.from_dict(card.get("config", {}))

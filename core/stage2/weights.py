@@ -18,7 +18,7 @@ import torch
 
 from ..arkit import ARKIT52
 from ..errors import FormatError
-from ..fileio import sha256_file
+from ..fileio import read_json_card, sha256_file
 from .checkpoint import read_tensors, save_tensors
 from .config import ARCHITECTURE, CARD_VERSION, Stage2Config
 from .diffusion import Prior
@@ -95,12 +95,7 @@ def find_card(path: Path) -> Path:
 
 def read_card(path: Path) -> dict[str, Any]:
     card_path = find_card(path)
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"model card {card_path} is not valid JSON: {exc}") from exc
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise FormatError(f"{card_path} is not an AVI-Talking model card")
+    card = read_json_card(card_path, "stage-2 model card", CARD_FORMAT)
     if card.get("architecture") != ARCHITECTURE:
         raise FormatError(f"{card_path} describes a {card.get('architecture')!r} model, not {ARCHITECTURE}")
     if int(card.get("card_version", 0)) > CARD_VERSION:
