@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import __version__
 from .animation import Animation, normalize_fps
 from .arkit import ARKIT52
@@ -107,27 +109,40 @@ def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animat
     return Animation(analysis.features.fps, ARKIT52, values, "arkit52", meta)
 
 
-def resolve_instructions(audio: Audio, options: GenerateOptions) -> tuple[list[Segment], str]:
-    """The instruction segments stage 2 follows, and where they came from: the track given, the
-    ``--text`` parsed into one instruction over the whole clip, stage 1's prediction, or (while no
-    stage-1 model is installed) a neutral instruction, with a warning."""
+# Below this (duration-weighted) calibrated confidence, stage 1's silent choice is flagged: with 8 emotions
+# chance is 0.125, and real voices land at 0.16-0.24 (docs/instructions.md).
+LOW_CONFIDENCE = 0.3
+
+
+def resolve_instructions(audio: Audio, options: GenerateOptions) -> tuple[list[Segment], str, list[float]]:
+    """The instruction segments stage 2 follows, where they came from — the track given, the ``--text``
+    parsed into one instruction over the whole clip, stage 1's prediction, or (while no stage-1 model is
+    installed) a neutral instruction, with a warning — and stage 1's confidence per segment (else empty)."""
     if options.instructions is not None and options.instruction_text is not None:
         raise AviTalkError("give either an instruction track or an instruction text, not both")
     if options.instructions is not None:
         if not options.instructions:
             raise AviTalkError("the instruction track has no segments")
-        return list(options.instructions), "track"
+        return list(options.instructions), "track", []
     if options.instruction_text is not None:
         return [Segment(0.0, max(audio.duration, 1e-3), parse_instruction(options.instruction_text),
-                        options.instruction_text.strip())], "text"
-    from .stage2.synth import stage1_segments
+                        options.instruction_text.strip())], "text", []
+    from .stage1.predict import predict
 
-    predicted = stage1_segments(audio)
+    predicted = predict(audio)
     if predicted:
-        return predicted, "stage 1"
+        confidence = [p.confidence for p in predicted]
+        span = [p.end - p.start for p in predicted]
+        overall = float(np.average(confidence, weights=span)) if sum(span) > 0 else float(np.mean(confidence))
+        if overall < LOW_CONFIDENCE:
+            first = predicted[0].segment().text
+            warnings.warn(f"stage 1 is unsure of the instructions it chose (confidence {overall:.2f}; first: "
+                          f"{first!r}): check them with 'avitalk analyze' and pass --instructions, or give --text",
+                          stacklevel=2)
+        return [p.segment() for p in predicted], "stage 1", confidence
     warnings.warn("no stage-1 model is installed: a neutral instruction is used (give --text or --instructions)",
                   stacklevel=2)
-    return [Segment(0.0, max(audio.duration, 1e-3), Instruction())], "neutral (no stage 1)"
+    return [Segment(0.0, max(audio.duration, 1e-3), Instruction())], "neutral (no stage 1)", []
 
 
 def parse_instruction(text: str) -> Instruction:
@@ -159,7 +174,7 @@ def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animatio
     if options.transcript is not None:
         warnings.warn("stage 2 hears the audio only: --transcript is used by --model procedural", stacklevel=2)
     audio = analysis.audio
-    segments, source = resolve_instructions(audio, options)
+    segments, source, confidence = resolve_instructions(audio, options)
     t0 = time.perf_counter()
     prepared = model.prepare(audio, analysis.features.fps)
     animation = model.animate(prepared, segments, options.seed, options.lips, options.expression, options.blinks)
@@ -168,6 +183,7 @@ def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animatio
         "generator": f"avi_talking {__version__}",
         **animation.meta,
         "instruction_source": source,
+        "stage1_confidence": [round(c, 4) for c in confidence],  # per segment, when stage 1 chose them
         "audio": audio.path.name if audio.path else None,
         "audio_sha256": audio.sha256,
         "duration": round(audio.duration, 6),

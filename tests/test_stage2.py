@@ -22,6 +22,7 @@ from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
 from avi_talking.core.errors import AviTalkError, FormatError  # noqa: E402
 from avi_talking.core.eval.metrics import bilabial_closure  # noqa: E402
 from avi_talking.core.instructions import Instruction, Segment, track_to_dict  # noqa: E402
+from avi_talking.core.pipeline import LOW_CONFIDENCE  # noqa: E402
 from avi_talking.core.stage2 import checkpoint, weights  # noqa: E402
 from avi_talking.core.stage2.conditioning import frame_weights, instruction_matrix  # noqa: E402
 from avi_talking.core.stage2.config import Stage2Config  # noqa: E402
@@ -337,3 +338,16 @@ def test_train_command_rejects_bad_input(tmp_path: Path) -> None:
         if torch.cuda.is_available():
             raise AviTalkError("cuda present: nothing to check")
         _device("cuda")
+
+
+def test_stage1_chooses_when_nothing_is_given_and_says_how_sure(spoken: SpokenClip, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    proc = run_cli("generate", str(spoken.path), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(out.read_text())["meta"]
+    assert meta["instruction_source"] == "stage 1"
+    confidence = meta["stage1_confidence"]
+    assert len(confidence) == len(meta["instructions"]) >= 1 and all(0 < c <= 1 for c in confidence)
+    spans = [s["end"] - s["start"] for s in meta["instructions"]]
+    overall = float(np.average(confidence, weights=spans))
+    assert ("stage 1 is unsure" in proc.stderr) == (overall < LOW_CONFIDENCE), (overall, proc.stderr)

@@ -154,8 +154,8 @@ def _default_predictor() -> Stage1Predictor | None:
     return Stage1Predictor(load_model(path))
 
 
-def predict(audio: Audio) -> list[Segment]:
-    """The instruction track for ``audio`` from the shipped model; empty when none is installed (callers
-    such as stage 2 then fall back to a neutral instruction)."""
+def predict(audio: Audio) -> list[SegmentPrediction]:
+    """Stage 1's segments for ``audio`` from the shipped model, each with its confidence; empty when none
+    is installed (callers such as stage 2 then fall back to a neutral instruction)."""
     predictor = _default_predictor()
-    return predictor.analyze(audio).track() if predictor is not None else []
+    return predictor.analyze(audio).segments if predictor is not None else []

@@ -172,17 +172,10 @@ class Stage2Model:
 
         predicted = None
         if instructions is None:
-            predicted = stage1_segments(prepared.audio)
+            from ..stage1.predict import predict
+
+            predicted = [p.segment() for p in predict(prepared.audio)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             anim = self.animate(prepared, instructions if instructions is not None else predicted, seed)
         return ModelOutput(anim, predicted)
-
-
-def stage1_segments(audio: Audio) -> list[Segment] | None:
-    """Stage 1's instruction track for the audio, or None when no stage-1 model is installed."""
-    try:
-        from ..stage1.predict import predict  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return list(predict(audio))
