@@ -10,7 +10,7 @@ from types import ModuleType
 
 # Registered in this order, unregistered in reverse.
 _UI_MODULES: tuple[str, ...] = ("properties", "preferences", "worker_session", "operators", "operators_flame",
-                                 "panels")
+                                 "panels", "cli_command")
 
 
 def _modules() -> list[ModuleType]:

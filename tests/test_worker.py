@@ -166,3 +166,18 @@ def test_in_process_client_runs_and_cancels(spoken: SpokenClip, tmp_path: Path) 
     assert job.cancelled
     with pytest.raises(WorkerError, match="cancelled"):
         job.wait(5)
+
+
+def test_generate_anywhere_through_a_worker(spoken: SpokenClip) -> None:
+    """What the CLI does inside Blender (no torch there): the model work in a worker process."""
+    from avi_talking.core.pipeline import GenerateOptions
+    from avi_talking.core.worker.remote import generate_anywhere
+
+    client = WorkerClient(sys.executable)
+    seen: list[float] = []
+    try:
+        anim = generate_anywhere(spoken.path, GenerateOptions(fps=24.0, model="procedural", seed=2),
+                                 lambda stage, f: seen.append(f), worker=client)
+    finally:
+        client.close()
+    assert anim.fps == 24.0 and anim.n_frames > 50 and anim.meta["seed"] == 2 and seen

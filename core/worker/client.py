@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import AviTalkError
-from ..progress import Cancelled
+from ..progress import Cancelled, ProgressFn
 from .jobs import JobRunner, describe_failure
 from .protocol import Message, ProtocolError, decode_message, encode, request
 
@@ -88,8 +88,9 @@ class Job:
         elif message.type == "error":
             self.error = message.message or "the worker failed"
 
-    def wait(self, timeout: float | None = None) -> dict[str, Any]:
-        """Block until done; the result, or WorkerError (cancelled, failed, or timed out)."""
+    def wait(self, timeout: float | None = None, on_progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Block until done; the result, or WorkerError (cancelled, failed, or timed out). Progress
+        messages are passed to ``on_progress`` as they arrive."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.done:
             left = None if deadline is None else deadline - time.monotonic()
@@ -100,6 +101,8 @@ class Job:
             except queue.Empty:
                 continue
             self._apply(message)
+            if on_progress is not None and message.type == "progress":
+                on_progress(message.stage, message.fraction)
         return self.outcome()
 
     def outcome(self) -> dict[str, Any]:
