@@ -23,6 +23,7 @@ from .flame_rig import find_flame_rig
 from .head import build_head_object
 from .job_operator import MISSING_DEPS, WorkerJobOperator
 from .preview_scene import add_preview_camera_and_light
+from .rig_mapping import overrides
 
 _Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 __all__ = ["CLASSES", "MISSING_DEPS"]
@@ -162,8 +163,9 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         key = takes.shape_key_of(obj)
         name, number = takes.take_name(self._audio.stem, key)
         sound = self._audio if compat.audio_supported() else None
+        mapping = overrides(obj) if find_flame_rig(obj) is None else None
         baked = bake_animation(obj, anim, scene=scene, audio_path=sound, action_name=name,
-                               frame_start=scene.frame_start)
+                               frame_start=scene.frame_start, channel_map=mapping)
         takes.mark_take(baked.action, takes.shape_key_of(obj), number)
         settings.seed = self._seed
         for note in (*result.get("audio_warnings", ()), *warnings, *baked.notes):

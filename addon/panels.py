@@ -126,6 +126,37 @@ class AVITALK_PT_main(Panel):
         _draw_takes(layout, context)
 
 
+class AVITALK_PT_mapping(Panel):
+    bl_label = "Rig Mapping"
+    bl_idname = "AVITALK_PT_mapping"
+    bl_parent_id = "AVITALK_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "AVI Talk"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: Context) -> None:
+        layout = self.layout
+        obj = context.active_object
+        key = takes.shape_key_of(obj)
+        if layout is None:
+            return
+        if obj is None or key is None:
+            layout.label(text="Select a mesh with shape keys", icon="INFO")
+            return
+        layout.operator("avi_talking.match_shape_keys", icon="LINKED")
+        items = getattr(obj, "avi_talking_mapping", ())
+        if not len(items):
+            layout.label(text="Not matched yet: names are matched automatically at bake time")
+            return
+        missing = [item for item in items if not item.block]
+        layout.label(text=f"{len(items) - len(missing)} of {len(items)} channels matched",
+                     icon="CHECKMARK" if not missing else "ERROR")
+        col = layout.column(align=True)
+        for item in missing:
+            col.prop_search(item, "block", key, "key_blocks", text=item.channel)
+
+
 class AVITALK_PT_flame(Panel):
     bl_label = "FLAME"
     bl_idname = "AVITALK_PT_flame"
@@ -157,4 +188,4 @@ class AVITALK_PT_flame(Panel):
             layout.operator("avi_talking.link_flame_model", icon="LINKED")
 
 
-CLASSES = (AVITALK_UL_segments, AVITALK_PT_main, AVITALK_PT_flame)
+CLASSES = (AVITALK_UL_segments, AVITALK_PT_main, AVITALK_PT_mapping, AVITALK_PT_flame)
