@@ -148,6 +148,12 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         finally:
             self._cleanup()
 
+    def invoke(self, context: Context, event: Any) -> _Result:
+        outcome = super().invoke(context, event)
+        if "RUNNING_MODAL" not in outcome:
+            self._cleanup()  # finished synchronously, or never started
+        return outcome
+
     def modal(self, context: Context, event: Any) -> _Result:
         outcome = super().modal(context, event)
         if "RUNNING_MODAL" not in outcome and "PASS_THROUGH" not in outcome:

@@ -284,6 +284,18 @@ class AVITALK_AddonPreferences(AddonPreferences):
         subtype="FILE_PATH",
     )
 
+    flame_model_path: StringProperty(  # type: ignore[valid-type]
+        name="FLAME Model",
+        description="Your FLAME model file (generic_model.pkl, flame2023.pkl or a converted .npz): what Add FLAME "
+                    "Head uses when no file is chosen",
+        subtype="FILE_PATH",
+    )
+    flame_landmarks_path: StringProperty(  # type: ignore[valid-type]
+        name="FLAME Landmarks",
+        description="Its landmark embedding (e.g. DECA's landmark_embedding.npy), for ARKit retargets beyond the jaw",
+        subtype="FILE_PATH",
+    )
+
     def draw(self, context: Context) -> None:
         # One method per section; new settings add their own draw_<section>(layout, context) call here.
         self.draw_worker(self.layout, context)
@@ -304,6 +316,9 @@ class AVITALK_AddonPreferences(AddonPreferences):
         probe = last_probe()
         if probe is not None:
             _wrapped(box, probe[0], icon="CHECKMARK" if probe[1] else "ERROR")
+        col = box.column()
+        col.prop(self, "flame_model_path")
+        col.prop(self, "flame_landmarks_path")
 
     def draw_weights(self, layout: UILayout, context: Context) -> None:
         box = layout.box()
