@@ -28,6 +28,12 @@ from bl_ext.user_default.avi_talking.core.worker import client
 env = client.worker_env()
 assert client.WORKER_MODULE == "avi_talking.core.worker", client.WORKER_MODULE
 assert env["PYTHONPATH"].split(":")[0] == str(client.PACKAGE_ROOT.parent), env["PYTHONPATH"]
+import subprocess
+where = subprocess.run([sys.executable, "-m", client.WORKER_MODULE, "--probe"], env=env, capture_output=True,
+                       text=True, check=True)
+seen = subprocess.run([sys.executable, "-c", "import avi_talking; print(avi_talking.__file__)"], env=env,
+                      capture_output=True, text=True, check=True).stdout.strip()
+assert seen.startswith(str(client.PACKAGE_ROOT)), seen  # the worker runs the installed add-on's own code
 bpy.ops.avi_talking.add_head()
 print("installed", client.PACKAGE_ROOT)
 """
