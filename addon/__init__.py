@@ -9,7 +9,8 @@ import importlib
 from types import ModuleType
 
 # Registered in this order, unregistered in reverse.
-_UI_MODULES: tuple[str, ...] = ("properties", "preferences", "operators", "operators_flame", "panels")
+_UI_MODULES: tuple[str, ...] = ("properties", "preferences", "worker_session", "rig_mapping", "operators",
+                                 "operators_flame", "panels", "cli_command")
 
 
 def _modules() -> list[ModuleType]:

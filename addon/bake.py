@@ -37,6 +37,7 @@ from ..core.flame.loading import JOINT_NAMES
 from ..core.flame.model import corrective_weights
 from ..core.flame.retarget import ArkitToFlame
 from ..core.flame.rotations import rotation_channels
+from ..core.rigs.names import channel_mapping
 from . import compat
 from .flame_rig import SLIDER_LIMIT, FlameRig, find_flame_rig, retarget_for
 from .keyframes import write_keys
@@ -129,16 +130,17 @@ def _shape_key(obj: bpy.types.Object | None) -> bpy.types.Key:
 def _match_channels(
     key: bpy.types.Key, anim: Animation, channel_map: Mapping[str, str] | None
 ) -> tuple[tuple[tuple[int, str, str], ...], tuple[str, ...]]:
-    """Pair Animation channels with key blocks by exact name or through ``channel_map``.
+    """Pair Animation channels with key blocks by name, tolerant of case, prefixes and side suffixes
+    (``core.rigs.names``), with ``channel_map`` on top (a channel mapped to ``""`` is not keyed).
 
     The reference key (Basis) is never a target: keying it does not deform anything."""
     blocks = {kb.name for kb in key.key_blocks} - {key.reference_key.name}
-    mapping = channel_map or {}
+    mapping = channel_mapping(anim.channels, sorted(blocks), dict(channel_map or {}))
     targets: list[tuple[int, str, str]] = []
     unmatched: list[str] = []
     claimed: dict[str, str] = {}
     for column, channel in enumerate(anim.channels):
-        block = mapping.get(channel, channel)
+        block = mapping.get(channel, "")
         if block not in blocks:
             unmatched.append(channel)
             continue
@@ -173,8 +175,8 @@ def _check_audio(audio_path: str | Path) -> Path:
 def _names_match(obj: bpy.types.Object, anim: Animation, channel_map: Mapping[str, str] | None) -> bool:
     key = getattr(obj.data, "shape_keys", None)
     blocks = {kb.name for kb in key.key_blocks} if key is not None else set()
-    mapping = channel_map or {}
-    return any(mapping.get(c, c) in blocks for c in anim.channels)
+    mapping = channel_mapping(anim.channels, sorted(blocks), dict(channel_map or {}))
+    return any(mapping.get(c) in blocks for c in anim.channels)
 
 
 def _plan(

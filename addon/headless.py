@@ -105,6 +105,39 @@ def bake_to_blend(
                        result.sound_strip is not None, timings, result.notes)
 
 
+def bake_takes_to_blend(takes: list[tuple[Path, Animation]], output: Path, *, base_blend: Path | None = None,
+                        object_name: str | None = None) -> dict[str, str]:
+    """One take (a new Action "AVI <audio> take 1") per ``(audio, animation)`` on one rig, in one .blend: the
+    built-in head in a new scene, or ``object_name`` in a copy of ``base_blend``. The last take is active
+    (with its sound strip); the others are kept with a fake user. Returns audio file name → Action name."""
+    from .takes import mark_take, shape_key_of, take_name
+
+    if base_blend is not None:
+        bpy.ops.wm.open_mainfile(filepath=str(base_blend), load_ui=False)
+    else:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    if scene is None:
+        raise AviTalkError("the blend file has no scene")
+    if object_name is not None:
+        obj = bpy.data.objects.get(object_name)
+        if obj is None:
+            raise AviTalkError(f"no object named {object_name!r} in {base_blend}")
+    else:
+        obj = build_head_object(scene.collection)
+        add_preview_camera_and_light(scene, obj)
+    names: dict[str, str] = {}
+    for audio, animation in takes:
+        key = shape_key_of(obj)
+        name, number = take_name(audio.stem, key)
+        sound = audio.resolve() if compat.audio_supported() else None
+        result = bake_animation(obj, animation, scene=scene, audio_path=sound, action_name=name)
+        mark_take(result.action, shape_key_of(obj), number)
+        names[audio.name] = result.action.name
+    save_blend(output)
+    return names
+
+
 def save_blend(output: Path) -> None:
     """Save the current file as ``output`` atomically (sound paths stay relative to it)."""
     with atomic_output(output) as tmp:

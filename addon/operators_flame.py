@@ -54,16 +54,28 @@ class AVITALK_OT_add_flame_head(Operator):
         return context.mode == "OBJECT" and context.scene is not None
 
     def invoke(self, context: Context, event: Event) -> _Result:
+        self._use_preferences(context)
         if self.filepath:
             return self.execute(context)
         if context.window_manager is not None:
             context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
+    def _use_preferences(self, context: Context) -> None:
+        """No file chosen: the FLAME model (and landmarks) set in the preferences."""
+        from .preferences import get_preferences
+
+        prefs = get_preferences(context)
+        if prefs is not None and not self.filepath and prefs.flame_model_path.strip():
+            self.filepath = prefs.flame_model_path.strip()
+            if not self.landmarks_path:
+                self.landmarks_path = prefs.flame_landmarks_path.strip()
+
     def execute(self, context: Context) -> _Result:
         scene, view_layer = context.scene, context.view_layer
         if scene is None or view_layer is None:
             return {"CANCELLED"}
+        self._use_preferences(context)
         from ..core.flame.landmarks import load_embedding
         from ..core.flame.loading import load_flame
 

@@ -2,7 +2,73 @@
 
 from __future__ import annotations
 
-from bpy.types import Context, Panel
+import json
+from typing import Any
+
+from bpy.types import Context, Panel, UILayout, UIList
+
+from . import takes, worker_session
+from .bake import META_PROPERTY
+from .segments import aus_of
+
+
+class AVITALK_UL_segments(UIList):
+    """One row per instruction segment: start, end, the editable text."""
+
+    def draw_item(self, context: Context | None, layout: UILayout, data: Any | None, item: Any | None,
+                  icon: int | None, active_data: Any, active_property: str | None, index: int | None = 0,
+                  flt_flag: int | None = 0) -> None:
+        if item is None:
+            return
+        row = layout.row(align=True)
+        times = row.row(align=True)
+        times.ui_units_x = 6
+        times.prop(item, "start", text="")
+        times.prop(item, "end", text="")
+        row.prop(item, "text", text="", emboss=False, icon="NONE" if item.understood and not item.ignored else "ERROR")
+
+
+def _draw_interpretation(layout: UILayout, seg: Any) -> None:
+    """What the parser read from the active segment's text: emotion, intensity, AU bars, ignored words."""
+    box = layout.box()
+    box.prop(seg, "text", text="")
+    emotion = seg.emotion if seg.emotion == "neutral" else f"{seg.emotion}, intensity {seg.intensity:.2f}"
+    box.label(text=f"Read as: {emotion}", icon="INFO")
+    col = box.column(align=True)
+    for au, value in aus_of(seg).items():
+        col.progress(factor=min(max(value, 0.0), 1.0), type="BAR", text=f"{au} {value:.2f}")
+    if not seg.understood:
+        box.label(text="Nothing understood: this segment is neutral", icon="ERROR")
+    if seg.ignored:
+        box.label(text=f"Ignored: {seg.ignored}", icon="ERROR")
+    if seg.notes:
+        box.label(text=seg.notes, icon="INFO")
+
+
+def _draw_takes(layout: UILayout, context: Context) -> None:
+    key = takes.shape_key_of(context.active_object)
+    found = takes.takes_for(key)
+    if not found:
+        return
+    box = layout.box()
+    box.label(text="Takes", icon="ACTION")
+    current = takes.current_take(key)
+    for action in found:
+        meta = _meta(action)
+        row = box.row(align=True)
+        props = row.operator("avi_talking.use_take", text=action.name,
+                             icon="CHECKMARK" if action == current else "BLANK1", depress=action == current)
+        if props is not None:
+            props.action = action.name
+        row.label(text=f"seed {meta.get('seed', '?')}, {str(meta.get('model', '?')).split(':')[0]}")
+
+
+def _meta(action: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(action.get(META_PROPERTY, "{}"))
+    except (TypeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class AVITALK_PT_main(Panel):
@@ -22,6 +88,24 @@ class AVITALK_PT_main(Panel):
         col = layout.column(align=True)
         col.prop(settings, "audio_path")
         col.prop(settings, "transcript")
+        obj = context.active_object
+        layout.label(text=f"Target: {obj.name if obj is not None else 'no active object'}", icon="OBJECT_DATA")
+
+        running = worker_session.running
+        if running is not None and not running.job.done:
+            layout.progress(factor=running.job.fraction, type="BAR", text=f"{running.label}: {running.job.stage}")
+            layout.label(text="Esc cancels", icon="CANCEL")
+
+        layout.operator("avi_talking.analyze", icon="VIEWZOOM")
+        if len(settings.segments):
+            row = layout.row()
+            row.template_list("AVITALK_UL_segments", "", settings, "segments", settings, "active_segment", rows=4)
+            side = row.column(align=True)
+            side.operator("avi_talking.segment_split", text="", icon="ADD")
+            side.operator("avi_talking.segment_merge", text="", icon="REMOVE")
+            if 0 <= settings.active_segment < len(settings.segments):
+                _draw_interpretation(layout, settings.segments[settings.active_segment])
+
         row = layout.row(align=True)
         row.prop(settings, "use_scene_fps", text="Scene FPS")
         sub = row.row(align=True)
@@ -31,11 +115,46 @@ class AVITALK_PT_main(Panel):
         col.prop(settings, "lips", slider=True)
         col.prop(settings, "expression", slider=True)
         col.prop(settings, "blinks", slider=True)
-        layout.prop(settings, "seed")
+        row = layout.row(align=True)
+        row.prop(settings, "seed")
+        row = layout.row(align=True)
+        row.scale_y = 1.3
+        row.operator("avi_talking.bake_audio", icon="SPEAKER")
+        take = row.operator("avi_talking.bake_audio", text="New Take", icon="FILE_REFRESH")
+        if take is not None:
+            take.new_take = True
+        _draw_takes(layout, context)
+
+
+class AVITALK_PT_mapping(Panel):
+    bl_label = "Rig Mapping"
+    bl_idname = "AVITALK_PT_mapping"
+    bl_parent_id = "AVITALK_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "AVI Talk"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: Context) -> None:
+        layout = self.layout
         obj = context.active_object
-        target = obj.name if obj is not None else "no active object"
-        layout.operator("avi_talking.bake_audio", icon="SPEAKER")
-        layout.label(text=f"Target: {target}", icon="OBJECT_DATA")
+        key = takes.shape_key_of(obj)
+        if layout is None:
+            return
+        if obj is None or key is None:
+            layout.label(text="Select a mesh with shape keys", icon="INFO")
+            return
+        layout.operator("avi_talking.match_shape_keys", icon="LINKED")
+        items = getattr(obj, "avi_talking_mapping", ())
+        if not len(items):
+            layout.label(text="Not matched yet: names are matched automatically at bake time")
+            return
+        missing = [item for item in items if not item.block]
+        layout.label(text=f"{len(items) - len(missing)} of {len(items)} channels matched",
+                     icon="CHECKMARK" if not missing else "ERROR")
+        col = layout.column(align=True)
+        for item in missing:
+            col.prop_search(item, "block", key, "key_blocks", text=item.channel)
 
 
 class AVITALK_PT_flame(Panel):
@@ -69,4 +188,4 @@ class AVITALK_PT_flame(Panel):
             layout.operator("avi_talking.link_flame_model", icon="LINKED")
 
 
-CLASSES = (AVITALK_PT_main, AVITALK_PT_flame)
+CLASSES = (AVITALK_UL_segments, AVITALK_PT_main, AVITALK_PT_mapping, AVITALK_PT_flame)

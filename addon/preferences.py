@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 from bpy.types import AddonPreferences, Context, Operator, UILayout
 
 from ..weights_fetcher import (
@@ -253,9 +253,72 @@ class AVITALK_AddonPreferences(AddonPreferences):
         subtype="FILE_PATH",
     )
 
+    compute_device: EnumProperty(  # type: ignore[valid-type]
+        name="Compute Device",
+        description="Where the stage-2 model runs",
+        items=[("AUTO", "Auto", "The GPU when torch sees a CUDA one, else the CPU"),
+               ("CUDA", "CUDA", "An NVIDIA GPU through torch (fails clearly when there is none)"),
+               ("CPU", "CPU", "The CPU")],
+        default="AUTO",
+    )
+    model: EnumProperty(  # type: ignore[valid-type]
+        name="Model",
+        description="What animates the face",
+        items=[("stage2", "Stage 2 (trained)", "Follows the instructions per segment; takes differ by seed; "
+                                               "needs torch (in Blender's Python or the worker's)"),
+               ("procedural", "Procedural", "Phone-timed visemes and blinks; ignores instructions")],
+        default="stage2",
+    )
+    run_mode: EnumProperty(  # type: ignore[valid-type]
+        name="Run In",
+        description="Where the models run",
+        items=[("AUTO", "Auto", "In Blender when torch and the audio libraries import here, else a worker process"),
+               ("WORKER", "Worker Process", "Always a separate Python process (the worker Python below)"),
+               ("IN_PROCESS", "Blender", "Always inside Blender's Python (needs torch there)")],
+        default="AUTO",
+    )
+    worker_python: StringProperty(  # type: ignore[valid-type]
+        name="Worker Python",
+        description="A Python 3.11 with this project and torch installed (pip install 'avi-talking[models]'). "
+                    "Empty: detected (the project's .venv, AVITALK_WORKER_PYTHON, python3 on the PATH)",
+        subtype="FILE_PATH",
+    )
+
+    flame_model_path: StringProperty(  # type: ignore[valid-type]
+        name="FLAME Model",
+        description="Your FLAME model file (generic_model.pkl, flame2023.pkl or a converted .npz): what Add FLAME "
+                    "Head uses when no file is chosen",
+        subtype="FILE_PATH",
+    )
+    flame_landmarks_path: StringProperty(  # type: ignore[valid-type]
+        name="FLAME Landmarks",
+        description="Its landmark embedding (e.g. DECA's landmark_embedding.npy), for ARKit retargets beyond the jaw",
+        subtype="FILE_PATH",
+    )
+
     def draw(self, context: Context) -> None:
         # One method per section; new settings add their own draw_<section>(layout, context) call here.
+        self.draw_worker(self.layout, context)
         self.draw_weights(self.layout, context)
+
+    def draw_worker(self, layout: UILayout, context: Context) -> None:
+        from .worker_session import last_probe
+
+        box = layout.box()
+        box.label(text="Models and Worker", icon="SETTINGS")
+        col = box.column()
+        col.prop(self, "model")
+        col.prop(self, "compute_device")
+        col.prop(self, "run_mode")
+        row = col.row(align=True)
+        row.prop(self, "worker_python")
+        row.operator("avitalk.test_worker", text="Test", icon="PLAY")
+        probe = last_probe()
+        if probe is not None:
+            _wrapped(box, probe[0], icon="CHECKMARK" if probe[1] else "ERROR")
+        col = box.column()
+        col.prop(self, "flame_model_path")
+        col.prop(self, "flame_landmarks_path")
 
     def draw_weights(self, layout: UILayout, context: Context) -> None:
         box = layout.box()

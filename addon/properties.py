@@ -1,10 +1,54 @@
-"""Per-scene settings the panel edits (``scene.avi_talking``)."""
+"""Per-scene settings the panel edits (``scene.avi_talking``), with the instruction segments.
+
+Each segment keeps its editable text and, beside it, what the instruction parser read from it (emotion,
+intensity, action units, ignored words), refreshed whenever the text changes. Moving a segment's start
+or end moves the neighbouring segment's boundary with it, so the track stays without gaps or overlaps."""
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
-from bpy.types import PropertyGroup
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+from bpy.types import Context, PropertyGroup
+
+from . import segments
+
+
+def _text_changed(self: AVITALK_PG_segment, context: Context) -> None:
+    segments.interpret(self)
+
+
+def _start_changed(self: AVITALK_PG_segment, context: Context) -> None:
+    segments.retimed(self, "start")
+
+
+def _end_changed(self: AVITALK_PG_segment, context: Context) -> None:
+    segments.retimed(self, "end")
+
+
+class AVITALK_PG_segment(PropertyGroup):
+    start: FloatProperty(  # type: ignore[valid-type]
+        name="Start", description="Start of the segment (seconds from the audio start)", min=0.0, unit="TIME_ABSOLUTE",
+        precision=2, step=10, update=_start_changed)
+    end: FloatProperty(  # type: ignore[valid-type]
+        name="End", description="End of the segment (seconds)", min=0.0, unit="TIME_ABSOLUTE", precision=2, step=10,
+        update=_end_changed)
+    text: StringProperty(  # type: ignore[valid-type]
+        name="Instruction", description="How this stretch is spoken, in words (edit freely: the parser reads it)",
+        update=_text_changed)
+    # what the parser read from the text (shown in the panel, sent to the model)
+    emotion: StringProperty(name="Emotion", default="neutral")  # type: ignore[valid-type]
+    intensity: FloatProperty(name="Intensity", min=0.0, max=1.0)  # type: ignore[valid-type]
+    aus: StringProperty(name="Action Units", description="JSON: action unit → intensity")  # type: ignore[valid-type]
+    ignored: StringProperty(name="Ignored Words")  # type: ignore[valid-type]
+    notes: StringProperty(name="Parser Notes")  # type: ignore[valid-type]
+    understood: BoolProperty(name="Understood", default=True)  # type: ignore[valid-type]
 
 
 class AVITALK_PG_settings(PropertyGroup):
@@ -13,7 +57,7 @@ class AVITALK_PG_settings(PropertyGroup):
     )
     transcript: StringProperty(  # type: ignore[valid-type]
         name="Transcript",
-        description="What is said (optional): forced alignment instead of phone recognition",
+        description="What is said (optional): forced alignment instead of phone recognition (procedural model)",
     )
     seed: IntProperty(name="Seed", description="Take number: same seed, same animation", default=0, min=0)  # type: ignore[valid-type]
     use_scene_fps: BoolProperty(  # type: ignore[valid-type]
@@ -27,6 +71,11 @@ class AVITALK_PG_settings(PropertyGroup):
     blinks: FloatProperty(  # type: ignore[valid-type]
         name="Blinks", description="Blink frequency (0 = none)", default=1.0, min=0.0, max=3.0
     )
+    segments: CollectionProperty(type=AVITALK_PG_segment)  # type: ignore[valid-type]
+    active_segment: IntProperty(name="Active Segment", default=0, min=0)  # type: ignore[valid-type]
+    segments_audio: StringProperty(  # type: ignore[valid-type]
+        name="Analysed Audio", description="sha256 of the audio the segments were analysed from")
+    show_takes: BoolProperty(name="Takes", default=True)  # type: ignore[valid-type]
 
 
 def register_extra() -> None:
@@ -37,4 +86,4 @@ def unregister_extra() -> None:
     del bpy.types.Scene.avi_talking  # type: ignore[attr-defined]
 
 
-CLASSES = (AVITALK_PG_settings,)
+CLASSES = (AVITALK_PG_segment, AVITALK_PG_settings)

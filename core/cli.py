@@ -17,7 +17,7 @@ from .errors import AviTalkError
 
 # Order = order in --help.
 # Module names under core/commands (the parser name is set by the module: import_seq registers "import").
-COMMANDS: tuple[str, ...] = ("analyze", "generate", "bake", "import_seq", "weights", "corpus", "eval", "train")
+COMMANDS: tuple[str, ...] = ("analyze", "generate", "bake", "batch", "import_seq", "weights", "corpus", "eval", "train")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -38,6 +38,7 @@ class GenerateOptions:
     blinks: float = 1.0
     instructions: tuple[Segment, ...] | None = None  # an instruction track (stage 2)
     instruction_text: str | None = None  # one instruction for the whole clip (stage 2)
+    device: str = "cpu"  # where stage 2 runs: "cpu", "cuda", "cuda:N" (resolve "auto" with stage2.runtime)
 
     @property
     def is_procedural(self) -> bool:
@@ -53,6 +54,9 @@ class Analysis:
     phones: list[Phone]
     phone_source: str
     timings: dict[str, float] = field(default_factory=dict)
+    # stage 2's audio encodings of this clip, per (model id, device, fps): a re-bake with other
+    # instructions or another seed re-uses them instead of encoding the audio again
+    encodings: dict[tuple[str, str, float], Any] = field(default_factory=dict)
 
 
 def analyze_audio(audio: Audio, fps: float, transcript: str | None = None,
@@ -170,13 +174,16 @@ def parse_instruction(text: str) -> Instruction:
 def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animation:
     from .stage2.runtime import load_stage2
 
-    model = load_stage2(None if options.model == "stage2" else options.model)
+    model = load_stage2(None if options.model == "stage2" else options.model, options.device)
     if options.transcript is not None:
         warnings.warn("stage 2 hears the audio only: --transcript is used by --model procedural", stacklevel=2)
     audio = analysis.audio
     segments, source, confidence = resolve_instructions(audio, options)
     t0 = time.perf_counter()
-    prepared = model.prepare(audio, analysis.features.fps)
+    key = (model.id, options.device, analysis.features.fps)
+    prepared = analysis.encodings.get(key)
+    if prepared is None:
+        prepared = analysis.encodings[key] = model.prepare(audio, analysis.features.fps)
     animation = model.animate(prepared, segments, options.seed, options.lips, options.expression, options.blinks)
     analysis.timings["synthesis"] = time.perf_counter() - t0
     meta: dict[str, Any] = {
@@ -203,7 +210,7 @@ def generate(audio_path: str | Path, options: GenerateOptions | None = None,
     if not options.is_procedural:  # missing torch or bad weights fail before any work
         from .stage2.runtime import load_stage2
 
-        load_stage2(None if options.model == "stage2" else options.model)
+        load_stage2(None if options.model == "stage2" else options.model, options.device)
     t0 = time.perf_counter()
     audio = load_audio(audio_path, max_seconds=options.max_seconds)
     load_time = time.perf_counter() - t0

@@ -296,6 +296,21 @@ def registered():
     avi_talking.unregister()
 
 
+def test_add_flame_head_uses_the_preferences(files: dict[str, Path]) -> None:
+    bpy.ops.preferences.addon_enable(module="avi_talking")
+    try:
+        prefs = bpy.context.preferences.addons["avi_talking"].preferences
+        with pytest.raises(RuntimeError, match="choose your FLAME model"):
+            bpy.ops.avi_talking.add_flame_head()
+        prefs.flame_model_path, prefs.flame_landmarks_path = str(files["pkl"]), str(files["landmarks"])
+        assert bpy.ops.avi_talking.add_flame_head(n_expression=10) == {"FINISHED"}
+        rig = find_flame_rig(bpy.context.view_layer.objects.active)
+        assert rig is not None and rig.n_expression == 10 and rig.landmarks_path is not None
+        prefs.flame_model_path = prefs.flame_landmarks_path = ""
+    finally:
+        bpy.ops.preferences.addon_disable(module="avi_talking")
+
+
 def test_operators_add_a_head_and_import_a_sequence(registered: None, files: dict[str, Path], tmp_path: Path) -> None:
     assert bpy.ops.avi_talking.add_flame_head(filepath=str(files["pkl"]), n_expression=20) == {"FINISHED"}
     head = bpy.context.view_layer.objects.active

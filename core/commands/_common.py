@@ -11,8 +11,9 @@ from ..phones import read_transcript
 from ..pipeline import CLI_DEFAULT_MODEL, GenerateOptions, check_model
 
 
-def add_synthesis_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("audio", help="speech audio: WAV, FLAC, OGG or MP3")
+def add_synthesis_arguments(p: argparse.ArgumentParser, audio: bool = True) -> None:
+    if audio:
+        p.add_argument("audio", help="speech audio: WAV, FLAC, OGG or MP3")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30; 29.97 etc. allowed)")
     p.add_argument("--seed", type=int, default=0, help="take number: same seed, same animation")
     p.add_argument("--transcript", metavar="TEXT|FILE",

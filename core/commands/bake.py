@@ -18,8 +18,8 @@ from ..errors import AviTalkError
 from ..fileio import check_output_path
 from ..flame.landmarks import load_embedding
 from ..flame.loading import load_flame
-from ..pipeline import generate
 from ..progress import TextBar, scaled
+from ..worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, options_from
 
 
@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
     bar.enabled = bar.enabled and not args.quiet
     t0 = time.perf_counter()
     try:
-        animation, analysis = generate(args.audio, options, scaled(bar, 0.0, 0.9))
+        animation = generate_anywhere(args.audio, options, scaled(bar, 0.0, 0.9))
         bar("baking", 0.92)
-        summary = headless.bake_to_blend(animation, analysis.audio.path, out, base_blend=blend,
+        summary = headless.bake_to_blend(animation, Path(args.audio).resolve(), out, base_blend=blend,
                                          object_name=args.object, flame_model=flame, landmarks=landmarks)
         bar("saved", 1.0)
     finally:

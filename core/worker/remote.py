@@ -1,0 +1,36 @@
+"""``generate`` wherever it can run: here when torch and the audio libraries import (the ``avitalk`` CLI
+in the project's venv), else in a worker process (``blender -c avitalk ...``: Blender's Python has no
+torch). Blocks until done; progress goes to the callback either way."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..animation import Animation
+from ..instructions import track_to_dict
+from ..pipeline import GenerateOptions, generate
+from ..progress import ProgressFn, null_progress
+from .client import WorkerClient, detect_python, in_process_possible
+
+
+def generate_anywhere(audio: str | Path, options: GenerateOptions, progress: ProgressFn = null_progress,
+                      worker: WorkerClient | None = None) -> Animation:
+    """The Animation of ``audio``; in ``worker`` when given, else here if possible, else a new worker."""
+    if worker is None and in_process_possible():
+        return generate(audio, options, progress)[0]
+    client = worker if worker is not None else WorkerClient(detect_python())
+    params = {"audio": str(audio), "fps": options.fps, "seed": options.seed, "transcript": options.transcript,
+              "model": options.model, "max_seconds": options.max_seconds, "lips": options.lips,
+              "expression": options.expression, "blinks": options.blinks, "device": options.device,
+              "instruction_text": options.instruction_text}
+    if options.instructions is not None:
+        params["segments"] = track_to_dict(list(options.instructions))["segments"]
+    with tempfile.TemporaryDirectory(prefix="avitalk-") as tmp:
+        params["output"] = str(Path(tmp) / "take.npz")
+        try:
+            result = client.submit("generate", params).wait(on_progress=progress)
+            return Animation.load(result["animation"])
+        finally:
+            if worker is None:
+                client.close()
