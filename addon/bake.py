@@ -119,7 +119,7 @@ def _shape_key(obj: bpy.types.Object | None) -> bpy.types.Key:
     key = getattr(obj.data, "shape_keys", None)
     if key is None or len(key.key_blocks) < 2:
         raise AviTalkError(f"object {obj.name!r} has no shape keys to animate")
-    if not key.is_editable:
+    if not compat.is_editable(key):
         raise AviTalkError(f"the shape keys of {obj.name!r} are linked from a library and cannot be keyed")
     ad = key.animation_data
     if ad is not None and ad.use_tweak_mode:

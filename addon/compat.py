@@ -1,7 +1,13 @@
-"""Every Blender 4.2 ↔ 5.0 API difference the project touches, in one place.
+"""Every Blender API difference the project touches (3.4 ↔ 4.2 ↔ 5.0), in one place.
 
 Differences are detected by feature (what the RNA types offer), not by version number, so the 4.4/4.5
-releases — which have both the legacy and the slotted API — take the slotted path like 5.0:
+releases — which have both the legacy and the slotted API — take the slotted path like 5.0. Blender 3.4
+(Debian's, which loads the add-on as a legacy add-on through ``bl_info``) takes the 4.2 path, plus:
+
+- ``Mesh.shade_smooth()`` is 3.6+; older meshes set each face's ``use_smooth``.
+- ``UILayout.progress`` is 4.0+; older layouts show the fraction as a text bar in a label.
+- ``bpy.utils.extension_path_user`` is 4.2+ (extensions); a legacy add-on has no per-extension folder.
+- ``ID.is_editable`` is 4.x; before it, data linked from a library (``ID.library``) is what cannot be edited.
 
 - Actions: 4.2/4.3 keep F-curves in ``Action.fcurves`` (``fcurves.new(data_path, index, action_group)``).
   4.4+ have slotted/layered actions: ``Action.slots.new(id_type, name)``,
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, cast
 
 import bpy
@@ -162,3 +169,42 @@ def ensure_node_tree(idblock: bpy.types.Material | bpy.types.World) -> None:
     5.0 creates it with the datablock and deprecates ``use_nodes``."""
     if idblock.node_tree is None:
         idblock.use_nodes = True
+
+
+def shade_smooth(mesh: bpy.types.Mesh) -> None:
+    """Smooth shading on every face: ``Mesh.shade_smooth()`` on 3.6+, each face's ``use_smooth`` before."""
+    if hasattr(mesh, "shade_smooth"):
+        mesh.shade_smooth()
+        return
+    mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
+
+
+_BAR_CELLS = 10
+
+
+def progress(layout: bpy.types.UILayout, factor: float, text: str) -> None:
+    """A progress bar (``UILayout.progress``, 4.0+); before 4.0 a label with a text bar of the fraction."""
+    factor = min(max(factor, 0.0), 1.0)
+    if hasattr(layout, "progress"):
+        layout.progress(factor=factor, type="BAR", text=text)
+        return
+    filled = round(factor * _BAR_CELLS)
+    layout.label(text=f"{'█' * filled}{'░' * (_BAR_CELLS - filled)}  {text}")
+
+
+def extension_user_folder(package: str, subfolder: str) -> Path | None:
+    """The extension's own user folder ``subfolder`` (created), or None where there is none: a legacy
+    add-on (Blender < 4.2, or not installed as an extension) or the bpy module in tests."""
+    folder_of = getattr(bpy.utils, "extension_path_user", None)
+    if folder_of is None:
+        return None
+    try:
+        return Path(folder_of(package, path=subfolder, create=True))
+    except (ValueError, OSError):
+        return None
+
+
+def is_editable(id_data: bpy.types.ID) -> bool:
+    """Whether ``id_data`` can be changed here: ``ID.is_editable`` where Blender has it, else not linked."""
+    editable = getattr(id_data, "is_editable", None)
+    return bool(editable) if editable is not None else id_data.library is None

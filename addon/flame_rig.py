@@ -38,6 +38,7 @@ from ..core.flame.landmarks import load_embedding
 from ..core.flame.loading import JOINT_NAMES, FlameModel, load_flame
 from ..core.flame.model import flame_to_blender
 from ..core.flame.retarget import ArkitToFlame, arkit_to_flame
+from . import compat
 
 FLAME_PROPERTY = "avi_talking_flame"  # on our mesh: {"model": name, "sha256": ..., "n_expression": N}
 MODEL_PATH_PROPERTY = "avi_talking_flame_model"
@@ -253,7 +254,7 @@ def _make_mesh(model: FlameModel, name: str) -> bpy.types.Mesh:
     mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
     mesh.update()
     mesh.validate()
-    mesh.shade_smooth()
+    compat.shade_smooth(mesh)
     return mesh
 
 

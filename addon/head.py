@@ -54,7 +54,7 @@ def _make_mesh(head: HeadMesh, name: str) -> bpy.types.Mesh:
     mesh.polygons.foreach_set("material_index", head.face_material)
     mesh.update()
     mesh.validate()
-    mesh.shade_smooth()
+    compat.shade_smooth(mesh)
     return mesh
 
 

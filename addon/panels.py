@@ -7,7 +7,7 @@ from typing import Any
 
 from bpy.types import Context, Panel, UILayout, UIList
 
-from . import takes, worker_session
+from . import compat, takes, worker_session
 from .bake import META_PROPERTY
 from .segments import aus_of
 
@@ -36,7 +36,7 @@ def _draw_interpretation(layout: UILayout, seg: Any) -> None:
     box.label(text=f"Read as: {emotion}", icon="INFO")
     col = box.column(align=True)
     for au, value in aus_of(seg).items():
-        col.progress(factor=min(max(value, 0.0), 1.0), type="BAR", text=f"{au} {value:.2f}")
+        compat.progress(col, value, f"{au} {value:.2f}")
     if not seg.understood:
         box.label(text="Nothing understood: this segment is neutral", icon="ERROR")
     if seg.ignored:
@@ -93,7 +93,7 @@ class AVITALK_PT_main(Panel):
 
         running = worker_session.running
         if running is not None and not running.job.done:
-            layout.progress(factor=running.job.fraction, type="BAR", text=f"{running.label}: {running.job.stage}")
+            compat.progress(layout, running.job.fraction, f"{running.label}: {running.job.stage}")
             layout.label(text="Esc cancels", icon="CANCEL")
 
         layout.operator("avi_talking.analyze", icon="VIEWZOOM")

@@ -29,6 +29,7 @@ from ..weights_fetcher import (
     human_size,
     load_registry,
 )
+from . import compat
 
 # bl_idname of add-on preferences must be the extension's own package ("bl_ext.<repo>.avi_talking"
 # inside Blender, "avi_talking" when imported from a pip install): the parent of this "addon" package.
@@ -73,11 +74,8 @@ def weights_cache_dir(prefs: AVITALK_AddonPreferences | None = None) -> Path:
     """The preference if set, else Blender's per-extension user folder, else the platform cache."""
     if prefs is not None and prefs.weights_cache_dir.strip():
         return Path(bpy.path.abspath(prefs.weights_cache_dir.strip()))
-    try:
-        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="weights", create=True))
-    except (ValueError, OSError):
-        # Not installed as an extension (a legacy add-on, or tests on the bpy module).
-        return default_cache_dir()
+    folder = compat.extension_user_folder(ADDON_PACKAGE, "weights")
+    return folder if folder is not None else default_cache_dir()
 
 
 _registry_cache: dict[str, tuple[float, Registry]] = {}
@@ -356,7 +354,7 @@ class AVITALK_AddonPreferences(AddonPreferences):
         row.label(text=f"{asset.name} {asset.version} ({asset.kind}{size})", icon=icon)
         job = _jobs.get(asset.name)
         if job is not None and not job.finished:
-            row.progress(factor=job.fraction, type="BAR", text=job.message)
+            compat.progress(row, job.fraction, job.message)
             _asset_button(row, AVITALK_OT_cancel_fetch.bl_idname, asset.name, text="", icon="CANCEL")
         else:
             row.label(text=state_text)
