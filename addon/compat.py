@@ -5,6 +5,8 @@ releases — which have both the legacy and the slotted API — take the slotted
 (Debian's, which loads the add-on as a legacy add-on through ``bl_info``) takes the 4.2 path, plus:
 
 - ``Mesh.shade_smooth()`` is 3.6+; older meshes set each face's ``use_smooth``.
+- Faces: 4.x derives each face's loop count from the ``loop_start``s; 3.x needs ``loop_total`` as well
+  (without it ``Mesh.validate`` drops every face).
 - ``UILayout.progress`` is 4.0+; older layouts show the fraction as a text bar in a label.
 - ``bpy.utils.extension_path_user`` is 4.2+ (extensions); a legacy add-on has no per-extension folder.
 - ``ID.is_editable`` is 4.x; before it, data linked from a library (``ID.library``) is what cannot be edited.
@@ -208,3 +210,11 @@ def is_editable(id_data: bpy.types.ID) -> bool:
     """Whether ``id_data`` can be changed here: ``ID.is_editable`` where Blender has it, else not linked."""
     editable = getattr(id_data, "is_editable", None)
     return bool(editable) if editable is not None else id_data.library is None
+
+
+def set_face_loops(mesh: bpy.types.Mesh, loop_starts: Any, loop_totals: Any) -> None:
+    """Set the faces' first loops (and, where Blender stores it, their loop counts: 3.x)."""
+    mesh.polygons.foreach_set("loop_start", loop_starts)
+    total = bpy.types.MeshPolygon.bl_rna.properties.get("loop_total")
+    if total is not None and not total.is_readonly:
+        mesh.polygons.foreach_set("loop_total", loop_totals)

@@ -251,7 +251,7 @@ def _make_mesh(model: FlameModel, name: str) -> bpy.types.Mesh:
     mesh.loops.add(faces.size)
     mesh.loops.foreach_set("vertex_index", faces.ravel())
     mesh.polygons.add(len(faces))
-    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    compat.set_face_loops(mesh, np.arange(0, faces.size, 3, dtype=np.int32), np.full(len(faces), 3, dtype=np.int32))
     mesh.update()
     mesh.validate()
     compat.shade_smooth(mesh)

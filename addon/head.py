@@ -50,7 +50,7 @@ def _make_mesh(head: HeadMesh, name: str) -> bpy.types.Mesh:
     mesh.loops.add(len(head.face_indices))
     mesh.loops.foreach_set("vertex_index", head.face_indices)
     mesh.polygons.add(head.n_faces)
-    mesh.polygons.foreach_set("loop_start", head.loop_starts())
+    compat.set_face_loops(mesh, head.loop_starts(), np.asarray(head.face_sizes, dtype=np.int32))
     mesh.polygons.foreach_set("material_index", head.face_material)
     mesh.update()
     mesh.validate()

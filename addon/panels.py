@@ -13,7 +13,8 @@ from .segments import aus_of
 
 
 class AVITALK_UL_segments(UIList):
-    """One row per instruction segment: start, end, the editable text."""
+    """One row per instruction segment: its times and the editable text (start and end are edited in the
+    active segment's box below the list, where they have room at the sidebar's default width)."""
 
     def draw_item(self, context: Context | None, layout: UILayout, data: Any | None, item: Any | None,
                   icon: int | None, active_data: Any, active_property: str | None, index: int | None = 0,
@@ -22,15 +23,17 @@ class AVITALK_UL_segments(UIList):
             return
         row = layout.row(align=True)
         times = row.row(align=True)
-        times.ui_units_x = 6
-        times.prop(item, "start", text="")
-        times.prop(item, "end", text="")
+        times.ui_units_x = 3.5
+        times.label(text=f"{item.start:.1f}–{item.end:.1f}")
         row.prop(item, "text", text="", emboss=False, icon="NONE" if item.understood and not item.ignored else "ERROR")
 
 
 def _draw_interpretation(layout: UILayout, seg: Any) -> None:
     """What the parser read from the active segment's text: emotion, intensity, AU bars, ignored words."""
     box = layout.box()
+    times = box.row(align=True)
+    times.prop(seg, "start")
+    times.prop(seg, "end")
     box.prop(seg, "text", text="")
     emotion = seg.emotion if seg.emotion == "neutral" else f"{seg.emotion}, intensity {seg.intensity:.2f}"
     box.label(text=f"Read as: {emotion}", icon="INFO")

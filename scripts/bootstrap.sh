@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: Debian packages (when root), a local virtual environment
-# (.venv, bpy 5.0.1 + CPU torch + dev tools) and, with --bpy42, a second one (.venv-bpy42) for the
-# Blender 4.2 API generation. Safe to run repeatedly; it only installs what is missing.
+# (.venv, bpy 5.0.1 + CPU torch + dev tools) and, with --bpy42 (the test set-up), a second one
+# (.venv-bpy42) for the Blender 4.2 API generation plus Debian's Blender and Xvfb for the windowed tests.
+# Safe to run repeatedly; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,24 @@ if ! ldconfig -p 2>/dev/null | grep -q libespeak-ng || ! command -v ffmpeg >/dev
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng libespeak-ng1 sox ffmpeg >/dev/null
   else
     echo "bootstrap: espeak-ng/ffmpeg missing and not root; install them with: sudo apt-get install espeak-ng sox ffmpeg" >&2
+  fi
+fi
+
+# The test set-up only (--bpy42): Debian's Blender (3.4) and Xvfb for the windowed tests
+# (tests/test_blender_window.py); Blender's Python takes numpy from python3-numpy.
+if [ "$want_42" = 1 ] && command -v dpkg-query >/dev/null; then
+  missing=()
+  for pkg in blender xvfb xauth python3-numpy; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "bootstrap: ${missing[*]} missing and not root: the windowed Blender tests will be skipped" \
+           "(sudo apt-get install ${missing[*]})" >&2
+    fi
   fi
 fi
 

@@ -68,3 +68,15 @@ def test_the_wheel_carries_the_models_sample_and_registry(tmp_path: Path) -> Non
                  "blender_manifest.toml", "core/stage2/synth.py", "addon/bake.py"):
         assert f"avi_talking/{name}" in names, name
     assert not any(n.startswith(("avi_talking/tests/", "avi_talking/.venv")) for n in names)
+
+
+def test_legacy_bl_info_matches_the_manifest() -> None:
+    """Blender before 4.2 (Debian's 3.4, used for the windowed tests) loads the add-on from ``bl_info``."""
+    import tomllib
+
+    import avi_talking
+
+    manifest = tomllib.loads((Path(avi_talking.__file__).parent / "blender_manifest.toml").read_text())
+    info = avi_talking.bl_info
+    assert ".".join(map(str, info["version"])) == manifest["version"] == avi_talking.__version__
+    assert info["name"] == manifest["name"] and info["blender"] <= (3, 4, 0)

@@ -29,12 +29,14 @@ def wait_for_job(result: dict[str, Any], key: str, counter: session.DrawCounter)
     from avi_talking.addon import worker_session
 
     start, draws = time.monotonic(), counter.counts["AVITALK_PT_main"]
+    job = worker_session.running.job if worker_session.running is not None else None
     while worker_session.running is not None:
         if time.monotonic() - start > WAIT_SECONDS:
             raise TimeoutError(f"{key}: the job did not end in {WAIT_SECONDS:g} s")
         yield 0.1
     result[key] = {"seconds": round(time.monotonic() - start, 2),
-                   "draws_while_running": counter.counts["AVITALK_PT_main"] - draws}
+                   "draws_while_running": counter.counts["AVITALK_PT_main"] - draws,
+                   "cancelled": job is not None and job.cancelled, "error": job.error if job is not None else None}
 
 
 def steps() -> session.Steps:
@@ -54,6 +56,7 @@ def steps() -> session.Steps:
 
     bpy.ops.avi_talking.add_head()
     head = bpy.context.active_object
+    result["head_faces"] = len(head.data.polygons)
     settings = bpy.context.scene.avi_talking
     settings.audio_path = audio
     result["analyze"] = sorted(bpy.ops.avi_talking.analyze())
