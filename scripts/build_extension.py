@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -20,14 +21,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def blender_version(blender: str) -> tuple[int, int]:
+    """``(major, minor)`` of a Blender binary, (0, 0) when it does not say."""
+    out = subprocess.run([blender, "--version"], capture_output=True, text=True, check=False).stdout
+    found = re.search(r"Blender (\d+)\.(\d+)", out)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
 def extension_tool() -> list[str]:
     """The command that runs Blender's extension tool: a ``blender`` binary, else the bpy module's copy."""
     blender = shutil.which("blender")
-    if blender is not None:
-        probe = subprocess.run([blender, "--command", "extension", "--help"], capture_output=True, text=True,
-                               check=False)
-        if probe.returncode == 0:  # Blender 4.2+
-            return [blender, "--command", "extension"]
+    if blender is not None and blender_version(blender) >= (4, 2):  # older ones (Debian's 3.4) have no -c
+        return [blender, "--command", "extension"]
     spec = importlib.util.find_spec("bpy")
     for folder in spec.submodule_search_locations or () if spec is not None else ():
         found = sorted(Path(folder).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
