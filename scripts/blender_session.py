@@ -131,7 +131,7 @@ def open_by_default(*panels: type) -> None:
     """Re-register sub-panels without ``DEFAULT_CLOSED``, so their ``draw`` runs without a click."""
     for panel in panels:
         bpy.utils.unregister_class(panel)
-        panel.bl_options = set(getattr(panel, "bl_options", set())) - {"DEFAULT_CLOSED"}  # type: ignore[attr-defined]
+        panel.bl_options = set(getattr(panel, "bl_options", set())) - {"DEFAULT_CLOSED"}
         bpy.utils.register_class(panel)
 
 
