@@ -55,6 +55,7 @@ def test_panels_segment_list_and_preferences_draw_in_a_window() -> None:
     assert result["head_faces"] > 10000  # 3.4 keeps the faces only with loop_total set (compat)
     assert result["analyze"] == ["FINISHED"] and len(result["segments"]) >= 2
     assert result["segments"][0]["emotion"] == "happy" and result["segments"][0]["ignored"] == "zorbly"
+    assert result["match"] == ["FINISHED"] and result["unmatched"] == ["jawOpen"]
     # the sidebar on the add-on's tab: the panel, both sub-panels and one list row per segment drawn
     tab = result["tab"]
     assert tab["AVITALK_PT_main"] >= 1 and tab["AVITALK_PT_mapping"] >= 1 and tab["AVITALK_PT_flame"] >= 1
@@ -62,6 +63,7 @@ def test_panels_segment_list_and_preferences_draw_in_a_window() -> None:
     # Bake as the button runs it: modal, polled by a timer, the panel redrawn while the worker works
     assert result["bake_invoke"] == ["RUNNING_MODAL"]
     assert result["bake"]["cancelled"] is False and result["bake"]["error"] is None
+    assert result["bake"]["draws_while_running"] >= 1  # the progress line, drawn from the timer's redraws
     assert result["takes"] == ["AVI sample take 1"]
     # a second bake, cancelled with Esc: no new take
     assert result["esc_invoke"] == ["RUNNING_MODAL"] and result["esc"]["cancelled"] is True

@@ -2,10 +2,11 @@
 list and preferences drawn for real, around a real Analyze and a modal Bake in the worker process.
 
 Steps: enable the add-on; add the built-in head; Analyze (synchronous, in the worker) and edit a
-segment's text; open the 3D View sidebar on the add-on's tab and draw; invoke Bake as a user does
-(modal: timer ticks, progress bar) and draw while it runs; draw the takes; invoke Bake again and press
-Esc; show the add-on's preferences (after Test Worker) in a Preferences editor and draw. Each ``draw``
-is counted by a wrapper; the result JSON has the counts, the errors and what each step produced."""
+segment's text; rename a shape key and Match Shape Keys (so the mapping lists it); open the 3D View
+sidebar on the add-on's tab and draw; invoke Bake as a user does (modal: timer ticks, progress) and draw
+while it runs; draw the takes; invoke Bake again and press Esc; show the add-on's preferences (after
+Test Worker) in a Preferences editor and draw. Each ``draw`` is counted by a wrapper; the result JSON
+has the counts, the errors and what each step produced."""
 
 from __future__ import annotations
 
@@ -63,6 +64,11 @@ def steps() -> session.Steps:
     settings.segments[0].text = EDITED_TEXT
     result["segments"] = [{"start": s.start, "end": s.end, "emotion": s.emotion, "ignored": s.ignored}
                           for s in settings.segments]
+
+    # a rig name the matcher cannot place: the Rig Mapping panel lists it with a shape-key picker
+    head.data.shape_keys.key_blocks["jawOpen"].name = "MTH_open"
+    result["match"] = sorted(bpy.ops.avi_talking.match_shape_keys())
+    result["unmatched"] = [item.channel for item in head.avi_talking_mapping if not item.block]
 
     region = session.show_sidebar()
     session.last_tab(region)
