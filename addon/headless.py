@@ -58,19 +58,11 @@ def bake_to_blend(
     also when baking onto ``object_name``, e.g. a rig made by the MPI FLAME add-on."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if base_blend is not None:
-        if not base_blend.is_file():
-            raise AviTalkError(f"blend file {base_blend} does not exist")
-        bpy.ops.wm.open_mainfile(filepath=str(base_blend), load_ui=False)
-    else:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    if scene is None:
-        raise AviTalkError("the blend file has no scene")
+    if base_blend is not None and not base_blend.is_file():
+        raise AviTalkError(f"blend file {base_blend} does not exist")
+    scene = _open_scene(base_blend)
     if object_name is not None:
-        obj = bpy.data.objects.get(object_name)
-        if obj is None:
-            raise AviTalkError(f"no object named {object_name!r} in {base_blend or 'the scene'}")
+        obj = _named_object(object_name, base_blend)
     elif flame_model is not None:
         view_layer = bpy.context.view_layer
         if view_layer is None:
@@ -112,17 +104,9 @@ def bake_takes_to_blend(takes: list[tuple[Path, Animation]], output: Path, *, ba
     (with its sound strip); the others are kept with a fake user. Returns audio file name → Action name."""
     from .takes import mark_take, shape_key_of, take_name
 
-    if base_blend is not None:
-        bpy.ops.wm.open_mainfile(filepath=str(base_blend), load_ui=False)
-    else:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    if scene is None:
-        raise AviTalkError("the blend file has no scene")
+    scene = _open_scene(base_blend)
     if object_name is not None:
-        obj = bpy.data.objects.get(object_name)
-        if obj is None:
-            raise AviTalkError(f"no object named {object_name!r} in {base_blend}")
+        obj = _named_object(object_name, base_blend)
     else:
         obj = build_head_object(scene.collection)
         add_preview_camera_and_light(scene, obj)
@@ -146,3 +130,22 @@ def save_blend(output: Path) -> None:
             result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, relative_remap=True)
         if "FINISHED" not in result:
             raise AviTalkError(f"Blender could not save {output}")
+
+
+def _open_scene(base_blend: Path | None) -> bpy.types.Scene:
+    """A copy of the user's file (never saved over) or an empty factory scene."""
+    if base_blend is not None:
+        bpy.ops.wm.open_mainfile(filepath=str(base_blend), load_ui=False)
+    else:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    if scene is None:
+        raise AviTalkError("the blend file has no scene")
+    return scene
+
+
+def _named_object(name: str, base_blend: Path | None) -> bpy.types.Object:
+    obj = bpy.data.objects.get(name)
+    if obj is None:
+        raise AviTalkError(f"no object named {name!r} in {base_blend or 'the scene'}")
+    return obj

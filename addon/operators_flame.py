@@ -25,6 +25,15 @@ def _abspath(path: str) -> Path:
     return Path(bpy.path.abspath(path)).expanduser()
 
 
+def _pick_file_then_execute(op: Operator, context: Context) -> _Result:
+    """Run at once when the file is already set (scripts, preferences), else open the file browser."""
+    if getattr(op, "filepath", ""):
+        return op.execute(context)
+    if context.window_manager is not None:
+        context.window_manager.fileselect_add(op)
+    return {"RUNNING_MODAL"}
+
+
 class AVITALK_OT_add_flame_head(Operator):
     """Add a FLAME head from your model file (.pkl/.npz): expression keys, correctives, neck/jaw/eye bones"""
 
@@ -55,11 +64,7 @@ class AVITALK_OT_add_flame_head(Operator):
 
     def invoke(self, context: Context, event: Event) -> _Result:
         self._use_preferences(context)
-        if self.filepath:
-            return self.execute(context)
-        if context.window_manager is not None:
-            context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
+        return _pick_file_then_execute(self, context)
 
     def _use_preferences(self, context: Context) -> None:
         """No file chosen: the FLAME model (and landmarks) set in the preferences."""
@@ -122,11 +127,7 @@ class AVITALK_OT_link_flame_model(Operator):
         return find_flame_rig(context.active_object) is not None
 
     def invoke(self, context: Context, event: Event) -> _Result:
-        if self.filepath:
-            return self.execute(context)
-        if context.window_manager is not None:
-            context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
+        return _pick_file_then_execute(self, context)
 
     def execute(self, context: Context) -> _Result:
         from ..core.flame.landmarks import load_embedding
@@ -185,11 +186,7 @@ class AVITALK_OT_import_flame_sequence(Operator):
         return find_flame_rig(context.active_object) is not None
 
     def invoke(self, context: Context, event: Event) -> _Result:
-        if self.filepath:
-            return self.execute(context)
-        if context.window_manager is not None:
-            context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
+        return _pick_file_then_execute(self, context)
 
     def execute(self, context: Context) -> _Result:
         from ..core.audio import load_audio
