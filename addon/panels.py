@@ -74,12 +74,22 @@ def _meta(action: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class AVITALK_PT_main(Panel):
-    bl_label = "AVI-Talking"
-    bl_idname = "AVITALK_PT_main"
+class _Sidebar(Panel):
+    """Where every panel of the add-on lives: the 3D View sidebar's AVI Talk tab (a base, never registered)."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "AVI Talk"
+
+
+class _SubPanel(_Sidebar):
+    bl_parent_id = "AVITALK_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+
+class AVITALK_PT_main(_Sidebar):
+    bl_label = "AVI-Talking"
+    bl_idname = "AVITALK_PT_main"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -129,14 +139,9 @@ class AVITALK_PT_main(Panel):
         _draw_takes(layout, context)
 
 
-class AVITALK_PT_mapping(Panel):
+class AVITALK_PT_mapping(_SubPanel):
     bl_label = "Rig Mapping"
     bl_idname = "AVITALK_PT_mapping"
-    bl_parent_id = "AVITALK_PT_main"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "AVI Talk"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -160,14 +165,9 @@ class AVITALK_PT_mapping(Panel):
             col.prop_search(item, "block", key, "key_blocks", text=item.channel)
 
 
-class AVITALK_PT_flame(Panel):
+class AVITALK_PT_flame(_SubPanel):
     bl_label = "FLAME"
     bl_idname = "AVITALK_PT_flame"
-    bl_parent_id = "AVITALK_PT_main"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "AVI Talk"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: Context) -> None:
         from .flame_rig import describe, find_flame_rig

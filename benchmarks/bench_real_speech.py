@@ -64,18 +64,20 @@ def main() -> None:
         near_speech = np.convolve(feats.voiced.astype(float), np.ones(2 * reach + 1), mode="same") > 0
         deep = pause & ~near_speech
         lag, r = best_lag(jaw, feats.loudness)
-        rows.append((elapsed / anim.duration, np.mean(gap[pause] < CLOSED_MM) if pause.any() else np.nan,
-                     np.mean(gap[deep] < CLOSED_MM) if deep.any() else np.nan, r, abs(lag),
-                     np.mean(gap[feats.voiced] > CLOSED_MM), np.mean(np.abs(np.diff(jaw)))))
-        print(f"{path.name[:32]:<32} {anim.duration:5.1f} {elapsed / anim.duration:6.3f} "
-              f"{np.mean(gap[pause] < CLOSED_MM) if pause.any() else float('nan'):12.2f} "
-              f"{np.mean(gap[deep] < CLOSED_MM) if deep.any() else float('nan'):10.2f} {r:10.2f} {lag:4d} "
-              f"{np.mean(gap[feats.voiced] > CLOSED_MM):14.2f} {np.mean(np.abs(np.diff(jaw))):8.3f}")
+        row = (elapsed / anim.duration, np.mean(gap[pause] < CLOSED_MM) if pause.any() else np.nan,
+               np.mean(gap[deep] < CLOSED_MM) if deep.any() else np.nan, r, abs(lag),
+               np.mean(gap[feats.voiced] > CLOSED_MM), np.mean(np.abs(np.diff(jaw))))
+        rows.append(row)
+        print(f"{path.name[:32]:<32} {anim.duration:5.1f} " + _columns(row, lag=f"{lag:4d}"))
 
     if rows:
         m = np.nanmean(np.array(rows, dtype=float), axis=0)
-        print(f"{'mean (lag: mean |lag|)':<32} {'':>5} {m[0]:6.3f} {m[1]:12.2f} {m[2]:10.2f} {m[3]:10.2f} {m[4]:4.1f} "
-              f"{m[5]:14.2f} {m[6]:8.3f}")
+        print(f"{'mean (lag: mean |lag|)':<32} {'':>5} " + _columns(tuple(m), lag=f"{m[4]:4.1f}"))
+
+
+def _columns(row: tuple, lag: str) -> str:
+    """RTF, pause closed, deep pause, r, lag, open in speech, |d jaw| — one file's or the mean."""
+    return (f"{row[0]:6.3f} {row[1]:12.2f} {row[2]:10.2f} {row[3]:10.2f} {lag} {row[5]:14.2f} {row[6]:8.3f}")
 
 
 if __name__ == "__main__":

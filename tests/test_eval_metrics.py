@@ -13,7 +13,6 @@ import pytest
 from avi_talking.core.animation import Animation
 from avi_talking.core.arkit import ARKIT52, INDEX
 from avi_talking.core.audio import Audio
-from avi_talking.core.corpus.build import build_corpus
 from avi_talking.core.corpus.dataset import Corpus
 from avi_talking.core.corpus.targets import make_targets
 from avi_talking.core.errors import AviTalkError
@@ -25,7 +24,7 @@ from avi_talking.core.instructions import Instruction, Segment, expression_vecto
 from avi_talking.core.phonemes import SILENCE
 from avi_talking.core.rigs.builtin_head import build_head
 
-from conftest import phones_from, run_cli
+from conftest import build_test_corpus, phones_from, run_cli
 
 FPS = 30.0
 
@@ -169,13 +168,7 @@ def test_stage1_scores() -> None:
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from avi_talking.core.tts import espeak
-
-    if not espeak.available():
-        pytest.skip("espeak-ng is not installed (the set-up script installs it)")
-    out = tmp_path_factory.mktemp("evalset") / "corpus"
-    build_corpus(out, 0.015, 21, workers=2, shard_seconds=30.0)
-    return out
+    return build_test_corpus(tmp_path_factory, "evalset", 0.015, 21, shard_seconds=30.0)
 
 
 class _StillFace:

@@ -13,7 +13,6 @@ import pytest
 import soundfile as sf
 
 from avi_talking.core.audio import from_samples, load_audio
-from avi_talking.core.corpus.build import build_corpus
 from avi_talking.core.errors import FormatError
 from avi_talking.core.instructions import Segment, read_track, track_from_dict
 from avi_talking.core.instructions.parser import parse
@@ -24,7 +23,7 @@ from avi_talking.core.stage1.pitch import track_pitch
 from avi_talking.core.stage1.predict import Stage1Predictor, load_predictor
 from avi_talking.core.stage1.segment import BOUNDARY_NAMES, Cut, segment_bounds, split_points
 
-from conftest import run_cli, write_audio
+from conftest import build_test_corpus, run_cli, write_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "weights" / "stage1"
@@ -216,13 +215,7 @@ def test_silence_gives_one_neutral_segment(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from avi_talking.core.tts import espeak
-
-    if not espeak.available():
-        pytest.skip("espeak-ng is not installed (the set-up script installs it)")
-    out = tmp_path_factory.mktemp("s1corpus") / "corpus"
-    build_corpus(out, 0.05, 5, workers=2, shard_seconds=60.0)
-    return out
+    return build_test_corpus(tmp_path_factory, "s1corpus", 0.05, 5, shard_seconds=60.0)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ torch = pytest.importorskip("torch")
 
 from avi_talking.core.arkit import ARKIT52, INDEX  # noqa: E402
 from avi_talking.core.audio import load_audio  # noqa: E402
-from avi_talking.core.corpus.build import build_corpus  # noqa: E402
 from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
 from avi_talking.core.errors import AviTalkError, FormatError  # noqa: E402
 from avi_talking.core.eval.metrics import bilabial_closure  # noqa: E402
@@ -33,7 +32,7 @@ from avi_talking.core.stage2.net import Stage2Net  # noqa: E402
 from avi_talking.core.stage2.synth import Stage2Model  # noqa: E402
 from avi_talking.core.stage2.train import Trainer, TrainOptions, collate, forward_losses, total  # noqa: E402
 
-from conftest import SpokenClip, run_cli  # noqa: E402
+from conftest import SpokenClip, build_test_corpus, run_cli  # noqa: E402
 
 TINY = Stage2Config(channels=32, encoder_dilations=(1, 2), decoder_dilations=(1,), style_dim=8, instr_dim=16,
                     style_channels=16, prior_hidden=32, prior_layers=1, diffusion_steps=100, ddim_steps=5)
@@ -44,13 +43,7 @@ SHIPPED = weights.default_weights()
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from avi_talking.core.tts import espeak
-
-    if not espeak.available():
-        pytest.skip("espeak-ng is not installed")
-    out = tmp_path_factory.mktemp("s2corpus") / "c"
-    build_corpus(out, 0.012, 3, workers=2, shard_seconds=30.0)
-    return out
+    return build_test_corpus(tmp_path_factory, "s2corpus", 0.012, 3, shard_seconds=30.0)
 
 
 @pytest.fixture(scope="module")

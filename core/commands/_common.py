@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from typing import Any
 
 from ..audio import DEFAULT_MAX_SECONDS
 from ..errors import AviTalkError
@@ -50,3 +52,14 @@ def options_from(args: argparse.Namespace) -> GenerateOptions:
         lips=args.lips, expression=args.expression, blinks=args.blinks, instructions=segments,
         instruction_text=args.text,
     )
+
+
+def load_headless() -> Any:
+    """``addon.headless`` for commands that write a .blend: one line naming the extra when bpy is missing."""
+    try:
+        return importlib.import_module("...addon.headless", __package__)
+    except ImportError as exc:
+        if "bpy" in str(exc):
+            raise AviTalkError("a .blend output needs Blender's bpy module: "
+                               "pip install 'avi-talking[blender]'") from exc
+        raise

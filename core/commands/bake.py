@@ -6,7 +6,6 @@ now, so every other command works without bpy installed."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 import warnings
@@ -20,7 +19,7 @@ from ..flame.landmarks import load_embedding
 from ..flame.loading import load_flame
 from ..progress import TextBar, scaled
 from ..worker.remote import generate_anywhere
-from ._common import add_synthesis_arguments, options_from
+from ._common import add_synthesis_arguments, load_headless, options_from
 
 
 def add_parser(sub: Any) -> None:
@@ -34,15 +33,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--landmarks", metavar="FILE", help="FLAME landmark embedding (e.g. DECA's "
                    "landmark_embedding.npy) for a retarget beyond the jaw")
     p.set_defaults(run=run)
-
-
-def _headless() -> Any:
-    try:
-        return importlib.import_module("...addon.headless", __package__)
-    except ImportError as exc:
-        if "bpy" in str(exc):
-            raise AviTalkError("baking needs Blender's bpy module: pip install 'avi-talking[blender]'") from exc
-        raise
 
 
 def _check_flame(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
@@ -69,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise AviTalkError("--blend and -o must be different files (the input .blend is never modified)")
     flame, landmarks = _check_flame(args)
     options = options_from(args)
-    headless = _headless()
+    headless = load_headless()
     bar = TextBar()
     bar.enabled = bar.enabled and not args.quiet
     t0 = time.perf_counter()

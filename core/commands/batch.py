@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import AviTalkError
 from ..fileio import atomic_output
 from ..worker.remote import generate_anywhere
-from ._common import add_synthesis_arguments, options_from
+from ._common import add_synthesis_arguments, load_headless, options_from
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SUMMARY = "batch_summary.json"
@@ -54,7 +54,6 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .bake import _headless
 
     if args.instructions:
         raise AviTalkError("--instructions is one clip's track: batch runs stage 1 per file (or use --text)")
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    headless = _headless()
+    headless = load_headless()
     names = output_names(files)
     report: list[dict[str, Any]] = []
     takes: list[tuple[Path, Any]] = []

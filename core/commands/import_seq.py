@@ -6,7 +6,6 @@ The command is ``import``; the module cannot be named after a Python keyword."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ from ..errors import AviTalkError
 from ..fileio import check_output_path
 from ..flame.formats import FORMATS, align_to_audio, read_sequence
 from ..flame.loading import load_flame
+from ._common import load_headless
 
 OUTPUTS = (".npz", ".json", ".blend")
 
@@ -38,15 +38,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--object", metavar="NAME", help="the FLAME rig in --blend (ours or the MPI FLAME add-on's)")
     p.set_defaults(run=run)
 
-
-def _headless() -> Any:
-    try:
-        return importlib.import_module("...addon.headless", __package__)
-    except ImportError as exc:
-        if "bpy" in str(exc):
-            raise AviTalkError("a .blend output needs Blender's bpy module: "
-                               "pip install 'avi-talking[blender]'") from exc
-        raise
 
 
 def _check_arguments(args: argparse.Namespace, out: Path) -> None:
@@ -84,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".blend":
         anim.save(out)
     else:
-        headless = _headless()
+        headless = load_headless()
         summary = headless.bake_to_blend(anim, Path(args.audio) if audio is not None else None, out,
                                          base_blend=Path(args.blend) if args.blend else None,
                                          object_name=args.object,
