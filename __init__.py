@@ -10,7 +10,7 @@ Blender 4.2+ loads it as an extension (``blender_manifest.toml``) and ignores ``
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 bl_info = {
     "name": "AVI-Talking",
@@ -23,13 +23,21 @@ bl_info = {
 }
 
 
-def register() -> None:
-    from .addon import register as _register
+__all__ = ["__version__", "bl_info", "register", "unregister"]
 
-    _register()
+
+def register() -> None:
+    # The composition root: the add-on (panels, operators) and, beside it, ``blender -c avitalk``.
+    from .addon import register as register_addon
+    from .cli.blender_command import register as register_command
+
+    register_addon()
+    register_command()
 
 
 def unregister() -> None:
-    from .addon import unregister as _unregister
+    from .addon import unregister as unregister_addon
+    from .cli.blender_command import unregister as unregister_command
 
-    _unregister()
+    unregister_command()
+    unregister_addon()

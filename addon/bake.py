@@ -31,7 +31,7 @@ import bpy
 import numpy as np
 
 from ..core.animation import Animation, normalize_fps
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from ..core.flame.channels import JOINT_CHANNELS, expression_index, joints_in, pose_of
 from ..core.flame.loading import JOINT_NAMES
 from ..core.flame.model import corrective_weights

@@ -32,7 +32,7 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from ..core.flame.channels import JOINT_CHANNELS
 from ..core.flame.landmarks import load_embedding
 from ..core.flame.loading import JOINT_NAMES, FlameModel, load_flame

@@ -16,12 +16,12 @@ from pathlib import Path
 import bpy
 
 from ..core.animation import Animation
-from ..core.errors import AviTalkError
-from ..core.fileio import atomic_output
+from ..core.common.errors import AviTalkError
+from ..core.common.fileio import atomic_output
+from ..core.common.quiet import quiet_fd
 from ..core.flame.landmarks import load_embedding
 from ..core.flame.loading import load_flame
 from ..core.flame.retarget import ArkitToFlame, arkit_to_flame
-from ..core.quiet import quiet_fd
 from . import compat
 from .bake import bake_animation
 from .flame_rig import build_flame_object

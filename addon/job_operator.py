@@ -12,7 +12,7 @@ from typing import Any, Literal
 import bpy
 from bpy.types import Context, Event, Operator
 
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from ..core.worker.client import Job
 from . import worker_session
 

@@ -16,7 +16,7 @@ import bpy
 from bpy.types import Context, Operator
 
 from ..core.animation import Animation, normalize_fps
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from . import compat, segments, takes, worker_session
 from .bake import bake_animation, scene_fps
 from .flame_rig import find_flame_rig

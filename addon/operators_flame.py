@@ -10,7 +10,7 @@ from typing import Literal
 import bpy
 from bpy.types import Context, Event, Operator
 
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from ..core.flame.formats import FORMATS
 from . import compat
 from .bake import bake_animation, scene_fps
@@ -189,7 +189,7 @@ class AVITALK_OT_import_flame_sequence(Operator):
         return _pick_file_then_execute(self, context)
 
     def execute(self, context: Context) -> _Result:
-        from ..core.audio import load_audio
+        from ..core.audio.loader import load_audio
         from ..core.flame.formats import align_to_audio, read_sequence
 
         scene = context.scene

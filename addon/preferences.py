@@ -30,6 +30,7 @@ from ..weights_fetcher import (
     load_registry,
 )
 from . import compat
+from .probe_report import last_probe
 
 # bl_idname of add-on preferences must be the extension's own package ("bl_ext.<repo>.avi_talking"
 # inside Blender, "avi_talking" when imported from a pip install): the parent of this "addon" package.
@@ -300,8 +301,6 @@ class AVITALK_AddonPreferences(AddonPreferences):
         self.draw_weights(self.layout, context)
 
     def draw_worker(self, layout: UILayout, context: Context) -> None:
-        from .worker_session import last_probe
-
         box = layout.box()
         box.label(text="Models and Worker", icon="SETTINGS")
         col = box.column()

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from ..core.instructions.parser import parse
 
 MIN_LENGTH = 0.1  # seconds: no segment gets shorter by splitting or retiming

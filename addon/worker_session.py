@@ -12,10 +12,11 @@ from typing import Literal
 import bpy
 from bpy.types import Context, Operator
 
-from ..core.errors import AviTalkError
+from ..core.common.errors import AviTalkError
 from ..core.worker import WorkerConfig, probe_python, start_client
 from ..core.worker.client import Client, Job, detect_python, in_process_possible
 from .preferences import AVITALK_AddonPreferences, get_preferences
+from .probe_report import record_probe
 
 _Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 _RUN_MODES: dict[str, bool | None] = {"AUTO": None, "WORKER": False, "IN_PROCESS": True}
@@ -37,7 +38,6 @@ class Running:
 
 _client: Client | None = None
 _client_config: WorkerConfig | None = None
-_probe: tuple[str, bool] | None = None
 running: Running | None = None
 
 
@@ -76,10 +76,6 @@ def shutdown() -> None:
     _client, _client_config = None, None
 
 
-def last_probe() -> tuple[str, bool] | None:
-    return _probe
-
-
 def describe_probe(info: dict[str, object]) -> str:
     torch = f"torch {info['torch']}" if info.get("torch") else "no torch (only the procedural model)"
     cuda = f"CUDA: {info['cuda_device']}" if info.get("cuda") else "CUDA: not available (CPU)"
@@ -94,7 +90,6 @@ class AVITALK_OT_test_worker(Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context: Context) -> _Result:
-        global _probe
         prefs = get_preferences(context)
         wanted = config(prefs)
         try:
@@ -105,10 +100,10 @@ class AVITALK_OT_test_worker(Operator):
             else:
                 text = "worker: " + describe_probe(probe_python(detect_python(wanted.python)))
         except AviTalkError as exc:
-            _probe = (str(exc), False)
+            record_probe(str(exc), False)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        _probe = (text, True)
+        record_probe(text, True)
         self.report({"INFO"}, text)
         return {"FINISHED"}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avi_talking.core.pipeline import GenerateOptions, generate
+from avi_talking.core.pipeline.generate import GenerateOptions, generate
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
 CLOSED_MM = 1.0

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .arkit import ARKIT52, LIVE_LINK_FACE_ROTATIONS, LIVE_LINK_FACE_SHAPES
-from .errors import FormatError
-from .fileio import atomic_output
+from .common.errors import FormatError
+from .common.fileio import atomic_output
 
 SUFFIXES = (".npz", ".json", ".csv")
 

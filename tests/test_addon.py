@@ -19,7 +19,7 @@ pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
 
 import avi_talking  # noqa: E402
-from avi_talking.addon import compat, worker_session  # noqa: E402
+from avi_talking.addon import compat, probe_report, worker_session  # noqa: E402
 from avi_talking.addon.bake import META_PROPERTY  # noqa: E402
 from avi_talking.addon.head import is_builtin_head  # noqa: E402
 from avi_talking.core.worker import InProcessClient, WorkerClient  # noqa: E402
@@ -161,7 +161,7 @@ def test_bake_in_the_worker_process(enabled: Any, spoken: SpokenClip) -> None:
     head = _head_with_audio(spoken)
     bpy.context.scene.avi_talking.transcript = spoken.text
     assert bpy.ops.avitalk.test_worker() == {"FINISHED"}
-    assert "torch" in worker_session.last_probe()[0] and worker_session.last_probe()[1]
+    assert "torch" in probe_report.last_probe()[0] and probe_report.last_probe()[1]
     # INVOKE_DEFAULT (what the button does) runs synchronously without a window
     assert bpy.ops.avi_talking.bake_audio("INVOKE_DEFAULT") == {"FINISHED"}
     client = worker_session.client(bpy.context)
@@ -193,7 +193,7 @@ def test_worker_preferences_errors(enabled: Any) -> None:
     enabled.worker_python = "/nonexistent/python3"
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.avitalk.test_worker()
-    assert worker_session.last_probe() is not None and not worker_session.last_probe()[1]
+    assert probe_report.last_probe() is not None and not probe_report.last_probe()[1]
 
 
 # ---- drawing ------------------------------------------------------------------------------------------

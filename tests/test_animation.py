@@ -11,7 +11,7 @@ import pytest
 
 from avi_talking.core.animation import Animation, n_frames_for, normalize_fps
 from avi_talking.core.arkit import ARKIT52, LIVE_LINK_FACE_ROTATIONS, LIVE_LINK_FACE_SHAPES
-from avi_talking.core.errors import FormatError
+from avi_talking.core.common.errors import FormatError
 
 
 def _anim(fps: float = 30.0, frames: int = 75) -> Animation:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avi_talking.core.audio import TARGET_SR, AudioWarning, load_audio
-from avi_talking.core.errors import AudioError
+from avi_talking.core.audio.loader import TARGET_SR, AudioWarning, load_audio
+from avi_talking.core.common.errors import AudioError
 
 from conftest import run_cli, tone, write_audio
 
@@ -156,7 +156,7 @@ def test_longer_than_limit_is_refused(tmp_path: Path) -> None:
 
 
 def test_default_limit_is_thirty_minutes() -> None:
-    from avi_talking.core.audio import DEFAULT_MAX_SECONDS
+    from avi_talking.core.audio.loader import DEFAULT_MAX_SECONDS
 
     assert DEFAULT_MAX_SECONDS == 1800.0
 

@@ -19,7 +19,7 @@ from avi_talking.addon.bake import SOUND_TAG, bake_animation, fps_settings, scen
 from avi_talking.addon.keyframes import write_keys  # noqa: E402
 from avi_talking.core.animation import Animation  # noqa: E402
 from avi_talking.core.arkit import ARKIT52  # noqa: E402
-from avi_talking.core.errors import AviTalkError  # noqa: E402
+from avi_talking.core.common.errors import AviTalkError  # noqa: E402
 
 needs_audio = pytest.mark.skipif(
     not compat.audio_supported(), reason="this bpy build has no Audaspace (PyPI bpy 4.2): no sound strips"

@@ -58,11 +58,11 @@ def test_batch_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_blender_cli_command(spoken: SpokenClip, tmp_path: Path) -> None:
-    """What ``blender -c avitalk bake ...`` runs: the command the add-on registers with Blender."""
+    """What ``blender -c avitalk bake ...`` runs: the command the extension registers with Blender."""
     out = tmp_path / "cli.blend"
     code = (
         "import sys, bpy, avi_talking\n"
-        "from avi_talking.addon import cli_command\n"
+        "from avi_talking.cli import blender_command as cli_command\n"
         "avi_talking.register()\n"
         "assert cli_command._handle is not None\n"
         "rc = cli_command.avitalk_command(['bake', sys.argv[1], '-o', sys.argv[2], '--model', 'procedural'])\n"

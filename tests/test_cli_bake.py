@@ -17,7 +17,7 @@ from conftest import SpokenClip, run_cli
 pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
 
-from avi_talking.addon import compat  # noqa: E402  (needs bpy)
+from avi_talking.addon import compat  # noqa: E402
 from avi_talking.addon.bake import META_PROPERTY  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from avi_talking.core.animation import n_frames_for
 from avi_talking.core.arkit import INDEX
-from avi_talking.core.audio import from_samples
+from avi_talking.core.audio.loader import from_samples
 from avi_talking.core.corpus import augment
 from avi_talking.core.corpus.build import build_corpus
 from avi_talking.core.corpus.dataset import Corpus
@@ -20,8 +20,8 @@ from avi_talking.core.corpus.sentences import phone_histogram
 from avi_talking.core.corpus.targets import make_targets
 from avi_talking.core.corpus.voices import SPLIT_VARIANTS
 from avi_talking.core.instructions import Instruction, to_text
-from avi_talking.core.phonemes import ARPABET, BILABIALS, SILENCE, VOWELS
-from avi_talking.core.phones import PhoneWarning, align_phones
+from avi_talking.core.lipsync.phone_timing import PhoneWarning, align_phones
+from avi_talking.core.lipsync.phonemes import ARPABET, BILABIALS, SILENCE, VOWELS
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
 from conftest import match_labels, phones_from, run_cli

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from avi_talking.core.animation import n_frames_for, normalize_fps
-from avi_talking.core.audio import from_samples
-from avi_talking.core.features import N_MELS, extract_features, mel_filterbank
+from avi_talking.core.audio.features import N_MELS, extract_features, mel_filterbank
+from avi_talking.core.audio.loader import from_samples
 
 from conftest import tone
 
@@ -95,7 +95,7 @@ def test_silence_is_never_voiced() -> None:
 
 
 def test_speech_without_pauses_is_voiced(spoken: object) -> None:
-    from avi_talking.core.audio import load_audio
+    from avi_talking.core.audio.loader import load_audio
 
     audio = load_audio(spoken.path)  # type: ignore[attr-defined]
     feats = extract_features(audio, 30.0)

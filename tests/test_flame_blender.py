@@ -21,7 +21,7 @@ from avi_talking.addon.bake import bake_animation  # noqa: E402
 from avi_talking.addon.flame_rig import build_flame_object, find_flame_rig  # noqa: E402
 from avi_talking.core.animation import Animation  # noqa: E402
 from avi_talking.core.arkit import ARKIT52  # noqa: E402
-from avi_talking.core.errors import AviTalkError  # noqa: E402
+from avi_talking.core.common.errors import AviTalkError  # noqa: E402
 from avi_talking.core.flame.channels import make_animation  # noqa: E402
 from avi_talking.core.flame.landmarks import load_embedding  # noqa: E402
 from avi_talking.core.flame.loading import JOINT_NAMES, FlameModel, load_flame  # noqa: E402

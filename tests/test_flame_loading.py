@@ -20,7 +20,7 @@ from flame_fixture import (
     write_pkl,
 )
 
-from avi_talking.core.errors import AviTalkError, FormatError
+from avi_talking.core.common.errors import AviTalkError, FormatError
 from avi_talking.core.flame.formats import align_to_audio, read_sequence
 from avi_talking.core.flame.landmarks import load_embedding
 from avi_talking.core.flame.loading import load_flame

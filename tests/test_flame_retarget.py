@@ -12,7 +12,7 @@ from flame_fixture import PLANTED_JAW, synthetic_flame, write_landmarks, write_n
 
 from avi_talking.core.animation import Animation
 from avi_talking.core.arkit import ARKIT52
-from avi_talking.core.errors import AviTalkError, FormatError
+from avi_talking.core.common.errors import AviTalkError, FormatError
 from avi_talking.core.flame.landmarks import LandmarkEmbedding, load_embedding
 from avi_talking.core.flame.loading import FlameModel, load_flame
 from avi_talking.core.flame.retarget import JAW_ONLY_WARNING, ArkitToFlame, arkit_to_flame, solve

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avi_talking.core.arkit import ARKIT52, INDEX
-from avi_talking.core.errors import FormatError
+from avi_talking.core.common.errors import FormatError
 from avi_talking.core.instructions import (
     ADVERB_VALUE,
     ADVERBS,

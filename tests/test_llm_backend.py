@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avi_talking.core.audio import load_audio
-from avi_talking.core.errors import AviTalkError
+from avi_talking.core.audio.loader import load_audio
+from avi_talking.core.common.errors import AviTalkError
 from avi_talking.core.instructions import read_track
 from avi_talking.core.instructions.llm import (
     SYSTEM_PROMPT,
@@ -262,7 +262,7 @@ def test_adapter_trains_with_the_lm_frozen_and_steers_it(tiny_lm: Path, tmp_path
     torch = pytest.importorskip("torch")
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from avi_talking.core.errors import FormatError
+    from avi_talking.core.common.errors import FormatError
     from avi_talking.core.instructions.adapter import AdapterExample, load_adapter, save_adapter, train_adapter
 
     tok = AutoTokenizer.from_pretrained(str(tiny_lm))

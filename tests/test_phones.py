@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avi_talking.core.audio import from_samples, load_audio
-from avi_talking.core.errors import AviTalkError
-from avi_talking.core.phonemes import SILENCE, Phone, ipa_to_arpabet, normalize_arpabet
-from avi_talking.core.phones import (
+from avi_talking.core.audio.loader import from_samples, load_audio
+from avi_talking.core.common.errors import AviTalkError
+from avi_talking.core.lipsync.phone_timing import (
     PhoneWarning,
     align_phones,
     read_transcript,
@@ -20,6 +19,7 @@ from avi_talking.core.phones import (
     split_points,
     tokenize,
 )
+from avi_talking.core.lipsync.phonemes import SILENCE, Phone, ipa_to_arpabet, normalize_arpabet
 
 from conftest import SpokenClip, match_labels
 
@@ -120,8 +120,8 @@ def test_ipa_and_arpabet_tables() -> None:
 
 def test_guided_recognition_keeps_the_transcripts_phones(spoken: SpokenClip) -> None:
     """The fallback when alignment fails: the transcript's phones, timed by recognition."""
-    from avi_talking.core.phonemes import BILABIALS
-    from avi_talking.core.phones import expected_phones, guided_recognition
+    from avi_talking.core.lipsync.phone_timing import expected_phones, guided_recognition
+    from avi_talking.core.lipsync.phonemes import BILABIALS
 
     audio = load_audio(spoken.path)
     words = tokenize(spoken.text)
@@ -135,7 +135,7 @@ def test_guided_recognition_keeps_the_transcripts_phones(spoken: SpokenClip) -> 
 
 
 def test_sequence_pairing() -> None:
-    from avi_talking.core.phones import _pair_sequences
+    from avi_talking.core.lipsync.phone_timing import _pair_sequences
 
     assert _pair_sequences(["B", "AA", "B"], ["B", "AA", "B"]) == [(0, 0), (1, 1), (2, 2)]
     # an inserted phone is skipped; a lookalike (P for B) still pairs
@@ -145,7 +145,7 @@ def test_sequence_pairing() -> None:
 
 def test_multi_sentence_alignment_falls_back_to_sentence_pieces() -> None:
     """Sentence-wise alignment (cut at the longest pauses) when the whole clip does not align."""
-    from avi_talking.core.phones import _align_by_sentences
+    from avi_talking.core.lipsync.phone_timing import _align_by_sentences
     from avi_talking.core.tts import espeak
 
     text = "Bob met Pam by the map. Maybe the baby wants more milk. We were walking home."

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avi_talking.core.audio import from_samples, load_audio
-from avi_talking.core.errors import FormatError
+from avi_talking.core.audio.loader import from_samples, load_audio
+from avi_talking.core.common.errors import FormatError
 from avi_talking.core.instructions import Segment, read_track, track_from_dict
 from avi_talking.core.instructions.parser import parse
 from avi_talking.core.instructions.text import quantize

@@ -16,12 +16,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from avi_talking.core.arkit import ARKIT52, INDEX  # noqa: E402
-from avi_talking.core.audio import load_audio  # noqa: E402
+from avi_talking.core.audio.loader import load_audio  # noqa: E402
+from avi_talking.core.common.errors import AviTalkError, FormatError  # noqa: E402
 from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
-from avi_talking.core.errors import AviTalkError, FormatError  # noqa: E402
 from avi_talking.core.eval.metrics import bilabial_closure  # noqa: E402
 from avi_talking.core.instructions import Instruction, Segment, track_to_dict  # noqa: E402
-from avi_talking.core.pipeline import LOW_CONFIDENCE  # noqa: E402
+from avi_talking.core.pipeline.generate import LOW_CONFIDENCE  # noqa: E402
 from avi_talking.core.stage2 import checkpoint, weights  # noqa: E402
 from avi_talking.core.stage2.conditioning import frame_weights, instruction_matrix  # noqa: E402
 from avi_talking.core.stage2.config import Stage2Config  # noqa: E402
@@ -321,7 +321,7 @@ def test_cli_bad_weights_and_missing_torch(spoken: SpokenClip, tiny_run: Path, t
 
 
 def test_train_command_rejects_bad_input(tmp_path: Path) -> None:
-    from avi_talking.core.commands.train_stage2 import main
+    from avi_talking.cli.commands.train_stage2 import main
 
     assert main(["--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()

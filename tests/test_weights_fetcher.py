@@ -147,7 +147,7 @@ def read_only(*folders: Path) -> Iterator[None]:
 def cli_command() -> list[str]:
     """``python -m avi_talking`` — or, while other sub-commands of the CLI are still missing from
     this checkout, the same ``main`` with only the weights command registered."""
-    from avi_talking.core import cli
+    from avi_talking import cli
 
     missing = [n for n in cli.COMMANDS if importlib.util.find_spec(f"avi_talking.core.commands.{n}") is None]
     if not missing:

@@ -170,7 +170,7 @@ def test_in_process_client_runs_and_cancels(spoken: SpokenClip, tmp_path: Path) 
 
 def test_generate_anywhere_through_a_worker(spoken: SpokenClip) -> None:
     """What the CLI does inside Blender (no torch there): the model work in a worker process."""
-    from avi_talking.core.pipeline import GenerateOptions
+    from avi_talking.core.pipeline.generate import GenerateOptions
     from avi_talking.core.worker.remote import generate_anywhere
 
     client = WorkerClient(sys.executable)

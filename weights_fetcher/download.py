@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from ..version import __version__
 from .cache import hash_file
 from .errors import CacheError, ChecksumError, DownloadError, FetchCancelled, SizeError
 from .lock import CancelToken

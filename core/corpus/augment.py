@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import TARGET_SR
+from ..audio.loader import TARGET_SR
 from ..tts import espeak
 
 CHANCES = {"clean": 0.2, "reverb": 0.35, "telephone": 0.1, "resample": 0.2, "noise": 0.65}

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
+from ...version import __version__
 from ..arkit import ARKIT52
-from ..errors import AviTalkError
-from ..fileio import check_writable_folder
-from ..phonemes import ARPABET, SILENCE
-from ..progress import ProgressFn, null_progress
+from ..common.errors import AviTalkError
+from ..common.fileio import check_writable_folder
+from ..common.progress import ProgressFn, null_progress
+from ..lipsync.phonemes import ARPABET, SILENCE
 from .clip import build_clip
 from .plan import ClipPlan, plan_corpus
 from .shards import PHONE_INDEX, offsets, write_npz

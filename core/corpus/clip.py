@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import TARGET_SR
-from ..instructions import Segment, to_text
-from ..phonemes import Phone
+from ..audio.loader import TARGET_SR
+from ..instructions import Segment, segment_to_dict, to_text
+from ..lipsync.phonemes import Phone
 from . import augment
 from .plan import ClipPlan
 from .speech import render
@@ -35,7 +35,7 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
     audio = augment.apply(speech.samples, params, rng, babble_voices)
     segments = []
     for seg, (start, end) in zip(plan.segments, speech.segment_times, strict=True):
-        entry = Segment(start, end, seg.instruction, to_text(seg.instruction)).to_dict()
+        entry = segment_to_dict(Segment(start, end, seg.instruction, to_text(seg.instruction)))
         p = seg.prosody
         entry["sentences"] = list(seg.sentences)
         entry["prosody"] = {"rate": p.rate, "pitch": p.pitch, "pitch_range": p.pitch_range, "volume": p.volume,

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..arkit import ARKIT52
-from ..audio import TARGET_SR
-from ..errors import FormatError
-from ..fileio import sha256_file
-from ..instructions import Segment
-from ..phonemes import Phone
+from ..audio.loader import TARGET_SR
+from ..common.errors import FormatError
+from ..common.fileio import sha256_file
+from ..instructions import Segment, segment_from_dict
+from ..lipsync.phonemes import Phone
 from .build import FORMAT_VERSION, MANIFEST
 from .shards import PHONE_SET
 
@@ -124,5 +124,5 @@ class Corpus:
                 id=entry["id"], split=entry["split"],
                 audio=arrays["audio"][a0:a1].astype(np.float32) / 32768.0, sr=TARGET_SR,
                 targets=arrays["targets"][t0:t1].astype(np.float32), fps=fps, phones=phones,
-                segments=[Segment.from_dict(s) for s in entry["segments"]], meta=entry,
+                segments=[segment_from_dict(s) for s in entry["segments"]], meta=entry,
             )

@@ -11,8 +11,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from ..audio import TARGET_SR
-from ..phonemes import SILENCE, Phone
+from ..audio.loader import TARGET_SR
+from ..lipsync.phonemes import SILENCE, Phone
 from ..tts import espeak
 from .plan import ClipPlan
 

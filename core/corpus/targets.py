@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..arkit import ARKIT52, INDEX
-from ..audio import TARGET_SR, Audio
-from ..blinks import blinks
-from ..features import extract_features
+from ..audio.features import extract_features
+from ..audio.loader import TARGET_SR, Audio
 from ..instructions import Instruction, blink_rate, expression_vector
-from ..phonemes import SILENCE, Phone
-from ..procedural import coarticulate, ramp_mask, seal_mask
-from ..visemes import LIP_OPENERS
+from ..lipsync.blinks import blinks
+from ..lipsync.phonemes import SILENCE, Phone
+from ..lipsync.procedural import coarticulate, ramp_mask, seal_mask
+from ..lipsync.visemes import LIP_OPENERS
 
 REST_RAMP = 0.08
 REST_MIN = 0.15  # pauses shorter than this keep the speech posture

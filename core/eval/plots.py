@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..arkit import INDEX
-from ..phonemes import BILABIALS
+from ..lipsync.phonemes import BILABIALS
 from .face import CLOSED_MM
 
 

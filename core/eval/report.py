@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ... import __version__
-from ..errors import AviTalkError
+from ...version import __version__
+from ..common.errors import AviTalkError
 from .plots import plot_adherence, plot_curves, plot_table
 from .runner import EvalOptions, EvalResult
 

@@ -18,15 +18,15 @@ import numpy as np
 
 from ..animation import Animation
 from ..arkit import ARKIT52, MOUTH
-from ..audio import from_samples
+from ..audio.features import extract_features
+from ..audio.loader import from_samples
+from ..common.errors import AviTalkError
+from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus, CorpusClip
-from ..errors import AviTalkError
-from ..features import extract_features
 from ..instructions import Instruction, Segment
-from ..progress import ProgressFn, null_progress
 from . import metrics as m
 from .face import lip_gap, lip_vertex_error, upper_face_dynamics_deviation
-from .models import Model, load_model
+from .registry import Model, load_model
 
 _MOUTH_IDX = np.array([ARKIT52.index(n) for n in MOUTH])
 # Expression = brows, lids (squint/wide), cheeks, nose: outside the mouth and jaw, and without blinks and

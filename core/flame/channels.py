@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..animation import Animation
-from ..errors import FormatError
+from ..common.errors import FormatError
 from .loading import JOINT_NAMES
 
 SPACE = "flame"

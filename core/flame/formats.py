@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..animation import Animation, normalize_fps
-from ..errors import FormatError
+from ..common.errors import FormatError
 from .channels import SPACE, make_animation
 from .rotations import matrix_to_axis_angle, rotation_6d_to_matrix
 

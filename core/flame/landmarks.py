@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
-from ..fileio import sha256_file
+from ..common.errors import FormatError
+from ..common.fileio import sha256_file
 from .safe_pickle import TORCH_PLACEHOLDERS, load_pickle
 
 SUFFIXES = (".npy", ".npz", ".pkl", ".json")

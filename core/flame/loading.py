@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
-from ..fileio import sha256_file
+from ..common.errors import FormatError
+from ..common.fileio import sha256_file
 from .safe_pickle import load_pickle
 
 SUFFIXES = (".pkl", ".npz")

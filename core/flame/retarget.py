@@ -34,8 +34,8 @@ import numpy as np
 
 from ..animation import Animation
 from ..arkit import ARKIT52
-from ..errors import AviTalkError, FormatError
-from ..fileio import atomic_output
+from ..common.errors import AviTalkError, FormatError
+from ..common.fileio import atomic_output
 from ..rigs.builtin_head import FORMAT_VERSION, HeadMesh, build_head
 from .channels import make_animation
 from .landmarks import IBUG68, LandmarkEmbedding

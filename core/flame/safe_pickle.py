@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
+from ..common.errors import FormatError
 
 MAX_DEPTH = 64  # nesting of containers/stand-ins accepted when materialising
 MAX_DENSE = 50_000_000  # entries of a sparse matrix made dense (FLAME's J_regressor has 25 115)

@@ -26,8 +26,8 @@ import numpy as np
 
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
-from ..errors import AviTalkError, FormatError
-from ..fileio import atomic_output, read_json_card
+from ..common.errors import AviTalkError, FormatError
+from ..common.fileio import atomic_output, read_json_card
 
 FORMAT = "avi-talking-llm-adapter"
 FORMAT_VERSION = 1

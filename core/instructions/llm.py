@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import AviTalkError
+from ..common.errors import AviTalkError
 from .lexicon import EMOTION_SYNONYMS
 from .parser import ParseResult, parse
 from .schema import Instruction

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
-from ..errors import FormatError
+from ..common.errors import FormatError
 from .lexicon import (
     DEFAULT_LEVEL,
     EMOTION_SYNONYMS,

@@ -2,8 +2,8 @@
 
 This is the condition stage 2 is trained on and the label stage 1 predicts. An ``Instruction`` says
 *how* a stretch of speech is performed; a ``Segment`` places one on the time line. The instruction
-track file (DESIGN.md) is a list of segments: ``{"segments": [{"start", "end", "text", "emotion",
-"intensity", "aus"}]}``.
+track file (DESIGN.md, read and written by ``track``) is a list of segments: ``{"segments": [{"start",
+"end", "text", "emotion", "intensity", "aus"}]}``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError
-from ..fileio import read_json
+from ..common.errors import FormatError
 
 # The 8 MEAD classes, in MEAD's order.
 EMOTIONS: tuple[str, ...] = (
@@ -91,19 +89,6 @@ class Segment:
         if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end <= self.start or self.start < 0:
             raise FormatError(f"segment times {self.start}..{self.end} are not a forward interval from 0")
 
-    def to_dict(self) -> dict[str, Any]:
-        from .text import to_text  # the text is derived from the structure unless an artist wrote one
-
-        return {"start": round(self.start, 4), "end": round(self.end, 4),
-                "text": self.text or to_text(self.instruction), **self.instruction.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Segment:
-        for key in ("start", "end"):
-            if key not in data:
-                raise FormatError(f"instruction segment is missing {key!r}")
-        return cls(float(data["start"]), float(data["end"]), Instruction.from_dict(data), str(data.get("text", "")))
-
 
 def _unit_value(name: str, value: float) -> float:
     v = float(value)
@@ -114,21 +99,3 @@ def _unit_value(name: str, value: float) -> float:
 
 def _au_order(name: str) -> tuple[int, str]:
     return au_number(name), name
-
-
-def track_to_dict(segments: list[Segment]) -> dict[str, Any]:
-    return {"segments": [s.to_dict() for s in segments]}
-
-
-def track_from_dict(data: dict[str, Any]) -> list[Segment]:
-    if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
-        raise FormatError("an instruction track is an object with a 'segments' list")
-    segments = [Segment.from_dict(s) for s in data["segments"]]
-    for a, b in zip(segments, segments[1:], strict=False):
-        if b.start < a.end - 1e-6:
-            raise FormatError(f"instruction segments overlap at {b.start:.3f} s")
-    return segments
-
-
-def read_track(path: str | Path) -> list[Segment]:
-    return track_from_dict(read_json(Path(path), "instruction track"))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import from_samples
+from ..audio.loader import from_samples
+from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus, CorpusClip
 from ..instructions import EMOTIONS
-from ..progress import ProgressFn, null_progress
 from .features import FEATURE_NAMES, FPS, FrameFeatures, frame_features, segment_stats, segment_vector
 from .segment import BOUNDARY_NAMES, boundary_vector, candidate_cuts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio import Audio
+from ..audio.loader import Audio
 from ..instructions.llm import AudioDescription
 from ..instructions.text import to_text
 from .features import STAT_NAMES
@@ -40,7 +40,7 @@ def transcribe(audio: Audio, start: float, end: float) -> str | None:
     """pocketsphinx's words for [start, end) with its US-English language model (None when it hears none)."""
     from pocketsphinx import Config, Decoder, get_model_path
 
-    from ..phones import prepare_pcm
+    from ..lipsync.phone_timing import prepare_pcm
 
     a, b = int(start * audio.sr), int(end * audio.sr)
     piece = audio.samples[a:b]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import from_samples
+from ..audio.loader import from_samples
 from ..corpus.dataset import CorpusClip
 from ..eval.metrics import stage1_counts, stage1_scores
 from ..instructions import Segment

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import Audio
-from ..features import extract_features
+from ..audio.features import extract_features
+from ..audio.loader import Audio
 from .pitch import HOP_SECONDS, track_pitch
 
 FPS = 1.0 / HOP_SECONDS

@@ -24,8 +24,8 @@ import numpy as np
 
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
-from ..errors import FormatError
-from ..fileio import read_json_card
+from ..common.errors import FormatError
+from ..common.fileio import read_json_card
 from ..instructions import EMOTIONS
 from .features import FEATURE_NAMES
 from .segment import BOUNDARY_NAMES

@@ -23,11 +23,11 @@ import numpy as np
 
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.store import AssetStore
-from ..audio import Audio
-from ..errors import AviTalkError
-from ..instructions import Instruction, Segment, to_text
+from ..audio.loader import Audio
+from ..common.errors import AviTalkError
+from ..common.progress import ProgressFn, null_progress
+from ..instructions import Instruction, Segment, segment_to_dict, to_text
 from ..instructions.text import quantize
-from ..progress import ProgressFn, null_progress
 from .features import FrameFeatures, frame_features, segment_stats, segment_vector
 from .model import Stage1Model, load_model, softmax
 from .segment import MAX_SECONDS, MIN_SPEECH, segment_bounds, split_points
@@ -53,7 +53,7 @@ class SegmentPrediction:
         return Segment(self.start, self.end, self.instruction, self.text or to_text(self.instruction))
 
     def to_dict(self) -> dict[str, Any]:
-        out = self.segment().to_dict()
+        out = segment_to_dict(self.segment())
         out["confidence"] = round(self.confidence, 4)
         out["emotion_probabilities"] = {k: round(v, 4) for k, v in self.emotion_probabilities.items()}
         out["au_probabilities"] = {k: round(v, 4) for k, v in self.au_probabilities.items()}

@@ -31,26 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from ... import __version__
+from ...version import __version__
+from ..common.errors import AviTalkError
+from ..common.fileio import atomic_output
+from ..common.progress import ProgressFn, null_progress, scaled
 from ..corpus.dataset import Corpus
-from ..errors import AviTalkError
-from ..fileio import atomic_output
 from ..instructions import AUS, EMOTIONS
 from ..instructions.schema import BILATERAL_AUS
-from ..progress import ProgressFn, null_progress, scaled
 from .dataset import Tables, concat_tables, load_or_build
 from .evaluate import clip_frames, evaluate_clips
 from .features import FEATURE_NAMES
-from .model import (
-    ARCHITECTURE,
-    FORMAT,
-    FORMAT_VERSION,
-    Stage1Config,
-    Stage1Model,
-    load_model,
-    softmax,
-    tensor_shapes,
-)
+from .model import ARCHITECTURE, FORMAT, FORMAT_VERSION, Stage1Config, Stage1Model, load_model, softmax, tensor_shapes
 from .predict import Stage1Predictor
 from .segment import BOUNDARY_NAMES
 

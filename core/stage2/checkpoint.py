@@ -14,7 +14,7 @@ import torch
 
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
-from ..errors import FormatError
+from ..common.errors import FormatError
 
 TENSORS = "checkpoint.safetensors"
 STATE = "checkpoint.json"

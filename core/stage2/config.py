@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..errors import FormatError
+from ..common.errors import FormatError
 
 ARCHITECTURE = "avi-talking-stage2"
 CARD_VERSION = 1

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Audio
+from ..audio.loader import Audio
+from ..common.errors import AviTalkError
+from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
-from ..errors import AviTalkError
-from ..phonemes import Phone
-from ..progress import ProgressFn, null_progress
+from ..lipsync.phonemes import Phone
 from .conditioning import boundaries, instruction_matrix, ordered
 from .config import Stage2Config
 from .frontend import network_input

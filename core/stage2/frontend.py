@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..animation import n_frames_for
-from ..audio import Audio
-from ..features import logmel_energy
+from ..audio.features import logmel_energy
+from ..audio.loader import Audio
 
 MEL_SCALE = 4.0  # natural-log mel values spread over roughly ±20: bring them to about ±5
 MEL_CLIP = 6.0

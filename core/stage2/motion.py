@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arkit import INDEX
-from ..blinks import blinks
+from ..lipsync.blinks import blinks
 
 GAZE_H, GAZE_V = 0.12, 0.08  # spread of gaze targets (ARKit eyeLook units), as the corpus draws them
 _LOOK = {  # sign → channels for horizontal (character looks to its left = left eye out, right eye in) and vertical

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import AviTalkError
+from ..common.errors import AviTalkError
 
 if TYPE_CHECKING:
     from .synth import Stage2Model

@@ -26,7 +26,7 @@ import torch
 
 from ..animation import Animation, n_frames_for
 from ..arkit import ARKIT52, INDEX, MOUTH
-from ..audio import Audio
+from ..audio.loader import Audio
 from ..instructions import Instruction, Segment, blink_rate, to_text
 from .conditioning import NEUTRAL, boundaries, frame_weights, instruction_matrix, ordered
 from .config import Stage2Config
@@ -168,7 +168,7 @@ class Stage2Model:
     # ---- the evaluation protocol (core/eval/models.py) ---------------------------------------------
 
     def generate(self, prepared: Prepared, instructions: list[Segment] | None, seed: int) -> Any:
-        from ..eval.models import ModelOutput
+        from ..model_contract import ModelOutput
 
         predicted = None
         if instructions is None:

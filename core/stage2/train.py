@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..common.errors import AviTalkError
+from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
-from ..errors import AviTalkError
 from ..eval.metrics import bilabial_closure
-from ..progress import ProgressFn, null_progress
 from . import checkpoint, weights
 from .conditioning import frame_weights
 from .config import Stage2Config

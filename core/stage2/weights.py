@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from ..arkit import ARKIT52
-from ..errors import FormatError
-from ..fileio import read_json_card, sha256_file
+from ..common.errors import FormatError
+from ..common.fileio import read_json_card, sha256_file
 from .checkpoint import read_tensors, save_tensors
 from .config import ARCHITECTURE, CARD_VERSION, Stage2Config
 from .diffusion import Prior

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AviTalkError
-from ..phonemes import SILENCE, Phone, ipa_to_arpabet
+from ..common.errors import AviTalkError
+from ..lipsync.phonemes import SILENCE, Phone, ipa_to_arpabet
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INIT_PHONEME_EVENTS = 0x0001

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import AviTalkError
-from ..progress import Cancelled, ProgressFn
+from ..common.errors import AviTalkError
+from ..common.progress import Cancelled, ProgressFn
 from .jobs import JobRunner, describe_failure
 from .protocol import Message, ProtocolError, decode_message, encode, request
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ... import __version__
-from ..errors import AviTalkError
-from ..fileio import sha256_file
-from ..progress import Cancelled, ProgressFn, scaled
+from ...version import __version__
+from ..common.errors import AviTalkError
+from ..common.fileio import sha256_file
+from ..common.progress import Cancelled, ProgressFn, scaled
 
 MAX_CACHED_CLIPS = 4
 
@@ -59,7 +59,7 @@ class AnalysisCache:
 
     def clip(self, path: str, max_seconds: float) -> tuple[_Clip, bool]:
         """The cached clip of ``path`` (True) or a freshly loaded one (False)."""
-        from ..audio import load_audio
+        from ..audio.loader import load_audio
 
         try:
             digest: str | None = sha256_file(path)
@@ -102,7 +102,7 @@ class JobRunner:
 
     def analyze(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
         """Stage 1: the audio's instruction segments (the editable track)."""
-        from ..audio import DEFAULT_MAX_SECONDS
+        from ..audio.loader import DEFAULT_MAX_SECONDS
         from ..stage1.predict import load_predictor
 
         predictor = load_predictor(params.get("weights"))
@@ -121,9 +121,9 @@ class JobRunner:
     def generate(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
         """Audio (+ instructions) → an animation file (``params["output"]``, .npz)."""
         from ..animation import normalize_fps
-        from ..audio import DEFAULT_MAX_SECONDS
+        from ..audio.loader import DEFAULT_MAX_SECONDS
         from ..instructions import track_from_dict
-        from ..pipeline import GenerateOptions, analyze_audio, check_model, synthesize_animation
+        from ..pipeline.generate import GenerateOptions, analyze_audio, check_model, synthesize_animation
         from ..stage2.runtime import load_stage2, resolve_device
 
         output = params.get("output")

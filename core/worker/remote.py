@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 from ..animation import Animation
+from ..common.progress import ProgressFn, null_progress
 from ..instructions import track_to_dict
-from ..pipeline import GenerateOptions, generate
-from ..progress import ProgressFn, null_progress
+from ..pipeline.generate import GenerateOptions, generate
 from .client import WorkerClient, detect_python, in_process_possible
 
 

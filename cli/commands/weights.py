@@ -10,15 +10,8 @@ import json
 import sys
 from typing import Any
 
-from ...weights_fetcher import (
-    AssetState,
-    AssetStore,
-    TextProgress,
-    WeightsError,
-    human_size,
-    load_registry,
-)
-from ..errors import AviTalkError
+from ...core.common.errors import AviTalkError
+from ...weights_fetcher import AssetState, AssetStore, TextProgress, WeightsError, human_size, load_registry
 
 
 def add_parser(subparsers: Any) -> None:

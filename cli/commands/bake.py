@@ -12,13 +12,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..animation import normalize_fps
-from ..errors import AviTalkError
-from ..fileio import check_output_path
-from ..flame.landmarks import load_embedding
-from ..flame.loading import load_flame
-from ..progress import TextBar, scaled
-from ..worker.remote import generate_anywhere
+from ...core.animation import normalize_fps
+from ...core.common.errors import AviTalkError
+from ...core.common.fileio import check_output_path
+from ...core.common.progress import TextBar, scaled
+from ...core.flame.landmarks import load_embedding
+from ...core.flame.loading import load_flame
+from ...core.worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, load_headless, options_from
 
 

@@ -11,12 +11,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..animation import normalize_fps
-from ..audio import load_audio
-from ..errors import AviTalkError
-from ..fileio import check_output_path
-from ..flame.formats import FORMATS, align_to_audio, read_sequence
-from ..flame.loading import load_flame
+from ...core.animation import normalize_fps
+from ...core.audio.loader import load_audio
+from ...core.common.errors import AviTalkError
+from ...core.common.fileio import check_output_path
+from ...core.flame.formats import FORMATS, align_to_audio, read_sequence
+from ...core.flame.loading import load_flame
 from ._common import load_headless
 
 OUTPUTS = (".npz", ".json", ".blend")

@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from .animation import Animation, normalize_fps
-from .arkit import ARKIT52
-from .audio import DEFAULT_MAX_SECONDS, Audio, load_audio
-from .errors import AviTalkError
-from .features import Features, extract_features
-from .instructions import Instruction, Segment
-from .phonemes import SILENCE, Phone
-from .phones import align_phones, recognize_phones
-from .procedural import ProceduralSettings, synthesize
-from .progress import ProgressFn, null_progress, scaled
+from ...version import __version__
+from ..animation import Animation, normalize_fps
+from ..arkit import ARKIT52
+from ..audio.features import Features, extract_features
+from ..audio.loader import DEFAULT_MAX_SECONDS, Audio, load_audio
+from ..common.errors import AviTalkError
+from ..common.progress import ProgressFn, null_progress, scaled
+from ..instructions import Instruction, Segment
+from ..lipsync.phone_timing import align_phones, recognize_phones
+from ..lipsync.phonemes import SILENCE, Phone
+from ..lipsync.procedural import ProceduralSettings, synthesize
 
 MODELS = ("stage2", "procedural")
 CLI_DEFAULT_MODEL = "stage2"  # the command line uses the trained model; the API keeps the torch-free baseline
@@ -131,7 +131,7 @@ def resolve_instructions(audio: Audio, options: GenerateOptions) -> tuple[list[S
     if options.instruction_text is not None:
         return [Segment(0.0, max(audio.duration, 1e-3), parse_instruction(options.instruction_text),
                         options.instruction_text.strip())], "text", []
-    from .stage1.predict import predict
+    from ..stage1.predict import predict
 
     predicted = predict(audio)
     if predicted:
@@ -155,7 +155,7 @@ def parse_instruction(text: str) -> Instruction:
     if not text.strip():
         raise AviTalkError("the instruction text is empty")
     try:
-        from .instructions.parser import parse
+        from ..instructions.parser import parse
     except ImportError as exc:
         raise AviTalkError("--text needs the instruction parser (core/instructions/parser.py), which is "
                            "not installed; give an instruction track with --instructions") from exc
@@ -172,7 +172,7 @@ def parse_instruction(text: str) -> Instruction:
 
 
 def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animation:
-    from .stage2.runtime import load_stage2
+    from ..stage2.runtime import load_stage2
 
     model = load_stage2(None if options.model == "stage2" else options.model, options.device)
     if options.transcript is not None:
@@ -208,7 +208,7 @@ def generate(audio_path: str | Path, options: GenerateOptions | None = None,
     fps = normalize_fps(options.fps)
     check_model(options.model)
     if not options.is_procedural:  # missing torch or bad weights fail before any work
-        from .stage2.runtime import load_stage2
+        from ..stage2.runtime import load_stage2
 
         load_stage2(None if options.model == "stage2" else options.model, options.device)
     t0 = time.perf_counter()

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .audio import Audio
-from .errors import AviTalkError
+from ..audio.loader import Audio
+from ..common.errors import AviTalkError
+from ..common.progress import ProgressFn, null_progress
 from .phonemes import SILENCE, VOWELS, Phone, normalize_arpabet
-from .progress import ProgressFn, null_progress
 
 FRAME_RATE = 100.0  # pocketsphinx frames per second
 PAD_SECONDS = 0.5
@@ -209,7 +209,7 @@ def _align_by_sentences(audio: Audio, transcript: str) -> list[Phone] | None:
 
 def _pause_cuts(audio: Audio, count: int) -> list[int] | None:
     """Sample positions at the centres of the ``count`` longest interior pauses, in time order."""
-    from .features import logmel_energy, voice_activity
+    from ..audio.features import logmel_energy, voice_activity
 
     fps = 100.0
     _, _, energy = logmel_energy(audio, fps)
@@ -359,7 +359,7 @@ def _pronounce(words: Iterable[str]) -> dict[str, tuple[str, ...]]:
     missing = sorted({w for w in words if w not in known})
     if not missing:
         return {}
-    from .tts import espeak
+    from ..tts import espeak
 
     found: dict[str, tuple[str, ...]] = {}
     unknown: list[str] = []

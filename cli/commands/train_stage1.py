@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import AviTalkError
-from ..progress import TextBar
+from ...core.common.errors import AviTalkError
+from ...core.common.progress import TextBar
 from ._provenance import portable_command
 
 
@@ -32,7 +32,7 @@ def add_parser(actions: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..stage1.train import TrainOptions, train_stage1
+    from ...core.stage1.train import TrainOptions, train_stage1
 
     if args.epochs < 1:
         raise AviTalkError("--epochs must be at least 1")

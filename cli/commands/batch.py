@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import AviTalkError
-from ..fileio import atomic_output
-from ..worker.remote import generate_anywhere
+from ...core.common.errors import AviTalkError
+from ...core.common.fileio import atomic_output
+from ...core.worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, load_headless, options_from
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")

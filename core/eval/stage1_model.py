@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio import Audio
-from ..eval.models import ModelOutput, ProceduralModel
+from ..audio.loader import Audio
 from ..instructions import Segment
-from .predict import load_predictor
+from ..model_contract import ModelOutput
+from ..stage1.predict import load_predictor
+from .baseline_model import ProceduralModel
 
 
 @dataclass

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-from typing import Any
+from types import ModuleType
 
-from ..audio import DEFAULT_MAX_SECONDS
-from ..errors import AviTalkError
-from ..instructions import read_track
-from ..phones import read_transcript
-from ..pipeline import CLI_DEFAULT_MODEL, GenerateOptions, check_model
+from ...core.audio.loader import DEFAULT_MAX_SECONDS
+from ...core.common.errors import AviTalkError
+from ...core.instructions import read_track
+from ...core.lipsync.phone_timing import read_transcript
+from ...core.pipeline.generate import CLI_DEFAULT_MODEL, GenerateOptions, check_model
 
 
 def add_synthesis_arguments(p: argparse.ArgumentParser, audio: bool = True) -> None:
@@ -54,12 +53,13 @@ def options_from(args: argparse.Namespace) -> GenerateOptions:
     )
 
 
-def load_headless() -> Any:
+def load_headless() -> ModuleType:
     """``addon.headless`` for commands that write a .blend: one line naming the extra when bpy is missing."""
     try:
-        return importlib.import_module("...addon.headless", __package__)
+        from ...addon import headless
     except ImportError as exc:
         if "bpy" in str(exc):
             raise AviTalkError("a .blend output needs Blender's bpy module: "
                                "pip install 'avi-talking[blender]'") from exc
         raise
+    return headless

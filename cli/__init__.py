@@ -12,8 +12,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from .. import __version__
-from .errors import AviTalkError
+from ..core.common.errors import AviTalkError
+from ..version import __version__
 
 # Order = order in --help.
 # Module names under core/commands (the parser name is set by the module: import_seq registers "import").

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioError
-from .fileio import sha256_file
-from .quiet import quiet_fd
+from ..common.errors import AudioError
+from ..common.fileio import sha256_file
+from ..common.quiet import quiet_fd
 
 TARGET_SR = 16000
 MIN_SECONDS = 0.1

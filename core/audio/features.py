@@ -12,8 +12,8 @@ from functools import cache
 
 import numpy as np
 
-from .animation import n_frames_for
-from .audio import Audio
+from ..animation import n_frames_for
+from .loader import Audio
 
 N_FFT = 512
 MEL_WINDOW = 400  # 25 ms at 16 kHz

@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Any
 
-from ..animation import normalize_fps
-from ..errors import AviTalkError
-from ..phonemes import ARPABET
-from ..progress import TextBar
+from ...core.animation import normalize_fps
+from ...core.common.errors import AviTalkError
+from ...core.common.progress import TextBar
+from ...core.lipsync.phonemes import ARPABET
 
 
 def add_parser(sub: Any) -> None:
@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.corpus_command == "build":
         return _build(args)
-    from ..corpus.dataset import Corpus
+    from ...core.corpus.dataset import Corpus
 
     corpus = Corpus(args.dir)
     if args.corpus_command == "verify":
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ..corpus.build import build_corpus
+    from ...core.corpus.build import build_corpus
 
     fps = normalize_fps(args.fps)
     bar = TextBar()

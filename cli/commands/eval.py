@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import AviTalkError
-from ..progress import TextBar
+from ...core.common.errors import AviTalkError
+from ...core.common.progress import TextBar
 
 
 def add_parser(sub: Any) -> None:
@@ -35,10 +35,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..corpus.dataset import Corpus
-    from ..eval.models import load_model
-    from ..eval.report import check_report_dir, write_report
-    from ..eval.runner import EvalOptions, evaluate
+    from ...core.corpus.dataset import Corpus
+    from ...core.eval.registry import load_model
+    from ...core.eval.report import check_report_dir, write_report
+    from ...core.eval.runner import EvalOptions, evaluate
 
     if args.seeds < 1:
         raise AviTalkError("--seeds must be at least 1")

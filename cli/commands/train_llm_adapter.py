@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AviTalkError
+from ...core.common.errors import AviTalkError
 from ._provenance import portable_command
 
 
@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
             raise AviTalkError(f"{name} must be at least 1")
     if not args.lr > 0:
         raise AviTalkError("--lr must be positive")
-    from ..corpus.dataset import Corpus
-    from ..instructions import AUS, to_text
-    from ..instructions.adapter import AdapterExample, lm_fingerprint, save_adapter, train_adapter
-    from ..instructions.llm import TransformersBackend, messages_for, render_prompt
-    from ..stage1.dataset import load_or_build
-    from ..stage1.describe import describe
-    from ..stage1.predict import load_predictor
+    from ...core.corpus.dataset import Corpus
+    from ...core.instructions import AUS, to_text
+    from ...core.instructions.adapter import AdapterExample, lm_fingerprint, save_adapter, train_adapter
+    from ...core.instructions.llm import TransformersBackend, messages_for, render_prompt
+    from ...core.stage1.dataset import load_or_build
+    from ...core.stage1.describe import describe
+    from ...core.stage1.predict import load_predictor
 
     started = time.perf_counter()
     corpus = Corpus(args.corpus)

@@ -9,10 +9,10 @@ import sys
 import warnings
 from typing import Any
 
-from ..audio import DEFAULT_MAX_SECONDS
-from ..errors import AviTalkError
-from ..fileio import check_output_path
-from ..progress import TextBar
+from ...core.audio.loader import DEFAULT_MAX_SECONDS
+from ...core.common.errors import AviTalkError
+from ...core.common.fileio import check_output_path
+from ...core.common.progress import TextBar
 
 
 def add_parser(sub: Any) -> None:
@@ -41,11 +41,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audio import load_audio
-    from ..fileio import atomic_output
-    from ..phones import read_transcript
-    from ..stage1.predict import load_predictor
-    from ..stage1.segment import MAX_SECONDS, MIN_SPEECH
+    from ...core.audio.loader import load_audio
+    from ...core.common.fileio import atomic_output
+    from ...core.lipsync.phone_timing import read_transcript
+    from ...core.stage1.predict import load_predictor
+    from ...core.stage1.segment import MAX_SECONDS, MIN_SPEECH
 
     out = check_output_path(args.output, (".json",))
     if args.llm_adapter and not args.llm:
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from ..instructions.llm import ChatServerBackend, TransformersBackend
+    from ...core.instructions.llm import ChatServerBackend, TransformersBackend
 
     if args.llm_url:
         return ChatServerBackend(args.llm_url, args.llm_model)
@@ -96,9 +96,9 @@ def _backend(args: argparse.Namespace) -> Any:
 
 def _ask_llm(backend: Any, result: Any, audio: Any, transcript: str | None, progress: Any) -> list[str]:
     """Let the LLM write each segment's instruction; returns the warnings."""
-    from ..instructions.llm import instruct
-    from ..instructions.text import to_text
-    from ..stage1.describe import describe, transcribe
+    from ...core.instructions.llm import instruct
+    from ...core.instructions.text import to_text
+    from ...core.stage1.describe import describe, transcribe
 
     notes: list[str] = []
     for k, seg in enumerate(result.segments):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arkit import ARKIT52, INDEX
+from ..arkit import ARKIT52, INDEX
+from ..audio.features import Features
 from .blinks import blinks
-from .features import Features
 from .phonemes import BILABIALS, SILENCE, Phone
 from .visemes import JAW_CHANNELS, LIP_OPENERS, WEAK_PHONES, viseme_for
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import AviTalkError
-from ..progress import TextBar
+from ...core.common.errors import AviTalkError
+from ...core.common.progress import TextBar
 from ._provenance import portable_command
 
 
@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as exc:
         raise AviTalkError("training needs torch: pip install 'avi-talking[models]' (torch==2.13.0)") from exc
-    from ..corpus.dataset import Corpus
-    from ..stage2.checkpoint import STATE
-    from ..stage2.train import TrainOptions, train
+    from ...core.corpus.dataset import Corpus
+    from ...core.stage2.checkpoint import STATE
+    from ...core.stage2.train import TrainOptions, train
 
     out = Path(args.out)
     for name, value, low in (("--epochs", args.epochs, 1), ("--prior-steps", args.prior_steps, 1),
@@ -86,7 +86,7 @@ def _argv_after(word: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ..cli import _Parser
+    from .. import _Parser
 
     parser = _Parser(prog="avitalk train stage2", description="Train the stage-2 synthesis model.")
     add_arguments(parser)

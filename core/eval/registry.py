@@ -1,8 +1,5 @@
 """The models ``avitalk eval`` can judge: a registry of name → factory, so trained models plug in.
-
-A model turns audio (plus optional instruction segments and a seed) into an Animation, and may also
-predict instructions (stage 1). Work that does not depend on the seed or the instructions — the audio
-analysis — happens once per clip in ``prepare``; ``generate`` is then called for every seed.
+What a model is (``Model``, ``ModelOutput``) is the contract in ``core/model_contract.py``.
 
     register_model("my-net", lambda weights: MyNet(weights))
     avitalk eval --model my-net --set DIR             # by name
@@ -13,36 +10,13 @@ analysis — happens once per clip in ``prepare``; ``generate`` is then called f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from ..animation import Animation
-from ..audio import Audio
-from ..errors import AviTalkError
-from ..instructions import Segment
+from ..common.errors import AviTalkError
+from ..model_contract import Model, ModelFactory
+from .baseline_model import ProceduralModel
 
-
-@dataclass
-class ModelOutput:
-    animation: Animation
-    instructions: list[Segment] | None = None  # stage-1 predictions, when the model makes them
-
-
-class Model(Protocol):
-    name: str
-
-    def prepare(self, audio: Audio, fps: float, transcript: str | None = None) -> Any:
-        """Seed-independent analysis of one clip."""
-        ...
-
-    def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
-        """One take. ``instructions`` None: the model decides (stage 1 runs, if it has one)."""
-        ...
-
-
-ModelFactory = Callable[[Path | None], Model]
 _REGISTRY: dict[str, ModelFactory] = {}
 
 
@@ -52,23 +26,6 @@ def register_model(name: str, factory: ModelFactory) -> None:
 
 def model_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
-
-
-class ProceduralModel:
-    """The procedural baseline through the normal pipeline: pocketsphinx phones (recognition, or
-    alignment when a transcript is given) + coarticulated visemes. It ignores instructions."""
-
-    name = "procedural"
-
-    def prepare(self, audio: Audio, fps: float, transcript: str | None = None) -> Any:
-        from ..pipeline import analyze_audio
-
-        return analyze_audio(audio, fps, transcript)
-
-    def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
-        from ..pipeline import GenerateOptions, synthesize_animation
-
-        return ModelOutput(synthesize_animation(prepared, GenerateOptions(fps=prepared.features.fps, seed=seed)))
 
 
 register_model("procedural", lambda weights: ProceduralModel())
@@ -87,7 +44,7 @@ register_model("avi-talking-stage2", _stage2)  # the architecture name stage-2 m
 
 def _stage1(weights: Path | None) -> Model:
     """The trained stage-1 predictor (instructions) over the procedural animation; numpy only."""
-    from ..stage1.eval_model import Stage1EvalModel
+    from .stage1_model import Stage1EvalModel
 
     return Stage1EvalModel(weights)
 

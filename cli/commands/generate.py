@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from ..animation import SUFFIXES, normalize_fps
-from ..fileio import check_output_path
-from ..pipeline import generate
-from ..progress import TextBar
+from ...core.animation import SUFFIXES, normalize_fps
+from ...core.common.fileio import check_output_path
+from ...core.common.progress import TextBar
+from ...core.pipeline.generate import generate
 from ._common import add_synthesis_arguments, options_from
 
 
