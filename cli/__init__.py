@@ -1,4 +1,4 @@
-"""``avitalk`` command line. Each sub-command lives in ``core/commands/<name>.py`` and exposes
+"""``avitalk`` command line. Each sub-command lives in ``cli/commands/<name>.py`` and exposes
 ``add_parser(subparsers)`` and ``run(args) -> int``.
 
 Error contract (DESIGN.md): on bad input print one line ``error: ...`` to stderr, exit 2, leave no
@@ -16,7 +16,7 @@ from ..core.common.errors import AviTalkError
 from ..version import __version__
 
 # Order = order in --help.
-# Module names under core/commands (the parser name is set by the module: import_seq registers "import").
+# Module names under cli/commands (the parser name is set by the module: import_seq registers "import").
 COMMANDS: tuple[str, ...] = ("analyze", "generate", "bake", "batch", "import_seq", "weights", "corpus", "eval", "train")
 
 

@@ -67,7 +67,7 @@ if [ "$want_42" = 1 ] && ! stamp_ok .venv-bpy42 "$deps_hash"; then
   .venv-bpy42/bin/python -m pip install -q --upgrade pip
   # Blender 4.2 LTS ships numpy 1.26; keep the same major version.
   # torch too (the pinned CPU wheel): the CLI's default model is stage 2 on both Blender generations.
-  .venv-bpy42/bin/python -m pip install -q "bpy==4.2.23" "numpy<2" "pytest>=8" "torch==2.13.0"
+  .venv-bpy42/bin/python -m pip install -q "bpy==4.2.23" "numpy<2" "pytest>=8" "hypothesis>=6.100" "torch==2.13.0"
   .venv-bpy42/bin/python -m pip install -q -e ".[models]"
   echo "$deps_hash" > .venv-bpy42/.avitalk-stamp
 fi

@@ -73,7 +73,7 @@ def match_labels(truth: list[str], got: list[str]) -> list[tuple[int, int]]:
 
 def phones_from(spec: list[tuple[str, float]]) -> list:
     """Back-to-back phones from (label, duration) pairs, starting at 0 s."""
-    from avi_talking.core.lipsync.phonemes import Phone
+    from avi_talking.core.phonemes import Phone
 
     out, t = [], 0.0
     for label, duration in spec:

@@ -19,7 +19,7 @@ from avi_talking.core.lipsync.phone_timing import (
     split_points,
     tokenize,
 )
-from avi_talking.core.lipsync.phonemes import SILENCE, Phone, ipa_to_arpabet, normalize_arpabet
+from avi_talking.core.phonemes import SILENCE, Phone, ipa_to_arpabet, normalize_arpabet
 
 from conftest import SpokenClip, match_labels
 
@@ -121,7 +121,7 @@ def test_ipa_and_arpabet_tables() -> None:
 def test_guided_recognition_keeps_the_transcripts_phones(spoken: SpokenClip) -> None:
     """The fallback when alignment fails: the transcript's phones, timed by recognition."""
     from avi_talking.core.lipsync.phone_timing import expected_phones, guided_recognition
-    from avi_talking.core.lipsync.phonemes import BILABIALS
+    from avi_talking.core.phonemes import BILABIALS
 
     audio = load_audio(spoken.path)
     words = tokenize(spoken.text)

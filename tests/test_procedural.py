@@ -11,8 +11,8 @@ import pytest
 from avi_talking.core.arkit import INDEX, MOUTH
 from avi_talking.core.audio.features import extract_features
 from avi_talking.core.audio.loader import from_samples
-from avi_talking.core.lipsync.phonemes import BILABIALS, SILENCE, Phone
 from avi_talking.core.lipsync.procedural import ProceduralSettings, coarticulate, synthesize
+from avi_talking.core.phonemes import BILABIALS, SILENCE, Phone
 from avi_talking.core.pipeline.generate import GenerateOptions, generate
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 

@@ -19,8 +19,8 @@ from avi_talking.core.arkit import ARKIT52, INDEX  # noqa: E402
 from avi_talking.core.audio.loader import load_audio  # noqa: E402
 from avi_talking.core.common.errors import AviTalkError, FormatError  # noqa: E402
 from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
-from avi_talking.core.eval.metrics import bilabial_closure  # noqa: E402
 from avi_talking.core.instructions import Instruction, Segment, track_to_dict  # noqa: E402
+from avi_talking.core.metrics.scores import bilabial_closure  # noqa: E402
 from avi_talking.core.pipeline.generate import LOW_CONFIDENCE  # noqa: E402
 from avi_talking.core.stage2 import checkpoint, weights  # noqa: E402
 from avi_talking.core.stage2.conditioning import frame_weights, instruction_matrix  # noqa: E402
@@ -313,7 +313,7 @@ def test_cli_bad_weights_and_missing_torch(spoken: SpokenClip, tiny_run: Path, t
     assert proc.returncode == 2 and "tensor list does not match" in proc.stderr and not out.exists()
     assert len(proc.stderr.strip().splitlines()) == 1
     no_torch = ("import sys; sys.modules['torch'] = None\n"
-                "from avi_talking.core.cli import main; sys.exit(main(sys.argv[1:]))")
+                "from avi_talking.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.run([sys.executable, "-c", no_torch, "generate", str(spoken.path), "-o", str(out)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "--model procedural" in proc.stderr and "models" in proc.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -145,16 +144,8 @@ def read_only(*folders: Path) -> Iterator[None]:
 
 
 def cli_command() -> list[str]:
-    """``python -m avi_talking`` — or, while other sub-commands of the CLI are still missing from
-    this checkout, the same ``main`` with only the weights command registered."""
-    from avi_talking import cli
-
-    missing = [n for n in cli.COMMANDS if importlib.util.find_spec(f"avi_talking.core.commands.{n}") is None]
-    if not missing:
-        return [sys.executable, "-m", "avi_talking"]
-    code = ("import sys; from avi_talking.core import cli; cli.COMMANDS = ('weights',); "
-            "sys.exit(cli.main(sys.argv[1:]))")
-    return [sys.executable, "-c", code]
+    """``python -m avi_talking``: the real command line."""
+    return [sys.executable, "-m", "avi_talking"]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -1,1 +1,1 @@
-"""Sub-commands of ``avitalk``; see ``core/cli.py``."""
+"""Sub-commands of ``avitalk``; see ``cli/__init__.py``."""

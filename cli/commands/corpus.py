@@ -11,7 +11,7 @@ from typing import Any
 from ...core.animation import normalize_fps
 from ...core.common.errors import AviTalkError
 from ...core.common.progress import TextBar
-from ...core.lipsync.phonemes import ARPABET
+from ...core.phonemes import ARPABET
 
 
 def add_parser(sub: Any) -> None:

@@ -1,5 +1,5 @@
 """``avitalk train MODEL ...``: train a model on the synthetic corpus. Each model's trainer is its own
-module ``core/commands/train_<name>.py`` with ``add_parser(actions)`` (which sets ``run``); adding one is
+module ``cli/commands/train_<name>.py`` with ``add_parser(actions)`` (which sets ``run``); adding one is
 a new module and its name in ``TRAINERS``."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``avitalk train stage2 --corpus DIR --out DIR``: train the stage-2 synthesis model (docs/stage2.md).
 
 ``train.py`` owns ``avitalk train`` and calls ``add_parser(actions)`` with its sub-command group; this
-module also runs alone: ``python -m avi_talking.core.commands.train_stage2 --corpus DIR --out DIR``.
+module also runs alone: ``python -m avi_talking.cli.commands.train_stage2 --corpus DIR --out DIR``.
 """
 
 from __future__ import annotations

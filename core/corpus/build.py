@@ -27,7 +27,7 @@ from ..arkit import ARKIT52
 from ..common.errors import AviTalkError
 from ..common.fileio import check_writable_folder
 from ..common.progress import ProgressFn, null_progress
-from ..lipsync.phonemes import ARPABET, SILENCE
+from ..phonemes import ARPABET, SILENCE
 from .clip import build_clip
 from .plan import ClipPlan, plan_corpus
 from .shards import PHONE_INDEX, offsets, write_npz

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..audio.loader import TARGET_SR
 from ..instructions import Segment, segment_to_dict, to_text
-from ..lipsync.phonemes import Phone
+from ..phonemes import Phone
 from . import augment
 from .plan import ClipPlan
 from .speech import render

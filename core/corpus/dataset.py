@@ -23,7 +23,7 @@ from ..audio.loader import TARGET_SR
 from ..common.errors import FormatError
 from ..common.fileio import sha256_file
 from ..instructions import Segment, segment_from_dict
-from ..lipsync.phonemes import Phone
+from ..phonemes import Phone
 from .build import FORMAT_VERSION, MANIFEST
 from .shards import PHONE_SET
 

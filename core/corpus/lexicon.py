@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from ..lipsync.phonemes import ARPABET, VOWELS, normalize_arpabet
+from ..phonemes import ARPABET, VOWELS, normalize_arpabet
 
 NAMES = (
     "Bob", "Pam", "Maria", "John", "Peter", "Molly", "George", "Judy", "Sam", "Zoe", "Joyce", "Roy",

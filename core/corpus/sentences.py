@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ..lipsync.phonemes import ARPABET
+from ..phonemes import ARPABET
 from .lexicon import Lexicon, article, lexicon, text_phones
 
 Slot = Callable[[np.random.Generator], str]

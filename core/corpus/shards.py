@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.fileio import sha256_file
-from ..lipsync.phonemes import ARPABET, SILENCE
+from ..phonemes import ARPABET, SILENCE
 
 PHONE_SET: tuple[str, ...] = (SILENCE, *ARPABET)
 PHONE_INDEX = {p: i for i, p in enumerate(PHONE_SET)}

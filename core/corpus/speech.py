@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ..audio.loader import TARGET_SR
-from ..lipsync.phonemes import SILENCE, Phone
+from ..phonemes import SILENCE, Phone
 from ..tts import espeak
 from .plan import ClipPlan
 

@@ -23,9 +23,9 @@ from ..audio.features import extract_features
 from ..audio.loader import TARGET_SR, Audio
 from ..instructions import Instruction, blink_rate, expression_vector
 from ..lipsync.blinks import blinks
-from ..lipsync.phonemes import SILENCE, Phone
 from ..lipsync.procedural import coarticulate, ramp_mask, seal_mask
 from ..lipsync.visemes import LIP_OPENERS
+from ..phonemes import SILENCE, Phone
 
 REST_RAMP = 0.08
 REST_MIN = 0.15  # pauses shorter than this keep the speech posture

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..arkit import INDEX
-from ..lipsync.phonemes import BILABIALS
-from .face import CLOSED_MM
+from ..metrics.face import CLOSED_MM
+from ..phonemes import BILABIALS
 
 
 def _plt() -> Any:

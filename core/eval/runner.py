@@ -24,8 +24,8 @@ from ..common.errors import AviTalkError
 from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus, CorpusClip
 from ..instructions import Instruction, Segment
-from . import metrics as m
-from .face import lip_gap, lip_vertex_error, upper_face_dynamics_deviation
+from ..metrics import scores as m
+from ..metrics.face import lip_gap, lip_vertex_error, upper_face_dynamics_deviation
 from .registry import Model, load_model
 
 _MOUTH_IDX = np.array([ARKIT52.index(n) for n in MOUTH])

@@ -23,7 +23,7 @@ import numpy as np
 from ..audio.loader import Audio
 from ..common.errors import AviTalkError
 from ..common.progress import ProgressFn, null_progress
-from .phonemes import SILENCE, VOWELS, Phone, normalize_arpabet
+from ..phonemes import SILENCE, VOWELS, Phone, normalize_arpabet
 
 FRAME_RATE = 100.0  # pocketsphinx frames per second
 PAD_SECONDS = 0.5

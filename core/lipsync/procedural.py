@@ -18,8 +18,8 @@ import numpy as np
 
 from ..arkit import ARKIT52, INDEX
 from ..audio.features import Features
+from ..phonemes import BILABIALS, SILENCE, Phone
 from .blinks import blinks
-from .phonemes import BILABIALS, SILENCE, Phone
 from .visemes import JAW_CHANNELS, LIP_OPENERS, WEAK_PHONES, viseme_for
 
 _SHAPE = 1.5  # dominance exponent: between Laplacian (1) and Gaussian (2) falloff

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .phonemes import SILENCE
+from ..phonemes import SILENCE
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from ..common.errors import AviTalkError
 from ..common.progress import ProgressFn, null_progress, scaled
 from ..instructions import Instruction, Segment
 from ..lipsync.phone_timing import align_phones, recognize_phones
-from ..lipsync.phonemes import SILENCE, Phone
 from ..lipsync.procedural import ProceduralSettings, synthesize
+from ..phonemes import SILENCE, Phone
 
 MODELS = ("stage2", "procedural")
 CLI_DEFAULT_MODEL = "stage2"  # the command line uses the trained model; the API keeps the torch-free baseline

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..audio.loader import from_samples
 from ..corpus.dataset import CorpusClip
-from ..eval.metrics import stage1_counts, stage1_scores
 from ..instructions import Segment
+from ..metrics.scores import stage1_counts, stage1_scores
 from .features import FrameFeatures, frame_features
 from .predict import Stage1Predictor
 

@@ -16,7 +16,7 @@ from ..audio.loader import Audio
 from ..common.errors import AviTalkError
 from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
-from ..lipsync.phonemes import Phone
+from ..phonemes import Phone
 from .conditioning import boundaries, instruction_matrix, ordered
 from .config import Stage2Config
 from .frontend import network_input

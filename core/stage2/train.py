@@ -30,7 +30,7 @@ import torch
 from ..common.errors import AviTalkError
 from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
-from ..eval.metrics import bilabial_closure
+from ..metrics.scores import bilabial_closure
 from . import checkpoint, weights
 from .conditioning import frame_weights
 from .config import Stage2Config

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..common.errors import AviTalkError
-from ..lipsync.phonemes import SILENCE, Phone, ipa_to_arpabet
+from ..phonemes import SILENCE, Phone, ipa_to_arpabet
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INIT_PHONEME_EVENTS = 0x0001

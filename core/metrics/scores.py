@@ -10,7 +10,7 @@ import numpy as np
 
 from ..arkit import INDEX
 from ..instructions import Segment, au_readout
-from ..lipsync.phonemes import BILABIALS, SILENCE, Phone
+from ..phonemes import BILABIALS, SILENCE, Phone
 from .face import CLOSED_MM, lip_gap
 
 CLOSURE_WINDOW = 0.04  # a bilabial counts when the lips close within ±40 ms of its interval
