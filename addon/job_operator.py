@@ -7,7 +7,7 @@ changes yet) and ``job_finished`` (applies the result to the scene)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import bpy
 from bpy.types import Context, Event, Operator
@@ -15,8 +15,8 @@ from bpy.types import Context, Event, Operator
 from ..core.common.errors import AviTalkError
 from ..core.worker.client import Job
 from . import worker_session
+from .types import OperatorResult
 
-_Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 POLL_SECONDS = 0.1
 SYNC_TIMEOUT = 3600.0
 MISSING_DEPS = ("AVI-Talking needs soundfile, soxr and pocketsphinx in Blender's Python: install the "
@@ -50,7 +50,7 @@ class WorkerJobOperator(Operator):
             self.report({"ERROR"}, MISSING_DEPS)
         return None
 
-    def _finish(self, context: Context, job: Job) -> _Result:
+    def _finish(self, context: Context, job: Job) -> OperatorResult:
         if job.cancelled:
             self.report({"WARNING"}, f"{self.bl_label}: cancelled")
             return {"CANCELLED"}
@@ -64,7 +64,7 @@ class WorkerJobOperator(Operator):
             return {"CANCELLED"}
         return {"FINISHED"}
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         params = self._prepare(context)
         if params is None:
             return {"CANCELLED"}
@@ -82,7 +82,7 @@ class WorkerJobOperator(Operator):
                 return {"CANCELLED"}
         return self._finish(context, job)
 
-    def invoke(self, context: Context, event: Event) -> _Result:
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
         wm = context.window_manager
         if bpy.app.background or wm is None or context.window is None:
             return self.execute(context)
@@ -103,7 +103,7 @@ class WorkerJobOperator(Operator):
         wm.progress_begin(0, 100)
         return {"RUNNING_MODAL"}
 
-    def modal(self, context: Context, event: Event) -> _Result:
+    def modal(self, context: Context, event: Event) -> OperatorResult:
         job = self._job
         if job is None:
             return {"CANCELLED"}

@@ -10,13 +10,15 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import bpy
 from bpy.types import Context, Operator
 
 from ..core.animation import Animation, normalize_fps
 from ..core.common.errors import AviTalkError
+from ..core.instructions.track import track_from_dict
+from ..core.pipeline.options import GenerateOptions
 from . import compat, segments, takes, worker_session
 from .bake import bake_animation, scene_fps
 from .flame_rig import find_flame_rig
@@ -24,8 +26,8 @@ from .head import build_head_object
 from .job_operator import MISSING_DEPS, WorkerJobOperator
 from .preview_scene import add_preview_camera_and_light
 from .rig_mapping import overrides
+from .types import OperatorResult
 
-_Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 __all__ = ["CLASSES", "MISSING_DEPS"]
 
 
@@ -45,7 +47,7 @@ def _audio_path(settings: Any) -> Path:
 class AVITALK_OT_add_head(Operator):
     """Add the built-in preview head (52 ARKit shape keys)"""
 
-    bl_idname = "avi_talking.add_head"
+    bl_idname = "avitalk.add_head"
     bl_label = "Add Built-in Head"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -53,7 +55,7 @@ class AVITALK_OT_add_head(Operator):
         name="Camera and Light", description="Also add a camera and a light framing the face", default=False
     )
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         scene = context.scene
         if scene is None:
             return {"CANCELLED"}
@@ -73,7 +75,7 @@ class AVITALK_OT_add_head(Operator):
 class AVITALK_OT_analyze(WorkerJobOperator):
     """Read the audio with stage 1: fill the segment list with editable instructions"""
 
-    bl_idname = "avi_talking.analyze"
+    bl_idname = "avitalk.analyze"
     bl_label = "Analyze"
     bl_options = {"REGISTER", "UNDO"}
     job_op = "analyze"
@@ -97,7 +99,7 @@ class AVITALK_OT_analyze(WorkerJobOperator):
 class AVITALK_OT_bake_audio(WorkerJobOperator):
     """Animate the active object's shape keys from the audio and the segments' instructions (a new take)"""
 
-    bl_idname = "avi_talking.bake_audio"
+    bl_idname = "avitalk.bake_audio"
     bl_label = "Bake"
     bl_options = {"REGISTER", "UNDO"}
     job_op = "generate"
@@ -127,34 +129,34 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         model = worker_session.model_settings(context)
         self._seed = settings.seed + 1 if self.new_take else settings.seed
         self._target, self._audio = obj.name, audio
-        self._tmp = Path(tempfile.mkdtemp(prefix="avitalk-take-"))
-        params: dict[str, Any] = {
-            "audio": str(audio), "output": str(self._tmp / "take.npz"), "fps": fps, "seed": self._seed,
-            "model": model.model, "device": model.device, "lips": settings.lips,
-            "expression": settings.expression, "blinks": settings.blinks,
-            "transcript": settings.transcript or None}
+        edited = None  # stage 1 predicts the instructions, unless the artist has segments (the procedural ignores them)
         if model.model != "procedural" and len(settings.segments):
-            params["segments"] = segments.track(settings)  # the edited instructions; else stage 1 predicts
-        return params
+            edited = tuple(track_from_dict({"segments": segments.track(settings)}))
+        options = GenerateOptions(
+            model=model.model, device=model.device, fps=fps, seed=self._seed, lips=settings.lips,
+            expression=settings.expression, blinks=settings.blinks, transcript=settings.transcript or None,
+            instructions=edited)
+        self._tmp = Path(tempfile.mkdtemp(prefix="avitalk-take-"))
+        return {"audio": str(audio), "output": str(self._tmp / "take.npz"), "options": options.to_params()}
 
     def _cleanup(self) -> None:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         try:
             return super().execute(context)
         finally:
             self._cleanup()
 
-    def invoke(self, context: Context, event: Any) -> _Result:
+    def invoke(self, context: Context, event: Any) -> OperatorResult:
         outcome = super().invoke(context, event)
         if "RUNNING_MODAL" not in outcome:
             self._cleanup()  # finished synchronously, or never started
         return outcome
 
-    def modal(self, context: Context, event: Any) -> _Result:
+    def modal(self, context: Context, event: Any) -> OperatorResult:
         outcome = super().modal(context, event)
         if "RUNNING_MODAL" not in outcome and "PASS_THROUGH" not in outcome:
             self._cleanup()
@@ -185,11 +187,11 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
 class AVITALK_OT_segment_split(Operator):
     """Split the active segment at the playhead (or in its middle when the playhead is outside it)"""
 
-    bl_idname = "avi_talking.segment_split"
+    bl_idname = "avitalk.segment_split"
     bl_label = "Split Segment"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         settings, scene = _settings(context), context.scene
         if settings is None or scene is None:
             return {"CANCELLED"}
@@ -205,11 +207,11 @@ class AVITALK_OT_segment_split(Operator):
 class AVITALK_OT_segment_merge(Operator):
     """Merge the active segment with the next one (keeping the active one's text)"""
 
-    bl_idname = "avi_talking.segment_merge"
+    bl_idname = "avitalk.segment_merge"
     bl_label = "Merge with Next"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         settings = _settings(context)
         if settings is None:
             return {"CANCELLED"}
@@ -224,13 +226,13 @@ class AVITALK_OT_segment_merge(Operator):
 class AVITALK_OT_use_take(Operator):
     """Make this take the active animation of the selected head"""
 
-    bl_idname = "avi_talking.use_take"
+    bl_idname = "avitalk.use_take"
     bl_label = "Use Take"
     bl_options = {"REGISTER", "UNDO"}
 
     action: bpy.props.StringProperty(name="Action")  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         key = takes.shape_key_of(context.active_object)
         action = bpy.data.actions.get(self.action)
         if key is None or action is None or context.scene is None:

@@ -5,7 +5,6 @@ active FLAME rig. The work is in ``core.flame`` and ``flame_rig``/``bake``; erro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import bpy
 from bpy.types import Context, Event, Operator
@@ -16,8 +15,8 @@ from . import compat
 from .bake import bake_animation, scene_fps
 from .flame_rig import LANDMARKS_PATH_PROPERTY, MODEL_PATH_PROPERTY, build_flame_object, find_flame_rig
 from .preview_scene import add_preview_camera_and_light
+from .types import OperatorResult
 
-_Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 _FORMAT_ITEMS = [(f, f.upper() if f in ("deca", "emoca", "emote") else f.capitalize(), "") for f in FORMATS]
 
 
@@ -25,7 +24,7 @@ def _abspath(path: str) -> Path:
     return Path(bpy.path.abspath(path)).expanduser()
 
 
-def _pick_file_then_execute(op: Operator, context: Context) -> _Result:
+def _pick_file_then_execute(op: Operator, context: Context) -> OperatorResult:
     """Run at once when the file is already set (scripts, preferences), else open the file browser."""
     if getattr(op, "filepath", ""):
         return op.execute(context)
@@ -37,7 +36,7 @@ def _pick_file_then_execute(op: Operator, context: Context) -> _Result:
 class AVITALK_OT_add_flame_head(Operator):
     """Add a FLAME head from your model file (.pkl/.npz): expression keys, correctives, neck/jaw/eye bones"""
 
-    bl_idname = "avi_talking.add_flame_head"
+    bl_idname = "avitalk.add_flame_head"
     bl_label = "Add FLAME Head"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -62,7 +61,7 @@ class AVITALK_OT_add_flame_head(Operator):
     def poll(cls, context: Context) -> bool:
         return context.mode == "OBJECT" and context.scene is not None
 
-    def invoke(self, context: Context, event: Event) -> _Result:
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
         self._use_preferences(context)
         return _pick_file_then_execute(self, context)
 
@@ -76,7 +75,7 @@ class AVITALK_OT_add_flame_head(Operator):
             if not self.landmarks_path:
                 self.landmarks_path = prefs.flame_landmarks_path.strip()
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         scene, view_layer = context.scene, context.view_layer
         if scene is None or view_layer is None:
             return {"CANCELLED"}
@@ -114,7 +113,7 @@ class AVITALK_OT_add_flame_head(Operator):
 class AVITALK_OT_link_flame_model(Operator):
     """Link the FLAME model file a rig comes from (e.g. the MPI add-on's), so lip sync can be retargeted"""
 
-    bl_idname = "avi_talking.link_flame_model"
+    bl_idname = "avitalk.link_flame_model"
     bl_label = "Link FLAME Model"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -126,10 +125,10 @@ class AVITALK_OT_link_flame_model(Operator):
     def poll(cls, context: Context) -> bool:
         return find_flame_rig(context.active_object) is not None
 
-    def invoke(self, context: Context, event: Event) -> _Result:
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
         return _pick_file_then_execute(self, context)
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         from ..core.flame.landmarks import load_embedding
         from ..core.flame.loading import load_flame
 
@@ -159,7 +158,7 @@ class AVITALK_OT_link_flame_model(Operator):
 class AVITALK_OT_import_flame_sequence(Operator):
     """Key a DECA, EMOCA, DiffPoseTalk or EMOTE sequence onto the active FLAME rig, with the panel's audio"""
 
-    bl_idname = "avi_talking.import_flame_sequence"
+    bl_idname = "avitalk.import_flame_sequence"
     bl_label = "Import FLAME Sequence"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -185,10 +184,10 @@ class AVITALK_OT_import_flame_sequence(Operator):
     def poll(cls, context: Context) -> bool:
         return find_flame_rig(context.active_object) is not None
 
-    def invoke(self, context: Context, event: Event) -> _Result:
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
         return _pick_file_then_execute(self, context)
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         from ..core.audio.loader import load_audio
         from ..core.flame.formats import align_to_audio, read_sequence
 

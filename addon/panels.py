@@ -59,7 +59,7 @@ def _draw_takes(layout: UILayout, context: Context) -> None:
     for action in found:
         meta = _meta(action)
         row = box.row(align=True)
-        props = row.operator("avi_talking.use_take", text=action.name,
+        props = row.operator("avitalk.use_take", text=action.name,
                              icon="CHECKMARK" if action == current else "BLANK1", depress=action == current)
         if props is not None:
             props.action = action.name
@@ -97,7 +97,7 @@ class AVITALK_PT_main(_Sidebar):
         settings = getattr(scene, "avi_talking", None)
         if settings is None or layout is None:
             return
-        layout.operator("avi_talking.add_head", icon="MONKEY")
+        layout.operator("avitalk.add_head", icon="MONKEY")
         col = layout.column(align=True)
         col.prop(settings, "audio_path")
         col.prop(settings, "transcript")
@@ -109,13 +109,13 @@ class AVITALK_PT_main(_Sidebar):
             compat.progress(layout, running.job.fraction, f"{running.label}: {running.job.stage}")
             layout.label(text="Esc cancels", icon="CANCEL")
 
-        layout.operator("avi_talking.analyze", icon="VIEWZOOM")
+        layout.operator("avitalk.analyze", icon="VIEWZOOM")
         if len(settings.segments):
             row = layout.row()
             row.template_list("AVITALK_UL_segments", "", settings, "segments", settings, "active_segment", rows=4)
             side = row.column(align=True)
-            side.operator("avi_talking.segment_split", text="", icon="ADD")
-            side.operator("avi_talking.segment_merge", text="", icon="REMOVE")
+            side.operator("avitalk.segment_split", text="", icon="ADD")
+            side.operator("avitalk.segment_merge", text="", icon="REMOVE")
             if 0 <= settings.active_segment < len(settings.segments):
                 _draw_interpretation(layout, settings.segments[settings.active_segment])
 
@@ -132,8 +132,8 @@ class AVITALK_PT_main(_Sidebar):
         row.prop(settings, "seed")
         row = layout.row(align=True)
         row.scale_y = 1.3
-        row.operator("avi_talking.bake_audio", icon="SPEAKER")
-        take = row.operator("avi_talking.bake_audio", text="New Take", icon="FILE_REFRESH")
+        row.operator("avitalk.bake_audio", icon="SPEAKER")
+        take = row.operator("avitalk.bake_audio", text="New Take", icon="FILE_REFRESH")
         if take is not None:
             take.new_take = True
         _draw_takes(layout, context)
@@ -152,7 +152,7 @@ class AVITALK_PT_mapping(_SubPanel):
         if obj is None or key is None:
             layout.label(text="Select a mesh with shape keys", icon="INFO")
             return
-        layout.operator("avi_talking.match_shape_keys", icon="LINKED")
+        layout.operator("avitalk.match_shape_keys", icon="LINKED")
         items = getattr(obj, "avi_talking_mapping", ())
         if not len(items):
             layout.label(text="Not matched yet: names are matched automatically at bake time")
@@ -175,20 +175,20 @@ class AVITALK_PT_flame(_SubPanel):
         layout = self.layout
         if layout is None:
             return
-        layout.operator("avi_talking.add_flame_head", icon="ARMATURE_DATA")
+        layout.operator("avitalk.add_flame_head", icon="ARMATURE_DATA")
         rig = find_flame_rig(context.active_object)
         if rig is None:
             layout.label(text="Select a FLAME head to import sequences", icon="INFO")
             return
         layout.label(text=describe(rig), icon="OUTLINER_OB_ARMATURE")
-        layout.operator("avi_talking.import_flame_sequence", icon="IMPORT")
+        layout.operator("avitalk.import_flame_sequence", icon="IMPORT")
         if rig.model_path is None:
             layout.label(text="Lip sync: link the FLAME model first", icon="ERROR")
-            layout.operator("avi_talking.link_flame_model", icon="LINKED")
+            layout.operator("avitalk.link_flame_model", icon="LINKED")
         elif rig.landmarks_path is None:
             layout.label(text="Lip sync retargets only the jaw reliably", icon="ERROR")
             layout.label(text="(no landmark file: link one for lips and brows)")
-            layout.operator("avi_talking.link_flame_model", icon="LINKED")
+            layout.operator("avitalk.link_flame_model", icon="LINKED")
 
 
 CLASSES = (AVITALK_UL_segments, AVITALK_PT_main, AVITALK_PT_mapping, AVITALK_PT_flame)

@@ -12,7 +12,7 @@ import textwrap
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
@@ -31,6 +31,7 @@ from ..weights_fetcher import (
 )
 from . import compat
 from .probe_report import last_probe
+from .types import OperatorResult
 
 # bl_idname of add-on preferences must be the extension's own package ("bl_ext.<repo>.avi_talking"
 # inside Blender, "avi_talking" when imported from a pip install): the parent of this "addon" package.
@@ -39,7 +40,6 @@ ADDON_PACKAGE = (__package__ or "").rpartition(".")[0]
 OFFLINE_REASON = "Blender's online access is off (Preferences > System > Network > Allow Online Access)"
 _POLL_SECONDS = 0.25
 # Operator.execute's return type (the stubs spell out the allowed strings).
-_Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 _WRAP = 90
 
 # Icons typed Any: the stubs type them as one huge Literal that varies between Blender versions.
@@ -179,7 +179,7 @@ class AVITALK_OT_fetch_weights(Operator):
 
     asset: StringProperty(name="Asset", description="Registry name of the asset")  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         prefs = get_preferences(context)
         try:
             store = make_store(prefs)
@@ -225,7 +225,7 @@ class AVITALK_OT_cancel_fetch(Operator):
 
     asset: StringProperty(name="Asset")  # type: ignore[valid-type]
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         job = running_job(self.asset)
         if job is None:
             return {"CANCELLED"}

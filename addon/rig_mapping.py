@@ -6,7 +6,7 @@ overrides on top of the automatic matches (an empty entry leaves its channel unk
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import bpy
 from bpy.props import CollectionProperty, StringProperty
@@ -15,8 +15,7 @@ from bpy.types import Context, Operator, PropertyGroup
 from ..core.arkit import ARKIT52
 from ..core.rigs.names import match_names
 from .takes import shape_key_of
-
-_Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+from .types import OperatorResult
 
 
 class AVITALK_PG_channel_map(PropertyGroup):
@@ -47,7 +46,7 @@ def fill(obj: Any) -> tuple[int, int]:
 class AVITALK_OT_match_shape_keys(Operator):
     """Match the 52 ARKit channels to the selected rig's shape keys (tolerant of case, prefixes and sides)"""
 
-    bl_idname = "avi_talking.match_shape_keys"
+    bl_idname = "avitalk.match_shape_keys"
     bl_label = "Match Shape Keys"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -55,7 +54,7 @@ class AVITALK_OT_match_shape_keys(Operator):
     def poll(cls, context: Context) -> bool:
         return shape_key_of(context.active_object) is not None
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         obj = context.active_object
         if obj is None:
             return {"CANCELLED"}

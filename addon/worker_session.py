@@ -7,7 +7,6 @@ re-bake after editing only the instruction text does not analyse the audio again
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import bpy
 from bpy.types import Context, Operator
@@ -17,8 +16,8 @@ from ..core.worker import WorkerConfig, probe_python, start_client
 from ..core.worker.client import Client, Job, detect_python, in_process_possible
 from .preferences import AVITALK_AddonPreferences, get_preferences
 from .probe_report import record_probe
+from .types import OperatorResult
 
-_Result = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 _RUN_MODES: dict[str, bool | None] = {"AUTO": None, "WORKER": False, "IN_PROCESS": True}
 
 
@@ -89,7 +88,7 @@ class AVITALK_OT_test_worker(Operator):
     bl_description = "Start the worker Python once and report whether it runs the project, torch and CUDA"
     bl_options = {"INTERNAL"}
 
-    def execute(self, context: Context) -> _Result:
+    def execute(self, context: Context) -> OperatorResult:
         prefs = get_preferences(context)
         wanted = config(prefs)
         try:

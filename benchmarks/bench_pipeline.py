@@ -52,8 +52,10 @@ STAGES = r"""
 import json, resource, sys, time
 t = time.perf_counter()
 from pathlib import Path
-from avi_talking.core.audio import load_audio
-from avi_talking.core.pipeline import GenerateOptions, analyze_audio, synthesize_animation
+from avi_talking.core.audio.loader import load_audio
+from avi_talking.core.pipeline.analysis import analyze_audio
+from avi_talking.core.pipeline.generate import synthesize_animation
+from avi_talking.core.pipeline.options import GenerateOptions
 times = {"import": time.perf_counter() - t}
 wav, out, transcript, model = Path(sys.argv[1]), Path(sys.argv[2]), (sys.argv[3] or None), sys.argv[4]
 options = GenerateOptions(model=model, transcript=transcript)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avi_talking.core.pipeline.generate import GenerateOptions, generate
+from avi_talking.core.pipeline.generate import generate
+from avi_talking.core.pipeline.options import GenerateOptions
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
 CLOSED_MM = 1.0
@@ -53,7 +54,8 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            anim, analysis = generate(path, GenerateOptions(fps=args.fps, model=args.model, instruction_text=args.text))
+            done = generate(path, GenerateOptions(fps=args.fps, model=args.model, instruction_text=args.text))
+            anim, analysis = done.animation, done.analysis
             elapsed = time.perf_counter() - t0
         feats = analysis.features
         gap = lip_gap_mm(anim.values)

@@ -32,7 +32,7 @@ threads, runs = int(sys.argv[4]), int(sys.argv[5])
 import torch
 if threads:
     torch.set_num_threads(threads)
-from avi_talking.core.audio import load_audio
+from avi_talking.core.audio.loader import load_audio
 from avi_talking.core.instructions import Instruction, Segment
 from avi_talking.core.stage2.synth import Stage2Model
 t = time.perf_counter(); model = Stage2Model.load(model_dir, device=device); load_s = time.perf_counter() - t

@@ -14,23 +14,18 @@ from collections.abc import Sequence
 
 from ..core.common.errors import AviTalkError
 from ..version import __version__
+from .argparser import Parser
 
 # Order = order in --help.
 # Module names under cli/commands (the parser name is set by the module: import_seq registers "import").
 COMMANDS: tuple[str, ...] = ("analyze", "generate", "bake", "batch", "import_seq", "weights", "corpus", "eval", "train")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse's own usage errors follow the same one-line contract.
-        self.exit(2, f"error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="avitalk", description="Speech-driven facial animation (AVI-Talking for Blender).")
+    parser = Parser(prog="avitalk", description="Speech-driven facial animation (AVI-Talking for Blender).")
     parser.add_argument("--version", action="version", version=f"avitalk {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or warnings")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f".commands.{name}", __package__)

@@ -16,7 +16,8 @@ import numpy as np
 
 from avi_talking.core.lipsync.phone_timing import read_transcript
 from avi_talking.core.phonemes import BILABIALS, SILENCE
-from avi_talking.core.pipeline.generate import GenerateOptions, generate
+from avi_talking.core.pipeline.generate import generate
+from avi_talking.core.pipeline.options import GenerateOptions
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
 
@@ -28,7 +29,8 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args()
     transcript = read_transcript(args.transcript) if args.transcript else None
-    anim, analysis = generate(args.audio, GenerateOptions(fps=args.fps, transcript=transcript))
+    done = generate(args.audio, GenerateOptions(model="procedural", fps=args.fps, transcript=transcript))
+    anim, analysis = done.animation, done.analysis
     t = anim.times()
     audio = analysis.audio
     fig, axes = plt.subplots(4, 1, figsize=(12, 7.5), sharex=True, gridspec_kw={"height_ratios": [1.2, 1.4, 0.8, 0.8]})

@@ -52,14 +52,14 @@ def steps() -> session.Steps:
     cube = bpy.data.objects.get("Cube")
     if cube is not None:
         bpy.data.objects.remove(cube)
-    bpy.ops.avi_talking.add_head()
+    bpy.ops.avitalk.add_head()
     head = bpy.context.active_object
     settings = bpy.context.scene.avi_talking
     settings.audio_path = audio
-    if "FINISHED" not in bpy.ops.avi_talking.analyze():
+    if "FINISHED" not in bpy.ops.avitalk.analyze():
         raise RuntimeError("Analyze failed (see the console)")
     settings.segments[0].text = INSTRUCTION
-    if "FINISHED" not in bpy.ops.avi_talking.bake_audio():
+    if "FINISHED" not in bpy.ops.avitalk.bake_audio():
         raise RuntimeError("Bake failed (see the console)")
     scene = bpy.context.scene
     scene.frame_set(widest_mouth_frame(takes.shape_key_of(head)))

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.bpy
 bpy = pytest.importorskip("bpy")
 
 import avi_talking  # noqa: E402
+from avi_talking import addon  # noqa: E402
 from avi_talking.addon import compat, probe_report, worker_session  # noqa: E402
 from avi_talking.addon.bake import META_PROPERTY  # noqa: E402
 from avi_talking.addon.head import is_builtin_head  # noqa: E402
@@ -45,7 +46,7 @@ def enabled():
 
 
 def _head_with_audio(spoken: SpokenClip) -> Any:
-    bpy.ops.avi_talking.add_head()
+    bpy.ops.avitalk.add_head()
     settings = bpy.context.scene.avi_talking
     settings.audio_path = str(spoken.path)
     settings.use_scene_fps = False
@@ -55,17 +56,21 @@ def _head_with_audio(spoken: SpokenClip) -> Any:
 
 def test_register_and_unregister_leave_nothing_behind() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    before_ops = set(dir(bpy.ops.avi_talking))
+    before_ops = set(dir(bpy.ops.avitalk))
     avi_talking.register()
     assert hasattr(bpy.types.Scene, "avi_talking")
     assert {"add_head", "analyze", "bake_audio", "segment_split", "segment_merge", "use_take"} <= set(
-        dir(bpy.ops.avi_talking))
+        dir(bpy.ops.avitalk))
     assert hasattr(bpy.types, "AVITALK_PT_main") and hasattr(bpy.types, "AVITALK_UL_segments")
+    # one operator namespace: every operator the add-on registers is avitalk.*
+    operators = [cls for module in addon._modules() for cls in getattr(module, "CLASSES", ())
+                 if issubclass(cls, bpy.types.Operator)]
+    assert len(operators) >= 14 and all(cls.bl_idname.startswith("avitalk.") for cls in operators)
     avi_talking.unregister()
     for name in ("AVITALK_PT_main", "AVITALK_UL_segments", "AVITALK_PG_segment", "AVITALK_OT_test_worker"):
         assert not hasattr(bpy.types, name)
     assert not hasattr(bpy.types.Scene, "avi_talking")
-    assert set(dir(bpy.ops.avi_talking)) == before_ops
+    assert set(dir(bpy.ops.avitalk)) == before_ops
     assert worker_session._client is None
     avi_talking.register()  # and again: registration must be repeatable
     avi_talking.unregister()
@@ -74,7 +79,7 @@ def test_register_and_unregister_leave_nothing_behind() -> None:
 def test_add_head_operator(registered: None) -> None:
     scene = bpy.context.scene
     scene.cursor.location = (1.0, 2.0, 0.5)
-    assert bpy.ops.avi_talking.add_head(with_camera=True) == {"FINISHED"}
+    assert bpy.ops.avitalk.add_head(with_camera=True) == {"FINISHED"}
     head = bpy.context.view_layer.objects.active
     assert is_builtin_head(head) and len(head.data.shape_keys.key_blocks) == 53
     assert tuple(head.location) == pytest.approx((1.0, 2.0, 0.5))
@@ -88,7 +93,7 @@ def test_analyze_edit_bake_takes(enabled: Any, spoken: SpokenClip) -> None:
     head = _head_with_audio(spoken)
     settings = scene.avi_talking
     mine = bpy.data.actions.new("AVI sentence take 1")  # the artist's own action, with a take-like name
-    assert bpy.ops.avi_talking.analyze() == {"FINISHED"}
+    assert bpy.ops.avitalk.analyze() == {"FINISHED"}
     assert len(settings.segments) >= 1 and settings.segments_audio
     seg = settings.segments[0]
     assert seg.text and seg.understood  # stage 1's sentence, read back by the parser
@@ -97,7 +102,7 @@ def test_analyze_edit_bake_takes(enabled: Any, spoken: SpokenClip) -> None:
     assert seg.emotion == "angry" and json.loads(seg.aus).keys() >= {"AU4", "AU24"}
     assert "ears" in seg.ignored or "wiggling" in seg.ignored
 
-    assert bpy.ops.avi_talking.bake_audio() == {"FINISHED"}
+    assert bpy.ops.avitalk.bake_audio() == {"FINISHED"}
     key = head.data.shape_keys
     take1 = key.animation_data.action
     assert take1.name == "AVI sentence take 1.001" and take1 != mine  # Blender kept the artist's name
@@ -108,14 +113,14 @@ def test_analyze_edit_bake_takes(enabled: Any, spoken: SpokenClip) -> None:
 
     # only the text changed: the audio analysis and stage 2's audio encoding are re-used
     seg.text = "A happy person speaks with lip corners strongly pulled up."
-    assert bpy.ops.avi_talking.bake_audio(new_take=True) == {"FINISHED"}
+    assert bpy.ops.avitalk.bake_audio(new_take=True) == {"FINISHED"}
     take2 = key.animation_data.action
     assert take2.name.startswith("AVI sentence take 2") and settings.seed == 1
     clip = next(iter(worker_session.client(bpy.context).runner.cache._clips.values()))
     assert len(clip.analyses) == 1 and len(next(iter(clip.analyses.values())).encodings) == 1
     assert take1.use_fake_user and take1.name in bpy.data.actions
 
-    assert bpy.ops.avi_talking.use_take(action=take1.name) == {"FINISHED"}
+    assert bpy.ops.avitalk.use_take(action=take1.name) == {"FINISHED"}
     assert key.animation_data.action == take1
 
 
@@ -130,7 +135,7 @@ def test_segment_split_merge_retime(registered: None) -> None:
     scene.render.fps, scene.render.fps_base = 25, 1.0
     scene.frame_start, scene.frame_current = 1, 26  # the playhead at 1.0 s
     settings.active_segment = 0
-    assert bpy.ops.avi_talking.segment_split() == {"FINISHED"}
+    assert bpy.ops.avitalk.segment_split() == {"FINISHED"}
     assert [(s.start, s.end) for s in settings.segments] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
     assert settings.segments[1].text == "A sad person speaks." and settings.active_segment == 1
 
@@ -143,11 +148,11 @@ def test_segment_split_merge_retime(registered: None) -> None:
     assert settings.segments[0].end == pytest.approx(segments.MIN_LENGTH)
 
     settings.active_segment = 0
-    assert bpy.ops.avi_talking.segment_merge() == {"FINISHED"}
+    assert bpy.ops.avitalk.segment_merge() == {"FINISHED"}
     assert len(settings.segments) == 2 and settings.segments[0].end == pytest.approx(2.9)
     settings.active_segment = 1
     with pytest.raises(RuntimeError, match="next one to merge"):
-        bpy.ops.avi_talking.segment_merge()
+        bpy.ops.avitalk.segment_merge()
     track = segments.track(settings)
     assert track[0]["emotion"] == "sad" and track[1]["emotion"] == "happy"
 
@@ -163,28 +168,28 @@ def test_bake_in_the_worker_process(enabled: Any, spoken: SpokenClip) -> None:
     assert bpy.ops.avitalk.test_worker() == {"FINISHED"}
     assert "torch" in probe_report.last_probe()[0] and probe_report.last_probe()[1]
     # INVOKE_DEFAULT (what the button does) runs synchronously without a window
-    assert bpy.ops.avi_talking.bake_audio("INVOKE_DEFAULT") == {"FINISHED"}
+    assert bpy.ops.avitalk.bake_audio("INVOKE_DEFAULT") == {"FINISHED"}
     client = worker_session.client(bpy.context)
     assert isinstance(client, WorkerClient) and client.alive
     action = head.data.shape_keys.animation_data.action
     assert json.loads(action[META_PROPERTY])["model"] == "procedural"
     # a crash in the worker is reported and Blender goes on; the next bake starts a new worker
     client._kill()
-    assert bpy.ops.avi_talking.bake_audio(new_take=True) == {"FINISHED"}
+    assert bpy.ops.avitalk.bake_audio(new_take=True) == {"FINISHED"}
 
 
 def test_bake_reports_bad_audio_and_leaves_the_scene(registered: None, tmp_path: Path) -> None:
-    bpy.ops.avi_talking.add_head()
+    bpy.ops.avitalk.add_head()
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
     bpy.context.scene.avi_talking.audio_path = str(bad)
     actions = len(bpy.data.actions)
     with pytest.raises(RuntimeError, match="not an audio file"):
-        bpy.ops.avi_talking.bake_audio()  # in background mode an ERROR report raises
+        bpy.ops.avitalk.bake_audio()  # in background mode an ERROR report raises
     assert bpy.context.view_layer.objects.active.data.shape_keys.animation_data is None
     assert len(bpy.data.actions) == actions
     with pytest.raises(RuntimeError, match="not an audio file"):
-        bpy.ops.avi_talking.analyze()
+        bpy.ops.avitalk.analyze()
     assert len(bpy.context.scene.avi_talking.segments) == 0
 
 
@@ -258,7 +263,7 @@ def test_panels_draw(enabled: Any, spoken: SpokenClip) -> None:
     from avi_talking.addon import segments, takes
 
     log = _draw(bpy.types.AVITALK_PT_main)
-    assert "operator:avi_talking.add_head" in log and "list:AVITALK_UL_segments" not in log
+    assert "operator:avitalk.add_head" in log and "list:AVITALK_UL_segments" not in log
     head = _head_with_audio(spoken)
     settings = bpy.context.scene.avi_talking
     segments.fill(settings, [{"start": 0.0, "end": 1.5, "text": EDITED}, {"start": 1.5, "end": 3.0, "text": "x"}])
@@ -270,10 +275,10 @@ def test_panels_draw(enabled: Any, spoken: SpokenClip) -> None:
     assert "list:AVITALK_UL_segments" in log and "label:Read as: angry, intensity 0.50" in log
     assert any(line.startswith("progress:AU4") for line in log) and any("Ignored:" in line for line in log)
     assert "set:new_take" in log and "set:action" in log and "label:seed 3, stage2" in log
-    assert "operator:avi_talking.add_flame_head" in _draw(bpy.types.AVITALK_PT_flame)
+    assert "operator:avitalk.add_flame_head" in _draw(bpy.types.AVITALK_PT_flame)
     assert "label:Not matched yet: names are matched automatically at bake time" in _draw(bpy.types.AVITALK_PT_mapping)
     head.data.shape_keys.key_blocks["jawOpen"].name = "MTH_open"
-    bpy.ops.avi_talking.match_shape_keys()
+    bpy.ops.avitalk.match_shape_keys()
     log = _draw(bpy.types.AVITALK_PT_mapping)
     assert "label:51 of 52 channels matched" in log and "prop_search:jawOpen" in log
     prefs_log: list[str] = []
@@ -286,7 +291,7 @@ def test_panels_draw(enabled: Any, spoken: SpokenClip) -> None:
 
 def _prefixed_rig() -> Any:
     """The built-in head with its keys renamed the ways rigs spell them (prefixes, snake case, L/R)."""
-    bpy.ops.avi_talking.add_head()
+    bpy.ops.avitalk.add_head()
     head = bpy.context.view_layer.objects.active
     for kb in head.data.shape_keys.key_blocks[1:]:
         name = kb.name.replace("Left", "_L").replace("Right", "_R")
@@ -299,12 +304,12 @@ def test_bake_onto_a_prefixed_rig_with_the_mapping_editor(enabled: Any, spoken: 
     head = _prefixed_rig()
     settings = bpy.context.scene.avi_talking
     settings.audio_path, settings.transcript = str(spoken.path), spoken.text
-    assert bpy.ops.avi_talking.match_shape_keys() == {"FINISHED"}
+    assert bpy.ops.avitalk.match_shape_keys() == {"FINISHED"}
     mapping = {item.channel: item.block for item in head.avi_talking_mapping}
     assert mapping["eyeBlinkLeft"] == "Face.M_eyeBlink_L" and mapping["mouthClose"] == "Rig_mouth_close"
     assert mapping["jawOpen"] == ""  # "MTH_open" is no ARKit name: the artist picks it
     next(item for item in head.avi_talking_mapping if item.channel == "jawOpen").block = "MTH_open"
-    assert bpy.ops.avi_talking.bake_audio() == {"FINISHED"}
+    assert bpy.ops.avitalk.bake_audio() == {"FINISHED"}
     key = head.data.shape_keys
     paths = {fc.data_path for fc in compat.action_fcurves(key.animation_data.action, key)}
     assert len(paths) == 52 and 'key_blocks["MTH_open"].value' in paths
@@ -315,6 +320,6 @@ def test_scene_changing_operators_are_one_undo_step(registered: None) -> None:
     has not, so restoring is not exercised here; failed bakes leave the scene untouched (tested above)."""
     for name in ("add_head", "analyze", "bake_audio", "segment_split", "segment_merge", "use_take",
                  "match_shape_keys"):
-        op = getattr(bpy.types, f"AVI_TALKING_OT_{name}", None) or getattr(bpy.ops.avi_talking, name)
+        op = getattr(bpy.types, f"AVITALK_OT_{name}", None) or getattr(bpy.ops.avitalk, name)
         options = op.bl_options if hasattr(op, "bl_options") else op.get_rna_type().bl_options
         assert {"REGISTER", "UNDO"} <= set(options), name

@@ -23,7 +23,7 @@ bpy.ops.wm.read_factory_settings(use_empty=True)
 assert bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_default",
                                                 enable_on_install=True) == {"FINISHED"}
 assert "bl_ext.user_default.avi_talking" in bpy.context.preferences.addons
-assert hasattr(bpy.types.Scene, "avi_talking") and hasattr(bpy.ops.avi_talking, "bake_audio")
+assert hasattr(bpy.types.Scene, "avi_talking") and hasattr(bpy.ops.avitalk, "bake_audio")
 from bl_ext.user_default.avi_talking.core.worker import client
 env = client.worker_env()
 assert client.WORKER_MODULE == "avi_talking.core.worker", client.WORKER_MODULE
@@ -34,7 +34,7 @@ where = subprocess.run([sys.executable, "-m", client.WORKER_MODULE, "--probe"], 
 seen = subprocess.run([sys.executable, "-c", "import avi_talking; print(avi_talking.__file__)"], env=env,
                       capture_output=True, text=True, check=True).stdout.strip()
 assert seen.startswith(str(client.PACKAGE_ROOT)), seen  # the worker runs the installed add-on's own code
-bpy.ops.avi_talking.add_head()
+bpy.ops.avitalk.add_head()
 print("installed", client.PACKAGE_ROOT)
 """
 

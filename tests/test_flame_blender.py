@@ -301,9 +301,9 @@ def test_add_flame_head_uses_the_preferences(files: dict[str, Path]) -> None:
     try:
         prefs = bpy.context.preferences.addons["avi_talking"].preferences
         with pytest.raises(RuntimeError, match="choose your FLAME model"):
-            bpy.ops.avi_talking.add_flame_head()
+            bpy.ops.avitalk.add_flame_head()
         prefs.flame_model_path, prefs.flame_landmarks_path = str(files["pkl"]), str(files["landmarks"])
-        assert bpy.ops.avi_talking.add_flame_head(n_expression=10) == {"FINISHED"}
+        assert bpy.ops.avitalk.add_flame_head(n_expression=10) == {"FINISHED"}
         rig = find_flame_rig(bpy.context.view_layer.objects.active)
         assert rig is not None and rig.n_expression == 10 and rig.landmarks_path is not None
         prefs.flame_model_path = prefs.flame_landmarks_path = ""
@@ -312,7 +312,7 @@ def test_add_flame_head_uses_the_preferences(files: dict[str, Path]) -> None:
 
 
 def test_operators_add_a_head_and_import_a_sequence(registered: None, files: dict[str, Path], tmp_path: Path) -> None:
-    assert bpy.ops.avi_talking.add_flame_head(filepath=str(files["pkl"]), n_expression=20) == {"FINISHED"}
+    assert bpy.ops.avitalk.add_flame_head(filepath=str(files["pkl"]), n_expression=20) == {"FINISHED"}
     head = bpy.context.view_layer.objects.active
     rig = find_flame_rig(head)
     assert rig is not None and rig.n_expression == 20
@@ -322,14 +322,14 @@ def test_operators_add_a_head_and_import_a_sequence(registered: None, files: dic
     np.savez(seq, exp=exp, pose=pose)
     scene = bpy.context.scene
     scene.render.fps = 24
-    assert bpy.ops.avi_talking.import_flame_sequence(filepath=str(seq), use_audio=False) == {"FINISHED"}
+    assert bpy.ops.avitalk.import_flame_sequence(filepath=str(seq), use_audio=False) == {"FINISHED"}
     assert scene.render.fps == 24 and scene.frame_end == scene.frame_start + 14  # the scene's rate was used
     scene.frame_set(scene.frame_start + 3)
     assert head.data.shape_keys.key_blocks["exp_019"].value == pytest.approx(exp[3, 19], abs=1e-5)
     q = np.array(head.parent.pose.bones["jaw"].rotation_quaternion)
     np.testing.assert_allclose(q, axis_angle_to_quaternion(pose[3, 3:6]), atol=1e-6)
     with pytest.raises(RuntimeError, match="not allowed"):  # an ERROR report raises in background mode
-        bpy.ops.avi_talking.add_flame_head(filepath=str(_evil(tmp_path)))
+        bpy.ops.avitalk.add_flame_head(filepath=str(_evil(tmp_path)))
 
 
 def test_link_model_lets_lip_sync_reach_an_mpi_rig(registered: None, model: FlameModel,
@@ -339,7 +339,7 @@ def test_link_model_lets_lip_sync_reach_an_mpi_rig(registered: None, model: Flam
     take = Animation(30.0, ("jawOpen",), np.linspace(0.0, 1.0, 5)[:, None])
     with pytest.raises(AviTalkError, match="Link FLAME Model"):
         bake_animation(obj, take)
-    assert bpy.ops.avi_talking.link_flame_model(filepath=str(files["pkl"]),
+    assert bpy.ops.avitalk.link_flame_model(filepath=str(files["pkl"]),
                                                 landmarks_path=str(files["landmarks"])) == {"FINISHED"}
     result = bake_animation(obj, take)
     assert result.notes == () and {"jaw_rx", "exp_000"} <= set(result.keyed)

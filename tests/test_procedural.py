@@ -13,7 +13,8 @@ from avi_talking.core.audio.features import extract_features
 from avi_talking.core.audio.loader import from_samples
 from avi_talking.core.lipsync.procedural import ProceduralSettings, coarticulate, synthesize
 from avi_talking.core.phonemes import BILABIALS, SILENCE, Phone
-from avi_talking.core.pipeline.generate import GenerateOptions, generate
+from avi_talking.core.pipeline.generate import generate
+from avi_talking.core.pipeline.options import GenerateOptions
 from avi_talking.core.rigs.builtin_head import lip_gap_mm
 
 from conftest import SpokenClip, tone, write_audio
@@ -23,7 +24,7 @@ CLOSED_MM = 1.0  # lips count as closed below this gap on the built-in head
 
 @pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
 def test_every_bilabial_closes_the_lips_within_two_frames(spoken: SpokenClip, fps: float) -> None:
-    animation, _ = generate(spoken.path, GenerateOptions(fps=fps, transcript=spoken.text))
+    animation = generate(spoken.path, GenerateOptions(model="procedural", fps=fps, transcript=spoken.text)).animation
     gap = lip_gap_mm(animation.values)
     truth = spoken.speech.phones  # type: ignore[attr-defined]
     bilabials = [p for p in truth if p.label in BILABIALS]
@@ -35,7 +36,7 @@ def test_every_bilabial_closes_the_lips_within_two_frames(spoken: SpokenClip, fp
 
 
 def test_the_mouth_opens_for_vowels(spoken: SpokenClip) -> None:
-    animation, _ = generate(spoken.path, GenerateOptions(fps=30.0, transcript=spoken.text))
+    animation = generate(spoken.path, GenerateOptions(model="procedural", fps=30.0, transcript=spoken.text)).animation
     gap = lip_gap_mm(animation.values)
     open_vowels = [p for p in spoken.speech.phones if p.label in {"AA", "AE", "AY", "AW"}]  # type: ignore[attr-defined]
     peaks = [gap[int(p.start * 30) : int(np.ceil(p.end * 30)) + 1].max() for p in open_vowels]
@@ -44,7 +45,7 @@ def test_the_mouth_opens_for_vowels(spoken: SpokenClip) -> None:
 
 def test_silence_keeps_the_mouth_closed(spoken: SpokenClip) -> None:
     fps = 30.0
-    animation, _ = generate(spoken.path, GenerateOptions(fps=fps, transcript=spoken.text))
+    animation = generate(spoken.path, GenerateOptions(model="procedural", fps=fps, transcript=spoken.text)).animation
     gap = lip_gap_mm(animation.values)
     times = animation.times()
     pauses = [p for p in spoken.speech.phones if p.label == SILENCE and p.duration > 0.25]  # type: ignore[attr-defined]
@@ -58,7 +59,7 @@ def test_silence_keeps_the_mouth_closed(spoken: SpokenClip) -> None:
 
 def test_recognition_mode_still_seals_most_bilabials(spoken: SpokenClip) -> None:
     # no transcript: phones come from recognition, which misses some on synthetic speech
-    animation, _ = generate(spoken.path, GenerateOptions(fps=30.0))
+    animation = generate(spoken.path, GenerateOptions(model="procedural", fps=30.0)).animation
     gap = lip_gap_mm(animation.values)
     bilabials = [p for p in spoken.speech.phones if p.label in BILABIALS]  # type: ignore[attr-defined]
     closed = [gap[max(0, round(p.centre * 30) - 2) : round(p.centre * 30) + 3].min() < CLOSED_MM for p in bilabials]
@@ -68,7 +69,7 @@ def test_recognition_mode_still_seals_most_bilabials(spoken: SpokenClip) -> None
 def test_silent_audio_gives_a_face_at_rest(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "silence.wav", np.zeros(32000, np.float32), 16000)
     with pytest.warns(UserWarning, match="silent"):
-        animation, _ = generate(path, GenerateOptions(fps=30.0))
+        animation = generate(path, GenerateOptions(model="procedural", fps=30.0)).animation
     mouth = animation.values[:, [INDEX[n] for n in MOUTH]]
     assert np.abs(mouth).max() == 0.0
     assert lip_gap_mm(animation.values).max() < CLOSED_MM

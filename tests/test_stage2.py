@@ -21,7 +21,7 @@ from avi_talking.core.common.errors import AviTalkError, FormatError  # noqa: E4
 from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
 from avi_talking.core.instructions import Instruction, Segment, track_to_dict  # noqa: E402
 from avi_talking.core.metrics.scores import bilabial_closure  # noqa: E402
-from avi_talking.core.pipeline.generate import LOW_CONFIDENCE  # noqa: E402
+from avi_talking.core.pipeline.instruction_choice import LOW_CONFIDENCE  # noqa: E402
 from avi_talking.core.stage2 import checkpoint, weights  # noqa: E402
 from avi_talking.core.stage2.conditioning import frame_weights, instruction_matrix  # noqa: E402
 from avi_talking.core.stage2.config import Stage2Config  # noqa: E402

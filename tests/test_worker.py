@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from avi_talking.core.animation import Animation
+from avi_talking.core.instructions.track import track_from_dict
+from avi_talking.core.pipeline.options import GenerateOptions
 from avi_talking.core.worker import InProcessClient, WorkerClient, WorkerError, probe_python
 from avi_talking.core.worker.client import WORKER_MODULE, worker_env
 
@@ -34,6 +36,15 @@ def _segments(result: dict) -> list[dict]:
     return [{k: s[k] for k in ("start", "end", "text", "emotion", "intensity", "aus")} for s in result["segments"]]
 
 
+def _track(segments: list[dict]) -> tuple:
+    return tuple(track_from_dict({"segments": segments}))
+
+
+def _job(audio: Path, output: Path, **options: object) -> dict:
+    """A generate request in the protocol's wire format (the options as GenerateOptions.to_params gives them)."""
+    return {"audio": str(audio), "output": str(output), "options": GenerateOptions(**options).to_params()}  # type: ignore[arg-type]
+
+
 def test_probe_reports_torch_and_cuda() -> None:
     info = probe_python(sys.executable)
     assert info["torch"] and isinstance(info["cuda"], bool) and info["avi_talking"]
@@ -48,7 +59,7 @@ def test_wire_format_ready_progress_result(spoken: SpokenClip) -> None:
     assert proc.stdin is not None and proc.stdout is not None
     try:
         ready = json.loads(proc.stdout.readline())
-        assert ready["type"] == "ready" and ready["protocol"] == 1 and ready["info"]["torch"]
+        assert ready["type"] == "ready" and ready["protocol"] == 2 and ready["info"]["torch"]
         proc.stdin.write("not json\n")
         proc.stdin.write(json.dumps({"id": "a1", "op": "analyze", "params": {"audio": str(spoken.path)}}) + "\n")
         proc.stdin.flush()
@@ -83,8 +94,8 @@ def test_analyze_then_generate_with_edited_segments(worker: WorkerClient, spoken
     segments[0].update(emotion="angry", intensity=0.7, aus={"AU4": 0.8, "AU24": 0.6})
 
     out = tmp_path / "take1.npz"
-    first = worker.submit("generate", {"audio": str(spoken.path), "output": str(out), "segments": segments,
-                                       "model": "stage2", "seed": 1, "fps": 25, "device": "cpu"}).wait(300)
+    first = worker.submit("generate", _job(spoken.path, out, instructions=_track(segments), model="stage2", seed=1,
+                                           fps=25, device="cpu")).wait(300)
     anim = Animation.load(out)
     assert anim.space == "arkit52" and anim.fps == 25 and anim.values.shape[1] == 52
     assert EDITED in json.dumps(anim.meta)
@@ -94,8 +105,8 @@ def test_analyze_then_generate_with_edited_segments(worker: WorkerClient, spoken
     pid = worker.pid
     segments[0].update(text="A happy person speaks.", emotion="happy", aus={"AU12": 0.8})
     out2 = tmp_path / "take2.npz"
-    second = worker.submit("generate", {"audio": str(spoken.path), "output": str(out2), "segments": segments,
-                                        "model": "stage2", "seed": 1, "fps": 25, "device": "cpu"}).wait(300)
+    second = worker.submit("generate", _job(spoken.path, out2, instructions=_track(segments), model="stage2", seed=1,
+                                            fps=25, device="cpu")).wait(300)
     assert second["reused_analysis"] is True and worker.pid == pid
     assert not np.allclose(Animation.load(out2).values, anim.values)
 
@@ -113,8 +124,7 @@ def test_bad_input_is_one_line_and_the_worker_survives(worker: WorkerClient, spo
 
 
 def test_cancel_kills_the_worker(worker: WorkerClient, spoken: SpokenClip, tmp_path: Path) -> None:
-    job = worker.submit("generate", {"audio": str(spoken.path), "output": str(tmp_path / "c.npz"),
-                                     "model": "procedural"})
+    job = worker.submit("generate", _job(spoken.path, tmp_path / "c.npz", model="procedural"))
     while not job.poll() and not job.done:
         time.sleep(0.01)  # the worker is up and working
     pid = worker.pid
@@ -131,8 +141,7 @@ def test_cancel_kills_the_worker(worker: WorkerClient, spoken: SpokenClip, tmp_p
 
 
 def test_worker_crash_is_reported(worker: WorkerClient, spoken: SpokenClip, tmp_path: Path) -> None:
-    job = worker.submit("generate", {"audio": str(spoken.path), "output": str(tmp_path / "k.npz"),
-                                     "model": "procedural"})
+    job = worker.submit("generate", _job(spoken.path, tmp_path / "k.npz", model="procedural"))
     while not job.poll() and not job.done:
         time.sleep(0.01)
     assert worker.pid is not None
@@ -155,11 +164,11 @@ def test_a_python_without_the_project_fails_clearly(tmp_path: Path, spoken: Spok
 
 def test_in_process_client_runs_and_cancels(spoken: SpokenClip, tmp_path: Path) -> None:
     client = InProcessClient()
-    result = client.submit("generate", {"audio": str(spoken.path), "output": str(tmp_path / "p.npz"),
-                                        "model": "procedural", "transcript": spoken.text}).wait(120)
+    result = client.submit("generate", _job(spoken.path, tmp_path / "p.npz", model="procedural",
+                                            transcript=spoken.text)).wait(120)
     assert Animation.load(result["animation"]).n_frames > 50
-    again = client.submit("generate", {"audio": str(spoken.path), "output": str(tmp_path / "q.npz"),
-                                       "model": "procedural", "transcript": spoken.text, "seed": 4}).wait(120)
+    again = client.submit("generate", _job(spoken.path, tmp_path / "q.npz", model="procedural",
+                                           transcript=spoken.text, seed=4)).wait(120)
     assert again["reused_analysis"] is True
     job = client.submit("analyze", {"audio": str(tmp_path / "p.npz")})
     job.cancel()
@@ -170,7 +179,7 @@ def test_in_process_client_runs_and_cancels(spoken: SpokenClip, tmp_path: Path) 
 
 def test_generate_anywhere_through_a_worker(spoken: SpokenClip) -> None:
     """What the CLI does inside Blender (no torch there): the model work in a worker process."""
-    from avi_talking.core.pipeline.generate import GenerateOptions
+    from avi_talking.core.pipeline.options import GenerateOptions
     from avi_talking.core.worker.remote import generate_anywhere
 
     client = WorkerClient(sys.executable)

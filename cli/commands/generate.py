@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ...core.animation import SUFFIXES, normalize_fps
+from ...core.animation import SUFFIXES
 from ...core.common.fileio import check_output_path
 from ...core.common.progress import TextBar
 from ...core.pipeline.generate import generate
@@ -22,12 +22,11 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, SUFFIXES)
-    normalize_fps(args.fps)  # fail on a bad rate before any work
-    options = options_from(args)
+    options = options_from(args)  # every value checked before any work
     bar = TextBar()
     bar.enabled = bar.enabled and not args.quiet
     try:
-        animation, _ = generate(args.audio, options, bar)
+        animation = generate(args.audio, options, bar).animation
     finally:
         bar.close()
     animation.save(out)

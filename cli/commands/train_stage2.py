@@ -14,6 +14,7 @@ from typing import Any
 
 from ...core.common.errors import AviTalkError
 from ...core.common.progress import TextBar
+from ..argparser import Parser
 from ._provenance import portable_command
 
 
@@ -86,9 +87,7 @@ def _argv_after(word: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .. import _Parser
-
-    parser = _Parser(prog="avitalk train stage2", description="Train the stage-2 synthesis model.")
+    parser = Parser(prog="avitalk train stage2", description="Train the stage-2 synthesis model.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

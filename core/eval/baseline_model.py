@@ -17,11 +17,13 @@ class ProceduralModel:
     name = "procedural"
 
     def prepare(self, audio: Audio, fps: float, transcript: str | None = None) -> Any:
-        from ..pipeline.generate import analyze_audio
+        from ..pipeline.analysis import analyze_audio
 
         return analyze_audio(audio, fps, transcript)
 
     def generate(self, prepared: Any, instructions: list[Segment] | None, seed: int) -> ModelOutput:
-        from ..pipeline.generate import GenerateOptions, synthesize_animation
+        from ..pipeline.generate import synthesize_animation
+        from ..pipeline.options import GenerateOptions
 
-        return ModelOutput(synthesize_animation(prepared, GenerateOptions(fps=prepared.features.fps, seed=seed)))
+        options = GenerateOptions(model="procedural", fps=prepared.features.fps, seed=seed)
+        return ModelOutput(synthesize_animation(prepared, options))

@@ -1,95 +1,51 @@
-"""Audio file → Animation: the one path the CLI, the worker and the add-on all call."""
+"""Audio file → Animation: the one generation path. The command line calls it directly, the worker (and the
+add-on's in-process client) call it with their analysis cache, ``worker.remote`` sends its options over the
+wire to a worker that calls it."""
 
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ...version import __version__
-from ..animation import Animation, normalize_fps
+from ..animation import Animation
 from ..arkit import ARKIT52
-from ..audio.features import Features, extract_features
-from ..audio.loader import DEFAULT_MAX_SECONDS, Audio, load_audio
-from ..common.errors import AviTalkError
+from ..audio.loader import load_audio
 from ..common.progress import ProgressFn, null_progress, scaled
-from ..instructions import Instruction, Segment
-from ..lipsync.phone_timing import align_phones, recognize_phones
 from ..lipsync.procedural import ProceduralSettings, synthesize
-from ..phonemes import SILENCE, Phone
-
-MODELS = ("stage2", "procedural")
-CLI_DEFAULT_MODEL = "stage2"  # the command line uses the trained model; the API keeps the torch-free baseline
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    fps: float = 30.0
-    seed: int = 0
-    transcript: str | None = None
-    model: str = "procedural"  # "procedural", "stage2", or the path of stage-2 weights
-    max_seconds: float = DEFAULT_MAX_SECONDS
-    lips: float = 1.0
-    expression: float = 1.0
-    blinks: float = 1.0
-    instructions: tuple[Segment, ...] | None = None  # an instruction track (stage 2)
-    instruction_text: str | None = None  # one instruction for the whole clip (stage 2)
-    device: str = "cpu"  # where stage 2 runs: "cpu", "cuda", "cuda:N" (resolve "auto" with stage2.runtime)
-
-    @property
-    def is_procedural(self) -> bool:
-        return self.model == "procedural"
+from .analysis import Analysis, analyze_audio
+from .cache import AnalysisCache, AnalysisKey
+from .instruction_choice import resolve_instructions
+from .options import GenerateOptions
 
 
 @dataclass
-class Analysis:
-    """Everything derived from the audio alone; re-used when only the synthesis settings change."""
+class Generation:
+    """One generated take and what it cost."""
 
-    audio: Audio
-    features: Features
-    phones: list[Phone]
-    phone_source: str
-    timings: dict[str, float] = field(default_factory=dict)
-    # stage 2's audio encodings of this clip, per (model id, device, fps): a re-bake with other
-    # instructions or another seed re-uses them instead of encoding the audio again
-    encodings: dict[tuple[str, str, float], Any] = field(default_factory=dict)
+    animation: Animation
+    analysis: Analysis
+    device: str  # where the synthesis ran ("cpu" for the procedural model)
+    audio_cached: bool = False  # the decoded audio came from the cache
+    reused_analysis: bool = False  # neither the front end nor stage 2's audio encoding ran again
 
 
-def analyze_audio(audio: Audio, fps: float, transcript: str | None = None,
-                  progress: ProgressFn = null_progress, with_phones: bool = True) -> Analysis:
-    """Front end, and phone timing unless ``with_phones`` is False (stage 2 hears the audio itself)."""
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    features = extract_features(audio, fps)
-    timings["features"] = time.perf_counter() - t0
-    progress("features", 0.1)
-    if not with_phones:
-        return Analysis(audio, features, [], "not used", timings)
-    t0 = time.perf_counter()
-    phone_progress = scaled(progress, 0.1, 0.95)
-    if audio.is_silent:
-        phones, source = [Phone(SILENCE, 0.0, audio.duration)], "silence"
-    elif transcript is not None:
-        phones, source = align_phones(audio, transcript, phone_progress), "alignment"
-    else:
-        phones, source = recognize_phones(audio, phone_progress), "recognition"
-    timings["phones"] = time.perf_counter() - t0
-    return Analysis(audio, features, phones, source, timings)
+def resolve_device(options: GenerateOptions) -> str:
+    """The concrete device stage 2 runs on (``auto`` resolved); the procedural model always runs on the CPU."""
+    if options.is_procedural:
+        return "cpu"
+    from ..stage2.runtime import resolve_device as resolve
 
-
-def check_model(model: str) -> None:
-    if model not in MODELS and not Path(model).exists():
-        raise AviTalkError(f"unknown model {model!r}: use {' or '.join(MODELS)}, or the path of stage-2 weights")
+    return resolve(options.device)
 
 
 def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animation:
-    check_model(options.model)
+    """The animation of an analysed clip (the audio is not read or analysed again)."""
     if not options.is_procedural:
-        return _synthesize_stage2(analysis, options)
+        return _synthesize_stage2(analysis, options, resolve_device(options))
     if options.instructions is not None or options.instruction_text is not None:
         warnings.warn("the procedural model does not follow instructions: --instructions/--text are ignored",
                       stacklevel=2)
@@ -113,74 +69,16 @@ def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animat
     return Animation(analysis.features.fps, ARKIT52, values, "arkit52", meta)
 
 
-# Below this (duration-weighted) calibrated confidence, stage 1's silent choice is flagged: with 8 emotions
-# chance is 0.125, and real voices land at 0.16-0.24 (docs/instructions.md).
-LOW_CONFIDENCE = 0.3
-
-
-def resolve_instructions(audio: Audio, options: GenerateOptions) -> tuple[list[Segment], str, list[float]]:
-    """The instruction segments stage 2 follows, where they came from — the track given, the ``--text``
-    parsed into one instruction over the whole clip, stage 1's prediction, or (while no stage-1 model is
-    installed) a neutral instruction, with a warning — and stage 1's confidence per segment (else empty)."""
-    if options.instructions is not None and options.instruction_text is not None:
-        raise AviTalkError("give either an instruction track or an instruction text, not both")
-    if options.instructions is not None:
-        if not options.instructions:
-            raise AviTalkError("the instruction track has no segments")
-        return list(options.instructions), "track", []
-    if options.instruction_text is not None:
-        return [Segment(0.0, max(audio.duration, 1e-3), parse_instruction(options.instruction_text),
-                        options.instruction_text.strip())], "text", []
-    from ..stage1.predict import predict
-
-    predicted = predict(audio)
-    if predicted:
-        confidence = [p.confidence for p in predicted]
-        span = [p.end - p.start for p in predicted]
-        overall = float(np.average(confidence, weights=span)) if sum(span) > 0 else float(np.mean(confidence))
-        if overall < LOW_CONFIDENCE:
-            first = predicted[0].segment().text
-            warnings.warn(f"stage 1 is unsure of the instructions it chose (confidence {overall:.2f}; first: "
-                          f"{first!r}): check them with 'avitalk analyze' and pass --instructions, or give --text",
-                          stacklevel=2)
-        return [p.segment() for p in predicted], "stage 1", confidence
-    warnings.warn("no stage-1 model is installed: a neutral instruction is used (give --text or --instructions)",
-                  stacklevel=2)
-    return [Segment(0.0, max(audio.duration, 1e-3), Instruction())], "neutral (no stage 1)", []
-
-
-def parse_instruction(text: str) -> Instruction:
-    """``--text``: free text → one instruction, through the instruction parser; what it could not use is
-    reported as warnings."""
-    if not text.strip():
-        raise AviTalkError("the instruction text is empty")
-    try:
-        from ..instructions.parser import parse
-    except ImportError as exc:
-        raise AviTalkError("--text needs the instruction parser (core/instructions/parser.py), which is "
-                           "not installed; give an instruction track with --instructions") from exc
-    result = parse(text)
-    if result.empty:
-        raise AviTalkError(f"nothing in the instruction text {text.strip()[:60]!r} was understood "
-                           "(try e.g. 'A happy person speaks with lip corners strongly pulled up.')")
-    for note in result.warnings:
-        warnings.warn(f"instruction text: {note}", stacklevel=2)
-    if result.ignored:
-        words = ", ".join(repr(i.word) for i in result.ignored[:6])
-        warnings.warn(f"instruction text: ignored {words}", stacklevel=2)
-    return result.instruction
-
-
-def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animation:
+def _synthesize_stage2(analysis: Analysis, options: GenerateOptions, device: str) -> Animation:
     from ..stage2.runtime import load_stage2
 
-    model = load_stage2(None if options.model == "stage2" else options.model, options.device)
+    model = load_stage2(options.weights, device)
     if options.transcript is not None:
         warnings.warn("stage 2 hears the audio only: --transcript is used by --model procedural", stacklevel=2)
     audio = analysis.audio
     segments, source, confidence = resolve_instructions(audio, options)
     t0 = time.perf_counter()
-    key = (model.id, options.device, analysis.features.fps)
+    key = (model.id, device, analysis.features.fps)
     prepared = analysis.encodings.get(key)
     if prepared is None:
         prepared = analysis.encodings[key] = model.prepare(audio, analysis.features.fps)
@@ -201,23 +99,41 @@ def _synthesize_stage2(analysis: Analysis, options: GenerateOptions) -> Animatio
     return animation
 
 
-def generate(audio_path: str | Path, options: GenerateOptions | None = None,
-             progress: ProgressFn = null_progress) -> tuple[Animation, Analysis]:
-    """Load ``audio_path`` and synthesise its Animation. Raises AviTalkError on bad input."""
+def generate(audio_path: str | Path, options: GenerateOptions | None = None, progress: ProgressFn = null_progress,
+             cache: AnalysisCache | None = None) -> Generation:
+    """Load ``audio_path`` and synthesise its Animation. Raises AviTalkError on bad input, before any audio
+    work when the model cannot load. With a ``cache``, the audio and its analysis are taken from it (and kept
+    in it) when the same file is generated again."""
     options = options or GenerateOptions()
-    fps = normalize_fps(options.fps)
-    check_model(options.model)
-    if not options.is_procedural:  # missing torch or bad weights fail before any work
+    device = resolve_device(options)
+    if not options.is_procedural:  # missing torch or bad weights fail before any audio work
         from ..stage2.runtime import load_stage2
 
-        load_stage2(None if options.model == "stage2" else options.model, options.device)
+        load_stage2(options.weights, device)
+    progress("model", 0.02)
     t0 = time.perf_counter()
-    audio = load_audio(audio_path, max_seconds=options.max_seconds)
+    analysis: Analysis | None = None
+    audio_cached = False
+    if cache is not None:
+        clip, audio_cached = cache.clip(str(audio_path), options.max_seconds)
+        audio = clip.audio
+        key: AnalysisKey = (options.fps, options.transcript if options.is_procedural else None,
+                            options.is_procedural)
+        analysis = clip.analyses.get(key)
+    else:
+        audio = load_audio(audio_path, max_seconds=options.max_seconds)
     load_time = time.perf_counter() - t0
-    progress("audio", 0.02)
-    analysis = analyze_audio(audio, fps, options.transcript, scaled(progress, 0.02, 0.95),
-                             with_phones=options.is_procedural)
-    analysis.timings["load"] = load_time
+    progress("audio", 0.05)
+    reused = analysis is not None
+    if analysis is None:
+        analysis = analyze_audio(audio, options.fps, options.transcript, scaled(progress, 0.05, 0.6),
+                                 with_phones=options.is_procedural)
+        analysis.timings["load"] = load_time
+        if cache is not None:
+            clip.analyses[key] = analysis
+    progress("analysis", 0.6)
+    encodings = len(analysis.encodings)
     animation = synthesize_animation(analysis, options)
+    reused = reused and len(analysis.encodings) == encodings  # no new audio encoding either
     progress("done", 1.0)
-    return animation, analysis
+    return Generation(animation, analysis, device, audio_cached, reused)

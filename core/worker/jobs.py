@@ -1,9 +1,6 @@
-"""What the worker does for each request, with the per-audio cache that lets a re-bake after editing only
-the instruction text skip the audio analysis.
-
-The cache is keyed by the audio file's sha256: the decoded audio, the stage-1 analysis, and the front end
-(with stage 2's audio encodings, see ``pipeline.Analysis.encodings``) per frame rate and transcript. It
-lives as long as the worker (or, in-process, the add-on session) and holds a few clips at most."""
+"""What the worker does for each request. The runner keeps a per-audio analysis cache
+(``pipeline.cache``) for as long as it lives (the worker process, or in-process the add-on session), so a
+re-bake after editing only the instruction text skips the audio analysis."""
 
 from __future__ import annotations
 
@@ -12,17 +9,14 @@ import sys
 import time
 import traceback
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ...version import __version__
 from ..common.errors import AviTalkError
-from ..common.fileio import sha256_file
 from ..common.progress import Cancelled, ProgressFn, scaled
-
-MAX_CACHED_CLIPS = 4
+from ..pipeline.cache import AnalysisCache
 
 
 def probe() -> dict[str, Any]:
@@ -41,44 +35,6 @@ def probe() -> dict[str, Any]:
     except Exception as exc:  # a broken driver is reported, not fatal
         info["cuda_error"] = f"{type(exc).__name__}: {exc}"
     return info
-
-
-class _Clip:
-    """Everything cached for one audio file."""
-
-    def __init__(self, audio: Any) -> None:
-        self.audio = audio
-        self.stage1: dict[str, Any] | None = None
-        self.analyses: dict[tuple[float, str | None, bool], Any] = {}
-
-
-class AnalysisCache:
-    def __init__(self, max_clips: int = MAX_CACHED_CLIPS) -> None:
-        self.max_clips = max_clips
-        self._clips: OrderedDict[str, _Clip] = OrderedDict()
-
-    def clip(self, path: str, max_seconds: float) -> tuple[_Clip, bool]:
-        """The cached clip of ``path`` (True) or a freshly loaded one (False)."""
-        from ..audio.loader import load_audio
-
-        try:
-            digest: str | None = sha256_file(path)
-        except OSError:
-            digest = None  # load_audio says what is wrong with the path
-        if digest is not None and digest in self._clips:
-            clip = self._clips[digest]
-            if clip.audio.duration <= max_seconds:
-                self._clips.move_to_end(digest)
-                return clip, True
-        audio = load_audio(path, max_seconds=max_seconds)
-        clip = _Clip(audio)
-        self._clips[audio.sha256] = clip
-        while len(self._clips) > self.max_clips:
-            self._clips.popitem(last=False)
-        return clip, False
-
-    def __len__(self) -> int:
-        return len(self._clips)
 
 
 class JobRunner:
@@ -102,11 +58,16 @@ class JobRunner:
 
     def analyze(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
         """Stage 1: the audio's instruction segments (the editable track)."""
-        from ..audio.loader import DEFAULT_MAX_SECONDS
+        from ..pipeline.options import GenerateOptions
         from ..stage1.predict import load_predictor
 
-        predictor = load_predictor(params.get("weights"))
-        clip, _ = self.cache.clip(_audio_param(params), float(params.get("max_seconds", DEFAULT_MAX_SECONDS)))
+        weights = params.get("weights")
+        if weights is not None and not isinstance(weights, str):
+            raise AviTalkError("analyze's weights must be a path")
+        limit = GenerateOptions.from_params({"model": "procedural", "max_seconds": params.get(
+            "max_seconds", GenerateOptions.max_seconds)}).max_seconds  # checked like generate's
+        predictor = load_predictor(weights)
+        clip, _ = self.cache.clip(_audio_param(params), limit)
         progress("audio", 0.1)
         cached = clip.stage1 is not None
         if clip.stage1 is None:
@@ -119,56 +80,27 @@ class JobRunner:
                 "audio_warnings": list(audio.warnings)}
 
     def generate(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
-        """Audio (+ instructions) → an animation file (``params["output"]``, .npz)."""
-        from ..animation import normalize_fps
-        from ..audio.loader import DEFAULT_MAX_SECONDS
-        from ..instructions import track_from_dict
-        from ..pipeline.generate import GenerateOptions, analyze_audio, check_model, synthesize_animation
-        from ..stage2.runtime import load_stage2, resolve_device
+        """Audio + options (``GenerateOptions.to_params``) → an animation file (``params["output"]``, .npz),
+        through the one generation path with this runner's analysis cache."""
+        from ..pipeline.generate import generate
+        from ..pipeline.options import GenerateOptions
 
         output = params.get("output")
-        if not output or Path(str(output)).suffix.lower() != ".npz":
+        if not isinstance(output, str) or Path(output).suffix.lower() != ".npz":
             raise AviTalkError("generate needs an output path ending in .npz")
-        segments = params.get("segments")
-        model = str(params.get("model", "stage2"))
-        check_model(model)
-        options = GenerateOptions(
-            fps=normalize_fps(float(params.get("fps", 30.0))), seed=int(params.get("seed", 0)),
-            transcript=params.get("transcript") or None, model=model,
-            max_seconds=float(params.get("max_seconds", DEFAULT_MAX_SECONDS)),
-            lips=float(params.get("lips", 1.0)), expression=float(params.get("expression", 1.0)),
-            blinks=float(params.get("blinks", 1.0)),
-            instructions=tuple(track_from_dict({"segments": segments})) if segments is not None else None,
-            instruction_text=params.get("instruction_text") or None,
-            device=resolve_device(str(params.get("device", "auto"))) if model != "procedural" else "cpu")
-        if not options.is_procedural:  # missing torch or bad weights fail before any audio work
-            load_stage2(None if model == "stage2" else model, options.device)
-        progress("model", 0.05)
-        clip, audio_cached = self.cache.clip(_audio_param(params), options.max_seconds)
-        progress("audio", 0.1)
-        key = (options.fps, options.transcript if options.is_procedural else None, options.is_procedural)
-        analysis = clip.analyses.get(key)
-        reused = analysis is not None
-        if analysis is None:
-            analysis = analyze_audio(clip.audio, options.fps, options.transcript, scaled(progress, 0.1, 0.6),
-                                     with_phones=options.is_procedural)
-            clip.analyses[key] = analysis
-        progress("analysis", 0.6)
-        encodings = len(analysis.encodings)
+        options = GenerateOptions.from_params(params.get("options", {}))
         t0 = time.perf_counter()
-        animation = synthesize_animation(analysis, options)
-        reused = reused and len(analysis.encodings) == encodings  # no new audio encoding either
-        progress("synthesis", 0.95)
-        animation.save(str(output))
+        done = generate(_audio_param(params), options, scaled(progress, 0.0, 0.95), cache=self.cache)
+        done.animation.save(output)
         progress("done", 1.0)
-        return {"animation": str(output), "reused_analysis": reused, "audio_cached": audio_cached,
-                "synthesis_seconds": round(time.perf_counter() - t0, 4), "device": options.device,
-                "model": model, "audio_warnings": list(clip.audio.warnings)}
+        return {"animation": output, "reused_analysis": done.reused_analysis, "audio_cached": done.audio_cached,
+                "synthesis_seconds": round(time.perf_counter() - t0, 4), "device": done.device,
+                "model": options.model, "audio_warnings": list(done.analysis.audio.warnings)}
 
 
 def _audio_param(params: dict[str, Any]) -> str:
     audio = params.get("audio")
-    if not audio:
+    if not audio or not isinstance(audio, str):
         raise AviTalkError("no audio file given")
     return str(audio)
 

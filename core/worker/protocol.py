@@ -3,12 +3,13 @@
 Client → worker::
 
     {"id": "3", "op": "analyze" | "generate" | "probe", "params": {...}}
+    (generate: {"audio": path, "output": path.npz, "options": GenerateOptions.to_params()})
     {"op": "shutdown"}
 
 Worker → client (the first line is ``ready``; then, per request, any number of ``progress`` lines and
 exactly one ``result`` or ``error``)::
 
-    {"type": "ready", "protocol": 1, "info": {...probe...}}
+    {"type": "ready", "protocol": 2, "info": {...probe...}}
     {"id": "3", "type": "progress", "stage": "features", "fraction": 0.4}
     {"id": "3", "type": "result", "result": {...}, "warnings": ["..."]}
     {"id": "3", "type": "error", "message": "one line"}
@@ -21,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: generate takes {"audio", "output", "options": GenerateOptions.to_params()}
 OPERATIONS = ("probe", "analyze", "generate")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..animation import Animation
 from ..common.progress import ProgressFn, null_progress
-from ..instructions import track_to_dict
-from ..pipeline.generate import GenerateOptions, generate
+from ..pipeline.generate import generate
+from ..pipeline.options import GenerateOptions
 from .client import WorkerClient, detect_python, in_process_possible
 
 
@@ -18,16 +18,10 @@ def generate_anywhere(audio: str | Path, options: GenerateOptions, progress: Pro
                       worker: WorkerClient | None = None) -> Animation:
     """The Animation of ``audio``; in ``worker`` when given, else here if possible, else a new worker."""
     if worker is None and in_process_possible():
-        return generate(audio, options, progress)[0]
+        return generate(audio, options, progress).animation
     client = worker if worker is not None else WorkerClient(detect_python())
-    params = {"audio": str(audio), "fps": options.fps, "seed": options.seed, "transcript": options.transcript,
-              "model": options.model, "max_seconds": options.max_seconds, "lips": options.lips,
-              "expression": options.expression, "blinks": options.blinks, "device": options.device,
-              "instruction_text": options.instruction_text}
-    if options.instructions is not None:
-        params["segments"] = track_to_dict(list(options.instructions))["segments"]
     with tempfile.TemporaryDirectory(prefix="avitalk-") as tmp:
-        params["output"] = str(Path(tmp) / "take.npz")
+        params = {"audio": str(audio), "output": str(Path(tmp) / "take.npz"), "options": options.to_params()}
         try:
             result = client.submit("generate", params).wait(on_progress=progress)
             return Animation.load(result["animation"])

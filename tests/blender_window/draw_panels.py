@@ -55,19 +55,19 @@ def steps() -> session.Steps:
     prefs.model = "procedural"
     prefs.run_mode = "WORKER"
 
-    bpy.ops.avi_talking.add_head()
+    bpy.ops.avitalk.add_head()
     head = bpy.context.active_object
     result["head_faces"] = len(head.data.polygons)
     settings = bpy.context.scene.avi_talking
     settings.audio_path = audio
-    result["analyze"] = sorted(bpy.ops.avi_talking.analyze())
+    result["analyze"] = sorted(bpy.ops.avitalk.analyze())
     settings.segments[0].text = EDITED_TEXT
     result["segments"] = [{"start": s.start, "end": s.end, "emotion": s.emotion, "ignored": s.ignored}
                           for s in settings.segments]
 
     # a rig name the matcher cannot place: the Rig Mapping panel lists it with a shape-key picker
     head.data.shape_keys.key_blocks["jawOpen"].name = "MTH_open"
-    result["match"] = sorted(bpy.ops.avi_talking.match_shape_keys())
+    result["match"] = sorted(bpy.ops.avitalk.match_shape_keys())
     result["unmatched"] = [item.channel for item in head.avi_talking_mapping if not item.block]
 
     region = session.show_sidebar()
@@ -77,14 +77,14 @@ def steps() -> session.Steps:
     result["tab"] = dict(counter.counts)
 
     with session.in_view3d():
-        result["bake_invoke"] = sorted(bpy.ops.avi_talking.bake_audio("INVOKE_DEFAULT"))
+        result["bake_invoke"] = sorted(bpy.ops.avitalk.bake_audio("INVOKE_DEFAULT"))
     yield from wait_for_job(result, "bake", counter)
     session.redraw()
     key = takes.shape_key_of(head)
     result["takes"] = [action.name for action in takes.takes_for(key)]
 
     with session.in_view3d():
-        result["esc_invoke"] = sorted(bpy.ops.avi_talking.bake_audio("INVOKE_DEFAULT", new_take=True))
+        result["esc_invoke"] = sorted(bpy.ops.avitalk.bake_audio("INVOKE_DEFAULT", new_take=True))
     session.press_esc()
     yield from wait_for_job(result, "esc", counter)
     result["takes_after_esc"] = [action.name for action in takes.takes_for(key)]

@@ -50,7 +50,7 @@ def set_up_scene(audio: str) -> None:
     from avi_talking.addon import compat
     from avi_talking.addon.keyframes import write_keys
 
-    bpy.ops.avi_talking.add_head()
+    bpy.ops.avitalk.add_head()
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 24, 1.0
     scene.frame_start, scene.frame_end, scene.frame_current = 10, 90, 10
@@ -79,7 +79,7 @@ def steps() -> session.Steps:
     result["before"] = snapshot()
 
     # as the Bake button calls it: EXEC (synchronous) with an undo push (bpy.ops calls push none by default)
-    result["bake"] = sorted(bpy.ops.avi_talking.bake_audio("EXEC_DEFAULT", True))
+    result["bake"] = sorted(bpy.ops.avitalk.bake_audio("EXEC_DEFAULT", True))
     result["baked"] = snapshot()
     with session.in_view3d():
         result["undo"] = sorted(bpy.ops.ed.undo())
@@ -90,7 +90,7 @@ def steps() -> session.Steps:
     yield 0.05
     result["redone"] = snapshot()
 
-    result["bake2"] = sorted(bpy.ops.avi_talking.bake_audio("EXEC_DEFAULT", True, new_take=True))
+    result["bake2"] = sorted(bpy.ops.avitalk.bake_audio("EXEC_DEFAULT", True, new_take=True))
     result["baked2"] = snapshot()
     with session.in_view3d():
         bpy.ops.ed.undo()

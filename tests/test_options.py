@@ -1,0 +1,125 @@
+"""The one options type: one set of defaults, checked when made, one wire format (to_params/from_params) used by
+the command line, the worker and the add-on, and one generation path (with the analysis cache as an option)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from avi_talking.cli.commands._common import add_synthesis_arguments, options_from
+from avi_talking.core.common.errors import AviTalkError
+from avi_talking.core.instructions import Instruction, Segment
+from avi_talking.core.pipeline.cache import AnalysisCache
+from avi_talking.core.pipeline.generate import generate
+from avi_talking.core.pipeline.options import GenerateOptions
+from avi_talking.core.worker.jobs import JobRunner
+
+from conftest import SpokenClip, run_cli
+
+TRACK = (Segment(0.0, 1.0, Instruction("happy", 0.6, {"AU12": 0.7}), "A happy person speaks."),
+         Segment(1.0, 2.5, Instruction("angry", 0.5, {"AU4": 0.6}), "An angry person speaks."))
+
+
+def _cli_defaults() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_synthesis_arguments(parser)
+    return parser.parse_args(["speech.wav"])
+
+
+def test_the_command_line_takes_its_defaults_from_the_options_type() -> None:
+    assert options_from(_cli_defaults()) == GenerateOptions()
+    assert GenerateOptions().model == "stage2" and GenerateOptions().device == "auto"
+
+
+@pytest.mark.parametrize("options", [
+    GenerateOptions(),
+    GenerateOptions(model="procedural", fps=29.97, seed=7, transcript="bob met pam", lips=0.5, expression=2.0,
+                    blinks=0.0, device="cpu", max_seconds=60.0),
+    GenerateOptions(instructions=TRACK, seed=3, device="cuda:1"),
+    GenerateOptions(instruction_text="An angry person speaks with brow strongly lowered."),
+])
+def test_the_wire_format_round_trips_through_json(options: GenerateOptions) -> None:
+    params = json.loads(json.dumps(options.to_params()))  # what crosses the worker's pipe
+    back = GenerateOptions.from_params(params)
+    assert back == options
+    assert set(params) == {f.name for f in fields(GenerateOptions)}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seed": -1}, "seed must be a whole number"),
+    ({"seed": 2**40}, "seed must be a whole number"),
+    ({"seed": True}, "seed must be a whole number"),
+    ({"seed": 1.5}, "seed must be a whole number"),
+    ({"max_seconds": math.nan}, "maximum duration must be a finite number"),
+    ({"max_seconds": math.inf}, "maximum duration must be a finite number"),
+    ({"max_seconds": 0.0}, "positive number of seconds"),
+    ({"fps": 0.5}, "outside 1..240"),
+    ({"fps": math.nan}, "fps must be a finite number"),
+    ({"fps": "30"}, "fps must be a number"),
+    ({"lips": 11.0}, "lips must be between 0 and 10"),
+    ({"blinks": -0.1}, "blinks must be between 0 and 10"),
+    ({"expression": False}, "expression must be a number"),
+    ({"model": "nonexistent-model"}, "unknown model"),
+    ({"device": "tpu"}, "unknown compute device"),
+    ({"instruction_text": "   "}, "instruction text is empty"),
+    ({"instructions": (), }, "no segments"),
+    ({"instructions": TRACK, "instruction_text": "A sad person speaks."}, "not both"),
+])
+def test_bad_values_fail_when_the_options_are_made(change: dict, message: str) -> None:
+    with pytest.raises(AviTalkError, match=message):
+        GenerateOptions(**change)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"segments": []}, "unknown generation option"),  # the old wire format: refused, not ignored
+    ({"model": 3}, "model must be a string"),
+    ({"instructions": "happy"}, "must be a list of segments"),
+    ({"transcript": ["a"]}, "transcript must be a string"),
+    ("stage2", "must be a JSON object"),
+])
+def test_from_params_refuses_what_to_params_never_writes(params: object, message: str) -> None:
+    with pytest.raises(AviTalkError, match=message):
+        GenerateOptions.from_params(params)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seed", "-1"], "seed must be a whole number"),
+    (["--max-duration", "nan"], "maximum duration must be a finite number"),
+    (["--lips", "inf"], "lips must be a finite number"),
+    (["--device", "tpu"], "unknown compute device"),
+])
+def test_the_command_line_refuses_bad_values_in_one_line(spoken: SpokenClip, tmp_path: Path, args: list[str],
+                                                          message: str) -> None:
+    out = tmp_path / "take.npz"
+    done = run_cli("generate", str(spoken.path), "-o", str(out), "--model", "procedural", *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error:") and message in done.stderr
+    assert not out.exists()
+
+
+def test_one_generation_path_with_and_without_the_cache(spoken: SpokenClip, tmp_path: Path) -> None:
+    """The worker's job and a direct call run the same path: the same options give the same animation, and the
+    cache only changes what is recomputed."""
+    options = GenerateOptions(model="procedural", fps=25.0, seed=5, transcript=spoken.text)
+    direct = generate(spoken.path, options)
+    cache = AnalysisCache()
+    first = generate(spoken.path, options, cache=cache)
+    again = generate(spoken.path, GenerateOptions.from_params({**options.to_params(), "seed": 6}), cache=cache)
+    assert (first.audio_cached, first.reused_analysis) == (False, False)
+    assert (again.audio_cached, again.reused_analysis) == (True, True)
+    assert (direct.animation.values == first.animation.values).all()
+    assert not (again.animation.values == first.animation.values).all()  # another take
+
+    runner = JobRunner()
+    out = tmp_path / "take.npz"
+    result, _ = runner.run("generate", {"audio": str(spoken.path), "output": str(out),
+                                        "options": options.to_params()}, lambda stage, fraction: None)
+    from avi_talking.core.animation import Animation
+
+    assert (Animation.load(out).values == direct.animation.values).all()
+    assert result["device"] == "cpu" and result["model"] == "procedural"
