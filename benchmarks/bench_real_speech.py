@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from avi_talking.core.pipeline.generate import GenerateOptions, generate
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 CLOSED_MM = 1.0
 

@@ -17,7 +17,7 @@ import numpy as np
 from avi_talking.core.lipsync.phone_timing import read_transcript
 from avi_talking.core.phonemes import BILABIALS, SILENCE
 from avi_talking.core.pipeline.generate import GenerateOptions, generate
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from avi_talking.core.audio.loader import from_samples
 from avi_talking.core.lipsync.procedural import ProceduralSettings, coarticulate, synthesize
 from avi_talking.core.phonemes import BILABIALS, SILENCE, Phone
 from avi_talking.core.pipeline.generate import GenerateOptions, generate
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 from conftest import SpokenClip, tone, write_audio
 
