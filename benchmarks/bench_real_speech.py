@@ -20,7 +20,7 @@ import numpy as np
 
 from avi_talking.core.pipeline.generate import generate
 from avi_talking.core.pipeline.options import GenerateOptions
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 CLOSED_MM = 1.0
 

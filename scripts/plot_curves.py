@@ -18,7 +18,7 @@ from avi_talking.core.lipsync.phone_timing import read_transcript
 from avi_talking.core.phonemes import BILABIALS, SILENCE
 from avi_talking.core.pipeline.generate import generate
 from avi_talking.core.pipeline.options import GenerateOptions
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from avi_talking.core.arkit import ARKIT52, INDEX
-from avi_talking.core.rigs.builtin_head import FORMAT_VERSION, HeadMesh, build_head, deform, lip_gap_mm
+from avi_talking.core.rigs.builtin_head import FORMAT_VERSION, HeadMesh, build_head, deform
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 MM = 1000.0
 X, Y, Z = 0, 1, 2

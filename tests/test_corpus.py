@@ -22,7 +22,7 @@ from avi_talking.core.corpus.voices import SPLIT_VARIANTS
 from avi_talking.core.instructions import Instruction, to_text
 from avi_talking.core.lipsync.phone_timing import PhoneWarning, align_phones
 from avi_talking.core.phonemes import ARPABET, BILABIALS, SILENCE, VOWELS
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 from conftest import match_labels, phones_from, run_cli
 

@@ -15,7 +15,7 @@ from avi_talking.core.lipsync.procedural import ProceduralSettings, coarticulate
 from avi_talking.core.phonemes import BILABIALS, SILENCE, Phone
 from avi_talking.core.pipeline.generate import generate
 from avi_talking.core.pipeline.options import GenerateOptions
-from avi_talking.core.rigs.builtin_head import lip_gap_mm
+from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm
 
 from conftest import SpokenClip, tone, write_audio
 

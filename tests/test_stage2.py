@@ -107,7 +107,7 @@ def test_frame_alignment_and_gap_proxy() -> None:
     change = (hit - base).abs().sum(1)[0]
     assert int(change.argmax()) == 10 and float(change[8]) == 0.0 and float(change[12]) == 0.0
     # the differentiable lip gap equals the evaluation's
-    from avi_talking.core.rigs.builtin_head import lip_gap_mm as exact
+    from avi_talking.core.rigs.builtin_head.measure import lip_gap_mm as exact
 
     values = np.random.default_rng(1).uniform(0, 0.6, (50, 52))
     assert np.allclose(lip_gap_mm(torch.tensor(values, dtype=torch.float32)).numpy(), exact(values), atol=1e-3)

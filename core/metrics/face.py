@@ -6,7 +6,8 @@ from functools import cache
 
 import numpy as np
 
-from ..rigs.builtin_head import HeadMesh, build_head, deform, lip_gap_mm
+from ..rigs.builtin_head import HeadMesh, build_head, deform
+from ..rigs.builtin_head.measure import lip_gap_mm
 
 CLOSED_MM = 1.0  # lips count as closed below this gap
 UPPER_FACE_Z = -0.012  # skin above this height (the eye centres are at 0) counts as upper face

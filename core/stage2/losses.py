@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..arkit import ARKIT52
 from ..instructions.arkit_map import STATIC_AUS, au_matrix
-from ..rigs.builtin_head import _gap_model
+from ..rigs.builtin_head.measure import gap_model
 
 MOUTH = torch.tensor([n.startswith(("mouth", "jaw", "tongue", "cheekPuff")) for n in ARKIT52])
 CLOSED_MM = 1.0  # the evaluation's threshold
@@ -20,13 +20,13 @@ HINGE_MM = 0.4  # aim below it, where the target is closed
 
 @cache
 def _gap_tensors() -> tuple[torch.Tensor, torch.Tensor]:
-    rest, change = _gap_model()  # metres: rest [P], change [52, P]
+    rest, change = gap_model()  # metres: rest [P], change [52, P]
     mm = lambda a: torch.from_numpy(np.asarray(a, np.float32) * 1000)  # noqa: E731
     return mm(rest), mm(change)
 
 
 def lip_gap_mm(values: torch.Tensor) -> torch.Tensor:
-    """[..., 52] → [...]: the built-in head's lip gap in mm, as ``core.rigs.builtin_head.lip_gap_mm``
+    """[..., 52] → [...]: the built-in head's lip gap in mm, as ``core.rigs.builtin_head.measure.lip_gap_mm``
     (linear in the weights per contact pair, then the smallest pair, clipped at 0)."""
     rest, change = _gap_tensors()
     return (rest + values @ change).amin(-1).clamp(min=0.0)
