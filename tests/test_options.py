@@ -102,6 +102,13 @@ def test_the_command_line_refuses_bad_values_in_one_line(spoken: SpokenClip, tmp
     assert not out.exists()
 
 
+def test_analyze_refuses_a_nan_duration_limit(spoken: SpokenClip, tmp_path: Path) -> None:
+    out = tmp_path / "track.json"
+    done = run_cli("analyze", str(spoken.path), "-o", str(out), "--max-duration", "nan")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "finite number" in done.stderr
+    assert not out.exists()
+
+
 def test_one_generation_path_with_and_without_the_cache(spoken: SpokenClip, tmp_path: Path) -> None:
     """The worker's job and a direct call run the same path: the same options give the same animation, and the
     cache only changes what is recomputed."""

@@ -44,10 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from ...core.audio.loader import load_audio
     from ...core.common.fileio import atomic_output
     from ...core.lipsync.phone_timing import read_transcript
+    from ...core.pipeline.options import check_duration_limit
     from ...core.stage1.predict import load_predictor
     from ...core.stage1.segment import MAX_SECONDS, MIN_SPEECH
 
     out = check_output_path(args.output, (".json",))
+    limit = check_duration_limit(args.max_duration)
     if args.llm_adapter and not args.llm:
         raise AviTalkError("--llm-adapter needs --llm (the adapter feeds a local transformers model)")
     min_speech = MIN_SPEECH if args.min_speech is None else args.min_speech
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     transcript = read_transcript(args.transcript) if args.transcript else None
     predictor = load_predictor(args.weights)  # bad weights fail before any audio work
     backend = _backend(args)
-    audio = load_audio(args.audio, max_seconds=args.max_duration)
+    audio = load_audio(args.audio, max_seconds=limit)
     bar = TextBar()
     bar.enabled = bar.enabled and not args.quiet
     try:

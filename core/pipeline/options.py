@@ -62,10 +62,7 @@ class GenerateOptions:
             if not 0.0 <= value <= MAX_STRENGTH:
                 raise AviTalkError(f"{name} must be between 0 and {MAX_STRENGTH:g}, not {value:g}")
             object.__setattr__(self, name, value)
-        limit = _number("the maximum duration", self.max_seconds)
-        if limit <= 0:
-            raise AviTalkError(f"the maximum duration must be a positive number of seconds, not {limit:g}")
-        object.__setattr__(self, "max_seconds", limit)
+        object.__setattr__(self, "max_seconds", check_duration_limit(self.max_seconds))
         object.__setattr__(self, "device", check_device(self.device))
         if self.instructions is not None and self.instruction_text is not None:
             raise AviTalkError("give either an instruction track or an instruction text, not both")
@@ -116,6 +113,14 @@ class GenerateOptions:
             if values.get(name) is not None and not isinstance(values[name], str):
                 raise AviTalkError(f"the option {name} must be a string or null")
         return cls(**values)
+
+
+def check_duration_limit(value: object) -> float:
+    """``--max-duration``: a finite, positive number of seconds (NaN would switch the limit off)."""
+    limit = _number("the maximum duration", value)
+    if limit <= 0:
+        raise AviTalkError(f"the maximum duration must be a positive number of seconds, not {limit:g}")
+    return limit
 
 
 def _number(name: str, value: object) -> float:
