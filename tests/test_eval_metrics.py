@@ -16,11 +16,12 @@ from avi_talking.core.audio.loader import Audio
 from avi_talking.core.common.errors import AviTalkError
 from avi_talking.core.corpus.dataset import Corpus
 from avi_talking.core.corpus.targets import make_targets
-from avi_talking.core.eval.registry import ModelOutput, load_model, register_model
+from avi_talking.core.eval.registry import load_model, register_model
 from avi_talking.core.eval.runner import EvalOptions, evaluate
 from avi_talking.core.instructions import Instruction, Segment, expression_vector
 from avi_talking.core.metrics import scores as m
 from avi_talking.core.metrics.face import lip_vertex_error, upper_face_dynamics_deviation, upper_face_vertices
+from avi_talking.core.model_contract import ModelOutput
 from avi_talking.core.phonemes import SILENCE
 from avi_talking.core.rigs.builtin_head import build_head
 

@@ -7,7 +7,7 @@ from types import ModuleType
 
 from ...core.audio.loader import DEFAULT_MAX_SECONDS
 from ...core.common.errors import AviTalkError
-from ...core.instructions import read_track
+from ...core.instructions import check_text_length, read_track
 from ...core.lipsync.phone_timing import read_transcript
 from ...core.pipeline.generate import CLI_DEFAULT_MODEL, GenerateOptions, check_model
 
@@ -44,7 +44,7 @@ def options_from(args: argparse.Namespace) -> GenerateOptions:
             raise AviTalkError(f"--{name} must be between 0 and 10, not {value}")
     transcript = read_transcript(args.transcript) if args.transcript else None
     segments = tuple(read_track(args.instructions)) if args.instructions else None
-    if args.text is not None and not args.text.strip():
+    if args.text is not None and not check_text_length(args.text, "--text").strip():
         raise AviTalkError("--text is empty")
     return GenerateOptions(
         fps=args.fps, seed=args.seed, transcript=transcript, model=args.model, max_seconds=args.max_duration,
