@@ -428,7 +428,7 @@ def test_a_bad_adapter_card_is_refused_before_the_language_model_is_touched(tmp_
     save_adapter(tmp_path / "ad", build_adapter(3, 2, 8, 4, 1.0), card)
     good = json.loads((tmp_path / "ad" / "adapter.json").read_text())
     cases = [(lambda c: c.update(n_tokens="2"), "n_tokens must be a whole number, not a string"),
-             (lambda c: c.update(hidden=10**12), "hidden must be between 1 and 65536"),
+             (lambda c: c.update(hidden=10**12), "hidden must be between 1 and 16384"),
              (lambda c: c["normalisation"].update(std=[1.0, 0.0, 1.0]), "normalisation.std[1] must be more than 0"),
              (lambda c: c.pop("weights_sha256"), "is missing 'weights_sha256'"),
              (lambda c: c.update(weights="../ad2/adapter.safetensors"), "must be a relative path inside")]
@@ -440,6 +440,25 @@ def test_a_bad_adapter_card_is_refused_before_the_language_model_is_touched(tmp_
         with pytest.raises(FormatError) as info:
             load_adapter(tmp_path / "ad", None)  # the card fails before the language model is asked anything
         assert message in str(info.value), str(info.value)
+
+
+def test_adapter_sizes_are_compared_before_anything_is_allocated(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from avi_talking.core.instructions.adapter import build_adapter, load_adapter, save_adapter
+
+    card = {"format": "avi-talking-llm-adapter", "format_version": 1, "n_features": 3, "n_tokens": 2,
+            "embed_dim": 8, "hidden": 4, "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3}}
+    save_adapter(tmp_path / "ad", build_adapter(3, 2, 8, 4, 1.0), card)
+    lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2))
+    assert load_adapter(tmp_path / "ad", lm).embed(torch.zeros(3).numpy()).shape == (1, 2, 8)
+    big = json.loads((tmp_path / "ad" / "adapter.json").read_text())
+    big.update(n_tokens=256, hidden=16_384)  # 2048 x 16384 floats if it were built before the comparison
+    (tmp_path / "ad" / "adapter.json").write_text(json.dumps(big))
+    with pytest.raises(FormatError, match="do not match the card's sizes"):
+        load_adapter(tmp_path / "ad", lm)
 
 
 # ---- eval model cards ------------------------------------------------------------------------------------------

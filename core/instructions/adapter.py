@@ -40,7 +40,7 @@ CARD = "adapter.json"
 CARD_SPEC = Obj({
     "format": Str(max_len=64, choices=(FORMAT,)),
     "format_version": Opt(Int(0, 1_000_000)),
-    "n_features": Int(1, 4096), "n_tokens": Int(1, 1024), "embed_dim": Int(1, 65_536), "hidden": Int(1, 65_536),
+    "n_features": Int(1, 4096), "n_tokens": Int(1, 256), "embed_dim": Int(1, 16_384), "hidden": Int(1, 16_384),
     "normalisation": Obj({"mean": ListOf(Num(), max_items=4096),
                           "std": ListOf(Num(0.0, above=True), max_items=4096)}),
     "weights": Opt(Str(max_len=255)),
@@ -139,11 +139,13 @@ def load_adapter(path: str | Path, lm: Any) -> LoadedAdapter:
         loaded = load_file(weights, sha256=card["weights_sha256"].lower())
     except WeightsError as exc:
         raise FormatError(f"adapter weights: {exc}") from None
-    module = build_adapter(n_features, n_tokens, embed_dim, hidden, 1.0)
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    with torch.device("meta"):  # shapes only: the card's sizes allocate nothing until the file matches them
+        expected = {k: tuple(v.shape) for k, v in build_adapter(n_features, n_tokens, embed_dim, hidden, 1.0)
+                    .state_dict().items()}
     got = {k: tuple(v.shape) for k, v in loaded.arrays.items()}
     if got != expected:
         raise FormatError(f"{card_file.name}: adapter tensors {sorted(got)} do not match the card's sizes")
+    module = build_adapter(n_features, n_tokens, embed_dim, hidden, 1.0)
     module.load_state_dict({k: torch.tensor(v) for k, v in loaded.arrays.items()})
     module.eval()
     return LoadedAdapter(module, card, mean, std)
