@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from avi_talking.core.arkit import ARKIT52, INDEX  # noqa: E402
 from avi_talking.core.audio.loader import load_audio  # noqa: E402
 from avi_talking.core.common.errors import AviTalkError, FormatError  # noqa: E402
+from avi_talking.core.common.fileio import sha256_file  # noqa: E402
 from avi_talking.core.corpus.dataset import Corpus  # noqa: E402
 from avi_talking.core.instructions import Instruction, Segment, track_to_dict  # noqa: E402
 from avi_talking.core.metrics.scores import bilabial_closure  # noqa: E402
@@ -211,7 +212,7 @@ def test_mismatched_weights_fail_clearly(tiny_run: Path, tmp_path: Path) -> None
         "channels": (lambda c: c.update(channels=list(reversed(c["channels"]))), "52 ARKit channels"),
         "fps": (lambda c: c.update(fps=25.0), "fps"),
         "arch": (lambda c: c.update(architecture="other-net"), "not avi-talking-stage2"),
-        "key": (lambda c: c["config"].update(wings=2), "unknown config keys"),
+        "key": (lambda c: c["config"].update(wings=2), "config has an unknown key 'wings'"),
     }
     for name, (edit, message) in cases.items():
         with pytest.raises(FormatError, match=message):
@@ -222,7 +223,7 @@ def test_mismatched_weights_fail_clearly(tiny_run: Path, tmp_path: Path) -> None
     tensors["net.decoder.out.weight"] = tensors["net.decoder.out.weight"][:40]
     checkpoint.save_tensors(bad / weights.WEIGHTS_NAME, tensors)
     card = json.loads((bad / weights.CARD_NAME).read_text())
-    card["sha256"] = ""
+    card["sha256"] = sha256_file(bad / weights.WEIGHTS_NAME)  # the hash fits: the shapes are what differ
     (bad / weights.CARD_NAME).write_text(json.dumps(card))
     with pytest.raises(FormatError, match="tensors do not match its card"):
         Stage2Model.load(bad)

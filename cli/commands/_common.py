@@ -6,7 +6,7 @@ import argparse
 from types import ModuleType
 
 from ...core.common.errors import AviTalkError
-from ...core.instructions import read_track
+from ...core.instructions import check_text_length, read_track
 from ...core.lipsync.phone_timing import read_transcript
 from ...core.pipeline.options import DEVICES, GenerateOptions
 
@@ -42,7 +42,7 @@ def add_synthesis_arguments(p: argparse.ArgumentParser, audio: bool = True) -> N
 
 def options_from(args: argparse.Namespace) -> GenerateOptions:
     """Options from the arguments; every file and value is checked here, before any work is done."""
-    if args.text is not None and not args.text.strip():
+    if args.text is not None and not check_text_length(args.text, "--text").strip():
         raise AviTalkError("--text is empty")
     return GenerateOptions(
         model=args.model, device=args.device, fps=args.fps, seed=args.seed,

@@ -1,18 +1,23 @@
-"""Atomic output: results are written to a temporary file beside the target, then renamed into place,
-so a failure never leaves a partial output file behind."""
+"""Files in and out. Atomic output: results are written to a temporary file beside the target, then
+renamed into place, so a failure never leaves a partial output file behind. Safe JSON input: the JSON
+files users hand over (instruction tracks, model cards) are read with a size cap and refusals of what
+would make the parser or the program misbehave, then checked against a ``jsonspec`` schema."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from .errors import AviTalkError, FormatError
+from .jsonspec import Invalid, JsonPath, Spec, invalid, show_value, validate
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -23,23 +28,159 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def read_json(path: Path, what: str) -> Any:
-    """A JSON file someone gave us (a model card, an instruction track): one-line FormatError naming
-    ``what`` when it is missing or not JSON."""
+MAX_JSON_BYTES = 4 * 1024 * 1024  # a model card is tens of kB; instruction tracks ask for more (track.py)
+MAX_JSON_DEPTH = 20  # our files nest 4-6 levels deep
+MAX_INT_DIGITS = 30  # a seed or a byte count; Python refuses to read ints of more than 4300 digits anyway
+MAX_NUMBER_CHARS = 64  # the longest float text a writer of ours makes is about 25 characters
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # a "\\ud800" escape decodes to a lone surrogate: not text
+
+
+class _Refused:
+    """Stands in for a number that json.loads read but we refuse; the scan reports it with its path."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _TwiceKeyed(dict[str, Any]):
+    """An object that gave one key twice (which value was meant?); the scan reports it with its path."""
+
+    twice = ""
+
+
+def _int(text: str) -> int | _Refused:
+    digits = len(text.lstrip("-"))
+    return _Refused(f"is a number with {digits} digits") if digits > MAX_INT_DIGITS else int(text)
+
+
+def _float(text: str) -> float | _Refused:
+    if len(text) > MAX_NUMBER_CHARS:
+        return _Refused(f"is a number written with {len(text)} characters")
+    value = float(text)
+    return value if math.isfinite(value) else _Refused(f"is {text}, too large a number (it overflows)")
+
+
+def _constant(name: str) -> _Refused:
+    return _Refused(f"is {name}, which is not a number (JSON has no NaN or Infinity)")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    seen: set[str] = set()
+    flagged = _TwiceKeyed(out)
+    flagged.twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return flagged
+
+
+def parse_json_text(data: bytes, where: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON bytes → value, refusing what a file of ours never holds: NaN/Infinity, numbers too long to
+    be real, a key given twice, lone surrogates, nesting deeper than ``max_depth``. One-line FormatError
+    naming ``where`` (and the JSON path of the bad value)."""
+    try:
+        text = data.decode("utf-8-sig")  # a leading BOM is tolerated: Windows editors write one
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{where} is not UTF-8 text (bad byte at offset {exc.start})") from None
+    try:
+        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant,
+                           object_pairs_hook=_object)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{where} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FormatError(f"{where} is nested far too deeply (at most {max_depth} levels are read)") from None
+    try:
+        _scan(value, max_depth)
+    except Invalid as exc:
+        raise invalid(where, exc.path, exc.reason) from None
+    return value
+
+
+def _scan(root: Any, max_depth: int) -> None:
+    """Walk the parsed value without recursion (one iterator per open container, so memory grows with
+    the depth, not the size) and raise Invalid at the first refused value."""
+    stack: list[tuple[Iterator[tuple[str | int, Any]], JsonPath]] = []
+
+    def visit(value: Any, path: JsonPath) -> None:
+        if isinstance(value, _Refused):
+            raise Invalid(path, value.reason)
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise Invalid(path, "holds a lone surrogate escape (such as \\ud800), which is not text")
+        elif isinstance(value, dict | list):
+            if len(stack) >= max_depth:
+                raise Invalid(path, f"is nested more than {max_depth} levels deep")
+            if isinstance(value, dict):
+                if isinstance(value, _TwiceKeyed):
+                    raise Invalid(path, f"has the key {show_value(value.twice)} twice")
+                bad = next((k for k in value if _SURROGATE.search(k)), None)
+                if bad is not None:
+                    raise Invalid((*path, bad), "is a key with a lone surrogate escape, which is not text")
+                stack.append((iter(value.items()), path))
+            else:
+                stack.append((iter(enumerate(value)), path))
+
+    visit(root, ())
+    while stack:
+        items, path = stack[-1]
+        depth = len(stack)
+        for key, child in items:
+            visit(child, (*path, key))
+            if len(stack) > depth:
+                break  # descend into the container just opened; come back to this one later
+        else:
+            stack.pop()
+
+
+def read_json(path: Path, what: str, spec: Spec | None = None, max_bytes: int = MAX_JSON_BYTES,
+              max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """A JSON file someone gave us (a model card, an instruction track), read safely: its size is
+    checked before it is read, then ``parse_json_text``, then ``spec`` when given. Every problem is a
+    one-line FormatError naming ``what``, the file and, for a bad value, its JSON path."""
+    path = Path(path)
     if not path.is_file():
         raise FormatError(f"no {what} at {path}")
+    where = f"{what} {path}"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{what} {path} is not valid JSON: {exc}") from None
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)  # never more, whatever the file system says its size is
+    except OSError as exc:
+        raise FormatError(f"cannot read {where}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise FormatError(f"{where} is larger than {_size(max_bytes)}, the most a {what} may be")
+    value = parse_json_text(data, where, max_depth)
+    return value if spec is None else validate(value, spec, where)
 
 
-def read_json_card(path: Path, what: str, fmt: str) -> dict[str, Any]:
-    """A JSON object whose ``format`` field must be ``fmt`` (every card this project writes has one)."""
-    card = read_json(path, what)
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_json_card(path: Path, what: str, fmt: str, spec: Spec | None = None,
+                   max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """A JSON object whose ``format`` field must be ``fmt`` (every card this project writes has one),
+    then checked against ``spec`` when given."""
+    card = read_json(path, what, max_bytes=max_bytes)
     if not isinstance(card, dict) or card.get("format") != fmt:
         raise FormatError(f"{path} is not a {what} (format {fmt!r})")
-    return card
+    return card if spec is None else dict(validate(card, spec, f"{what} {path}"))
+
+
+def confined_file(folder: Path, name: str, what: str) -> Path:
+    """The file ``name`` (as a card gives it) inside ``folder``: '/'-separated, relative, without '..',
+    and not leading out of the folder through a symbolic link. Returns the resolved path."""
+    rel = PurePosixPath(name)
+    if (not name or "\\" in name or "\0" in name or rel.is_absolute() or PureWindowsPath(name).drive
+            or ".." in rel.parts):
+        raise FormatError(f"{what} {show_value(name)} must be a relative path inside {folder} (no '..', "
+                          "no absolute path)")
+    base = Path(folder).resolve()
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base):
+        raise FormatError(f"{what} {show_value(name)} leads outside {folder} through a symbolic link")
+    return target
 
 
 def check_writable_folder(folder: Path) -> None:

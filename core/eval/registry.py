@@ -9,11 +9,12 @@ What a model is (``Model``, ``ModelOutput``) is the contract in ``core/model_con
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..common.errors import AviTalkError
+from ..common.fileio import read_json
+from ..common.jsonspec import Obj, Opt, Str
 from ..model_contract import Model, ModelFactory
 from .baseline_model import ProceduralModel
 
@@ -52,6 +53,8 @@ def _stage1(weights: Path | None) -> Model:
 register_model("avi-stage1", _stage1)  # also the architecture name stage-1 model cards give
 
 CARD_NAMES = ("model.json", "card.json", "model_card.json")
+# All ``load_model`` reads of a card is the architecture; the factory it names checks the rest.
+_CARD = Obj({"architecture": Opt(Str(max_len=128))})
 
 
 def _card(path: Path) -> dict[str, Any]:
@@ -63,12 +66,7 @@ def _card(path: Path) -> dict[str, Any]:
         candidates = [path.with_suffix(".json"), path.with_name("model_card.json")]
     for card in candidates:
         if card.is_file():
-            try:
-                data = json.loads(card.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise AviTalkError(f"model card {card} is not valid JSON: {exc}") from exc
-            if isinstance(data, dict):
-                return data
+            return dict(read_json(card, "model card", _CARD))
     raise AviTalkError(f"no JSON model card for {path} (looked for {', '.join(c.name for c in candidates)})")
 
 

@@ -27,12 +27,25 @@ import numpy as np
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
 from ..common.errors import AviTalkError, FormatError
-from ..common.fileio import atomic_output, read_json_card
+from ..common.fileio import atomic_output, confined_file, read_json_card
+from ..common.jsonspec import SHA256, Int, ListOf, Num, Obj, Opt, Str
 
 FORMAT = "avi-talking-llm-adapter"
 FORMAT_VERSION = 1
 WEIGHTS = "adapter.safetensors"
 CARD = "adapter.json"
+
+
+# What an adapter card must hold; the sizes bound the network ``build_adapter`` makes from it.
+CARD_SPEC = Obj({
+    "format": Str(max_len=64, choices=(FORMAT,)),
+    "format_version": Opt(Int(0, 1_000_000)),
+    "n_features": Int(1, 4096), "n_tokens": Int(1, 256), "embed_dim": Int(1, 16_384), "hidden": Int(1, 16_384),
+    "normalisation": Obj({"mean": ListOf(Num(), max_items=4096),
+                          "std": ListOf(Num(0.0, above=True), max_items=4096)}),
+    "weights": Opt(Str(max_len=255)),
+    "weights_sha256": SHA256,
+})
 
 
 def _torch() -> Any:
@@ -73,6 +86,9 @@ class LoadedAdapter:
         """Raw segment features [F] or [B, F] → soft prompt [B, K, D]."""
         torch = _torch()
         x = np.atleast_2d(np.asarray(features, np.float64))
+        if x.shape[-1] != len(self.mean):
+            raise FormatError(f"the adapter reads {len(self.mean)} features per segment, not {x.shape[-1]}: it was "
+                              "trained for another stage-1 model")
         z = np.clip((x - self.mean) / self.std, -6, 6)
         with torch.no_grad():
             return self.module(torch.tensor(z, dtype=torch.float32))
@@ -107,29 +123,29 @@ def load_adapter(path: str | Path, lm: Any) -> LoadedAdapter:
     torch = _torch()
     p = Path(path)
     card_file = p / CARD if p.is_dir() else p.with_suffix(".json")
-    card = read_json_card(card_file, "soft-prompt adapter card", FORMAT)
-    try:
-        n_features, n_tokens = int(card["n_features"]), int(card["n_tokens"])
-        embed_dim, hidden = int(card["embed_dim"]), int(card["hidden"])
-        mean = np.asarray(card["normalisation"]["mean"], np.float64)
-        std = np.asarray(card["normalisation"]["std"], np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FormatError(f"{card_file.name}: incomplete card ({exc})") from None
+    card = read_json_card(card_file, "soft-prompt adapter card", FORMAT, CARD_SPEC)
+    n_features, n_tokens = card["n_features"], card["n_tokens"]
+    embed_dim, hidden = card["embed_dim"], card["hidden"]
+    mean = np.asarray(card["normalisation"]["mean"], np.float64)
+    std = np.asarray(card["normalisation"]["std"], np.float64)
     if mean.shape != (n_features,) or std.shape != (n_features,) or (std <= 0).any():
         raise FormatError(f"{card_file.name}: normalisation does not match {n_features} features")
+    weights = confined_file(card_file.parent, card.get("weights", WEIGHTS), "adapter weights")
     lm_dim = int(lm.get_input_embeddings().embedding_dim)
     if lm_dim != embed_dim:
         raise FormatError(f"the adapter makes {embed_dim}-wide embeddings but the language model's are {lm_dim}: "
                           "it was trained for another model")
-    try:
-        loaded = load_file(card_file.parent / str(card.get("weights", WEIGHTS)), sha256=card.get("weights_sha256"))
+    try:  # the hash is checked on the very bytes that are parsed
+        loaded = load_file(weights, sha256=card["weights_sha256"].lower())
     except WeightsError as exc:
         raise FormatError(f"adapter weights: {exc}") from None
-    module = build_adapter(n_features, n_tokens, embed_dim, hidden, 1.0)
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    with torch.device("meta"):  # shapes only: the card's sizes allocate nothing until the file matches them
+        expected = {k: tuple(v.shape) for k, v in build_adapter(n_features, n_tokens, embed_dim, hidden, 1.0)
+                    .state_dict().items()}
     got = {k: tuple(v.shape) for k, v in loaded.arrays.items()}
     if got != expected:
         raise FormatError(f"{card_file.name}: adapter tensors {sorted(got)} do not match the card's sizes")
+    module = build_adapter(n_features, n_tokens, embed_dim, hidden, 1.0)
     module.load_state_dict({k: torch.tensor(v) for k, v in loaded.arrays.items()})
     module.eval()
     return LoadedAdapter(module, card, mean, std)

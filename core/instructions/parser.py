@@ -39,7 +39,7 @@ from .lexicon import (
     WORD_CONCEPTS,
     expanded_patterns,
 )
-from .schema import AUS, BILATERAL_OF, SIDED_BASES, Instruction, normalize_au
+from .schema import AUS, BILATERAL_OF, MAX_TEXT_CHARS, SIDED_BASES, Instruction, normalize_au
 from .text import ADVERB_VALUE, ADVERBS, AU_PHRASES, quantize
 
 __all__ = ["Ignored", "ParseResult", "Span", "parse", "quantize"]
@@ -485,12 +485,17 @@ def _au_meaning(aus: tuple[str, ...]) -> str:
 
 
 def parse(text: str) -> ParseResult:
-    """Read free text as an instruction; never raises on odd input (unknown words are reported)."""
-    tokens = _tokenize(str(text))
+    """Read free text as an instruction; never raises on odd input (unknown words are reported). Only
+    the first ``MAX_TEXT_CHARS`` characters are read (a warning says so): the work grows with the text."""
+    text = str(text)
+    warnings: list[str] = []
+    if len(text) > MAX_TEXT_CHARS:
+        warnings.append(f"only the first {MAX_TEXT_CHARS} of {len(text)} characters were read")
+        text = text[:MAX_TEXT_CHARS]
+    tokens = _tokenize(text)
     items = _find_items(tokens)
     used: set[int] = {k for item in items for k in item.tokens}
     _attach_modifiers(tokens, items, used)
-    warnings: list[str] = []
     understood: list[Span] = []
     negated: list[str] = []
     emotion, intensity, emotion_given = "neutral", 0.0, False

@@ -9,11 +9,13 @@ track file (DESIGN.md, read and written by ``track``) is a list of segments: ``{
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..common.errors import FormatError
+from ..common.jsonspec import Invalid, JsonPath, MapOf, Num, Obj, Opt, Str, validate
 
 # The 8 MEAD classes, in MEAD's order.
 EMOTIONS: tuple[str, ...] = (
@@ -31,6 +33,9 @@ SIDED_BASES: tuple[str, ...] = ("AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU
 AUS: tuple[str, ...] = BILATERAL_AUS + tuple(f"{base}{side}" for base in SIDED_BASES for side in "LR")
 BILATERAL_OF = {f"{base}{side}": base for base in SIDED_BASES for side in "LR"}
 _ALIASES = {"BLINK": "AU45", "WINK": "AU45L"}
+# The most text one instruction may carry (a segment's text, ``--text``): ample for a sentence or a
+# paragraph, small enough that a file cannot make the parser, or the text stored in an animation, huge.
+MAX_TEXT_CHARS = 2000
 
 
 def normalize_au(name: str) -> str:
@@ -71,9 +76,14 @@ class Instruction:
                 "aus": {k: round(v, 4) for k, v in self.aus.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Instruction:
-        return cls(str(data.get("emotion", "neutral")), float(data.get("intensity", 0.0)),
-                   {str(k): float(v) for k, v in dict(data.get("aus", {})).items()})
+    def from_dict(cls, data: dict[str, Any], where: str = "instruction") -> Instruction:
+        """From ``{"emotion", "intensity", "aus"}`` (each optional), checked against ``INSTRUCTION``."""
+        return cls.from_clean(validate(data, INSTRUCTION, where))
+
+    @classmethod
+    def from_clean(cls, clean: dict[str, Any]) -> Instruction:
+        """From a dict ``INSTRUCTION`` (or a spec that includes its fields) has already checked."""
+        return cls(clean.get("emotion", "neutral"), clean.get("intensity", 0.0), dict(clean.get("aus", {})))
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ class Segment:
 
 
 def _unit_value(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # True is not an intensity of 1
+        raise FormatError(f"{name} must be a number between 0 and 1, not {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v) or not 0.0 <= v <= 1.0:
         raise FormatError(f"{name} must be between 0 and 1, not {value!r}")
@@ -99,3 +111,43 @@ def _unit_value(name: str, value: float) -> float:
 
 def _au_order(name: str) -> tuple[int, str]:
     return au_number(name), name
+
+
+def check_text_length(text: str, what: str) -> str:
+    """``text`` if it is at most ``MAX_TEXT_CHARS`` long, else a one-line FormatError naming ``what``."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise FormatError(f"{what} is {len(text)} characters long; at most {MAX_TEXT_CHARS} are allowed")
+    return text
+
+
+def _au_name_problem(name: str) -> str | None:
+    try:
+        normalize_au(name)
+    except FormatError:
+        return f"is not a known action unit (known: {', '.join(AUS)})"
+    return None
+
+
+class _AuValues(MapOf):
+    """Action unit → 0..1; one unit written twice ('AU4' and 'au4') is refused, not silently merged."""
+
+    def __init__(self) -> None:
+        super().__init__(Num(0.0, 1.0), max_items=len(AUS), key=Str(max_len=16, test=_au_name_problem))
+
+    def check(self, value: Any, path: JsonPath) -> dict[str, Any]:
+        clean = super().check(value, path)
+        seen: dict[str, str] = {}
+        for name in clean:
+            unit = normalize_au(name)
+            if unit in seen:
+                raise Invalid(path, f"names {unit} twice ({seen[unit]!r} and {name!r})")
+            seen[unit] = name
+        return clean
+
+
+# The instruction's members in a JSON file (an instruction track's segment, the worker's requests).
+INSTRUCTION = Obj({
+    "emotion": Opt(Str(max_len=32, choices=EMOTIONS)),
+    "intensity": Opt(Num(0.0, 1.0)),
+    "aus": Opt(_AuValues()),
+})

@@ -10,6 +10,7 @@ import numpy as np
 from ..audio.loader import Audio
 from ..common.errors import AviTalkError
 from ..instructions.schema import Instruction, Segment
+from ..instructions.track import check_track_against_audio
 from .options import GenerateOptions
 
 # Below this (duration-weighted) calibrated confidence, stage 1's silent choice is flagged: with 8 emotions
@@ -22,6 +23,7 @@ def resolve_instructions(audio: Audio, options: GenerateOptions) -> tuple[list[S
     parsed into one instruction over the whole clip, stage 1's prediction, or (while no stage-1 model is
     installed) a neutral instruction, with a warning — and stage 1's confidence per segment (else empty)."""
     if options.instructions is not None:
+        check_track_against_audio(options.instructions, audio.duration)
         return list(options.instructions), "track", []
     if options.instruction_text is not None:
         return [Segment(0.0, max(audio.duration, 1e-3), parse_instruction(options.instruction_text),

@@ -15,13 +15,14 @@ from typing import Any
 from ..animation import normalize_fps
 from ..audio.loader import DEFAULT_MAX_SECONDS
 from ..common.errors import AviTalkError
-from ..instructions.schema import Segment
+from ..instructions.schema import Segment, check_text_length
 from ..instructions.track import segment_from_dict, segment_to_dict
 
 MODELS = ("stage2", "procedural")
 DEVICES = ("auto", "cuda", "cpu")  # or "cuda:N"
 MAX_STRENGTH = 10.0
 MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_TRANSCRIPT_CHARS = 200_000  # about 8 hours of speech: far beyond the audio limit
 
 
 def check_model(model: str) -> None:
@@ -70,8 +71,12 @@ class GenerateOptions:
             object.__setattr__(self, "instructions", tuple(self.instructions))
             if not self.instructions:
                 raise AviTalkError("the instruction track has no segments")
-        if self.instruction_text is not None and not self.instruction_text.strip():
+        if self.instruction_text is not None and not check_text_length(self.instruction_text,
+                                                                       "the instruction text").strip():
             raise AviTalkError("the instruction text is empty")
+        if self.transcript is not None and len(self.transcript) > MAX_TRANSCRIPT_CHARS:
+            raise AviTalkError(f"the transcript is {len(self.transcript)} characters long; at most "
+                               f"{MAX_TRANSCRIPT_CHARS} are allowed")
         if self.transcript is not None and not self.transcript.strip():
             raise AviTalkError("the transcript is empty")
 

@@ -25,7 +25,8 @@ import numpy as np
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
 from ..common.errors import FormatError
-from ..common.fileio import read_json_card
+from ..common.fileio import confined_file, read_json_card
+from ..common.jsonspec import SHA256, Int, ListOf, Num, Obj, Opt, Str
 from ..instructions import EMOTIONS
 from .features import FEATURE_NAMES
 from .segment import BOUNDARY_NAMES
@@ -52,11 +53,33 @@ class Stage1Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Stage1Config:
+        """From a card's ``config``, which ``CARD`` has checked."""
         try:
             return cls(tuple(d["features"]), tuple(int(h) for h in d["hidden"]), tuple(d["emotions"]),
                        tuple(d["aus"]), tuple(d["boundary_features"]), int(d["boundary_hidden"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"stage-1 model card: bad 'config' ({exc})") from None
+
+
+# What a stage-1 card may hold (``load_model`` checks it before anything else). Sizes are far above the
+# shipped model's (43 features, 128 + 64 hidden units) and far below what could exhaust memory.
+_NAMES = ListOf(Str(max_len=64), max_items=512)
+_NUMBERS = ListOf(Num(), max_items=512)
+CARD = Obj({
+    "format": Str(max_len=64, choices=(FORMAT,)),
+    "format_version": Opt(Int(0, 1_000_000)),
+    "weights": Opt(Str(max_len=255)),
+    "weights_sha256": SHA256,
+    "config": Obj({
+        "features": _NAMES, "hidden": ListOf(Int(1, 4096), max_items=16), "emotions": _NAMES,
+        "aus": _NAMES, "boundary_features": _NAMES, "boundary_hidden": Int(1, 4096),
+    }),
+    "normalisation": Obj({"mean": _NUMBERS, "std": _NUMBERS, "boundary_mean": _NUMBERS, "boundary_std": _NUMBERS}),
+    "calibration": Opt(Obj({"temperature": Opt(Num(0.0, 100.0, above=True))})),
+    "thresholds": Opt(Obj({"au_present": Opt(Num(0.0, 1.0)), "boundary": Opt(Num(0.0, 1.0))})),
+    "decision": Opt(Obj({"prior": Opt(ListOf(Num(0.0, 1.0, above=True), max_items=64)),
+                         "prior_power": Opt(Num(0.0, 10.0))})),
+})
 
 
 def tensor_shapes(cfg: Stage1Config) -> dict[str, tuple[int, ...]]:
@@ -153,10 +176,10 @@ def card_path(path: str | Path) -> Path:
 def load_model(path: str | Path) -> Stage1Model:
     """Load and validate weights + card (``path``: the folder, the card or the .safetensors file)."""
     card_file = card_path(path)
-    card = read_json_card(card_file, "stage-1 model card", FORMAT)
-    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+    card = read_json_card(card_file, "stage-1 model card", FORMAT, CARD)
+    if card.get("format_version", 0) > FORMAT_VERSION:
         raise FormatError(f"{card_file} needs a newer version of the add-on (format {card['format_version']})")
-    cfg = Stage1Config.from_dict(card.get("config", {}))
+    cfg = Stage1Config.from_dict(card["config"])
     if cfg.features != FEATURE_NAMES:
         raise FormatError(f"{card_file.name}: the weights were trained on other input features than this version "
                           "computes; retrain with `avitalk train stage1`")
@@ -164,9 +187,9 @@ def load_model(path: str | Path) -> Stage1Model:
         raise FormatError(f"{card_file.name}: the boundary scorer was trained on other features; retrain it")
     if cfg.emotions != EMOTIONS:
         raise FormatError(f"{card_file.name}: emotion classes {cfg.emotions} differ from {EMOTIONS}")
-    weights = card_file.parent / str(card.get("weights", "model.safetensors"))
-    try:
-        loaded = load_file(weights, sha256=card.get("weights_sha256"))
+    weights = confined_file(card_file.parent, card.get("weights", "model.safetensors"), "stage-1 weights")
+    try:  # the hash is checked on the very bytes that are parsed
+        loaded = load_file(weights, sha256=card["weights_sha256"].lower())
     except WeightsError as exc:
         raise FormatError(f"stage-1 weights: {exc}") from None
     expected = tensor_shapes(cfg)

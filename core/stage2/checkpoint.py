@@ -15,6 +15,8 @@ import torch
 from ...weights_fetcher.errors import WeightsError
 from ...weights_fetcher.loading import load_file
 from ..common.errors import FormatError
+from ..common.fileio import read_json, sha256_file
+from ..common.jsonspec import SHA256, Int, ListOf, MapOf, Num, Obj, Opt, Str
 
 TENSORS = "checkpoint.safetensors"
 STATE = "checkpoint.json"
@@ -30,10 +32,11 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     os.replace(tmp, path)
 
 
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a .safetensors file, parsed without running any code from it."""
+def read_tensors(path: Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """Tensors of a .safetensors file, parsed without running any code from it (and, with ``sha256``,
+    only if the bytes read have that hash)."""
     try:
-        loaded = load_file(path)
+        loaded = load_file(path, sha256=sha256)
     except WeightsError as exc:
         raise FormatError(str(exc)) from exc
     return {k: torch.from_numpy(v) for k, v in loaded.arrays.items()}
@@ -69,17 +72,29 @@ def restore_optimizer(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str
 
 def save(folder: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
     save_tensors(folder / TENSORS, tensors)
+    state = {**state, "tensors_sha256": sha256_file(folder / TENSORS)}  # ties the pair together
     tmp = folder / f".{STATE}.tmp"
     tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
     os.replace(tmp, folder / STATE)
+
+
+_COUNT = Int(0, 10**12)
+_OPTIMIZER = Obj({"steps": MapOf(Num(0.0), max_items=100_000, key=Str(max_len=9, pattern=r"[0-9]+",
+                                                                       pattern_text="a parameter index")),
+                  "param_groups": ListOf(Obj({}), max_items=1000)})
+# What ``train.Trainer.restore`` reads of a checkpoint's JSON.
+STATE_SPEC = Obj({
+    "phase": Int(1, 3), "epoch": _COUNT, "batch": _COUNT, "step": _COUNT, "prior_step": _COUNT, "seconds": Num(0.0),
+    "history": ListOf(Obj({}), max_items=1_000_000), "optimizer": _OPTIMIZER, "prior_optimizer": _OPTIMIZER,
+    "config": Obj({}), "tensors_sha256": Opt(SHA256),
+})
+_MAX_STATE_BYTES = 64 * 1024 * 1024  # the history grows by one entry per epoch
 
 
 def load(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """(tensors, state) of the checkpoint in ``folder``, or None when there is none."""
     if not (folder / STATE).is_file():
         return None
-    try:
-        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"checkpoint {folder / STATE} is not valid JSON: {exc}") from exc
-    return read_tensors(folder / TENSORS), state
+    state = read_json(folder / STATE, "checkpoint", STATE_SPEC, max_bytes=_MAX_STATE_BYTES)
+    sha = state.get("tensors_sha256")  # checkpoints written before it was recorded have none
+    return read_tensors(folder / TENSORS, sha.lower() if sha else None), state

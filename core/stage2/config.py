@@ -3,10 +3,10 @@ that weights are only ever loaded into the network they were trained as."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..common.errors import FormatError
+from ..common.jsonspec import Int, ListOf, Num, Obj, Opt, validate
 
 ARCHITECTURE = "avi-talking-stage2"
 CARD_VERSION = 1
@@ -37,21 +37,23 @@ class Stage2Config:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Stage2Config:
-        if not isinstance(data, dict):
-            raise FormatError("stage-2 model card: 'config' is not an object")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise FormatError(f"stage-2 model card: unknown config keys {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name, value in data.items():
-            default = getattr(cls(), name)
-            try:
-                if isinstance(default, tuple):
-                    values[name] = tuple(int(v) for v in value)
-                else:
-                    values[name] = type(default)(value)
-            except (TypeError, ValueError) as exc:
-                raise FormatError(f"stage-2 model card: config {name!r} has a bad value {value!r}") from exc
+    def from_dict(cls, data: dict[str, Any], where: str = "stage-2 model config") -> Stage2Config:
+        """From a card's (or a checkpoint's) ``config``: every key known, every value of its type and in
+        its range (``CONFIG``), or a one-line FormatError naming ``where``."""
+        clean = validate(data, CONFIG, where)
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in clean.items()}
         return cls(**values)
+
+
+# Each hyper-parameter's type and a range around any network this code could train; the ranges keep a
+# card from asking for a network (or a sampling loop) that would exhaust memory or time. A key left out
+# takes the default; an unknown key is refused (tests check that every field has its entry).
+_WIDTH = Int(1, 4096)
+_DILATIONS = ListOf(Int(1, 4096), max_items=64, min_items=1)
+CONFIG = Obj({name: Opt(spec) for name, spec in {
+    "fps": Num(1.0, 240.0), "mel_rate": Int(1, 64), "n_mels": Int(1, 512), "channels": _WIDTH,
+    "encoder_dilations": _DILATIONS, "decoder_dilations": _DILATIONS, "style_dim": _WIDTH, "instr_dim": _WIDTH,
+    "style_channels": _WIDTH, "prior_hidden": Int(1, 8192), "prior_layers": Int(1, 64),
+    "diffusion_steps": Int(1, 100_000), "ddim_steps": Int(1, 10_000), "guidance": Num(0.0, 100.0),
+    "crossfade": Num(0.0, 10.0), "chunk_seconds": Num(0.0, 3600.0, above=True), "overlap_seconds": Num(0.0, 3600.0),
+}.items()}, extra="refuse")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common.errors import AviTalkError
+from ..common.errors import AviTalkError, FormatError
 from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
 from ..metrics.scores import bilabial_closure
@@ -179,13 +179,16 @@ class Trainer:
         if found is None:
             return False
         tensors, state = found
-        if Stage2Config.from_dict(state["config"]) != self.cfg:
+        if Stage2Config.from_dict(state["config"], f"checkpoint in {self.opts.out}: config") != self.cfg:
             raise AviTalkError(f"the checkpoint in {self.opts.out} was made with another model config")
-        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        self.prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
-        checkpoint.restore_optimizer(self.opt, "opt", tensors, state["optimizer"])
-        checkpoint.restore_optimizer(self.prior_opt, "prior_opt", tensors, state["prior_optimizer"])
-        torch.set_rng_state(tensors["rng.torch"])
+        try:  # the JSON is checked (checkpoint.STATE_SPEC); tensors that do not fit this run fail here
+            self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            self.prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
+            checkpoint.restore_optimizer(self.opt, "opt", tensors, state["optimizer"])
+            checkpoint.restore_optimizer(self.prior_opt, "prior_opt", tensors, state["prior_optimizer"])
+            torch.set_rng_state(tensors["rng.torch"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise FormatError(f"the checkpoint in {self.opts.out} does not fit this run: {exc}") from None
         self.state = {k: state[k] for k in ("phase", "epoch", "batch", "step", "prior_step", "seconds", "history")}
         return True
 

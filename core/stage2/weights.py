@@ -16,11 +16,14 @@ from typing import Any
 
 import torch
 
+from ...weights_fetcher.errors import ChecksumError, WeightsError
+from ...weights_fetcher.loading import load_file
 from ..arkit import ARKIT52
 from ..common.errors import FormatError
-from ..common.fileio import read_json_card, sha256_file
-from .checkpoint import read_tensors, save_tensors
-from .config import ARCHITECTURE, CARD_VERSION, Stage2Config
+from ..common.fileio import confined_file, read_json, read_json_card, sha256_file
+from ..common.jsonspec import SHA256, Int, ListOf, MapOf, Nullable, Num, Obj, Opt, Str
+from .checkpoint import save_tensors
+from .config import ARCHITECTURE, CARD_VERSION, CONFIG, Stage2Config
 from .diffusion import Prior
 from .net import Stage2Net
 
@@ -29,6 +32,23 @@ CARD_NAME = "model_card.json"
 CARD_FORMAT = "avi-talking-model-card"
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "weights" / "stage2"
 MAX_BYTES = 25 * 1024 * 1024  # the budget for committed default weights
+
+
+# What a stage-2 card must hold (``read_card`` checks it before anything is built); the sections that only
+# record how the weights were made (corpus, training, metrics) are kept as they are.
+CARD = Obj({
+    "format": Str(max_len=64, choices=(CARD_FORMAT,)),
+    "card_version": Int(0, 1_000_000),
+    "architecture": Str(max_len=64),
+    "weights": Opt(Str(max_len=255)),
+    "sha256": SHA256,
+    "bytes": Opt(Int(0, 2**40)),
+    "config": CONFIG,
+    "space": Opt(Str(max_len=64)),
+    "channels": Opt(ListOf(Str(max_len=64), max_items=256)),
+    "fps": Opt(Num(1.0, 240.0)),
+    "tensors": Opt(MapOf(ListOf(Int(0, 2**31), max_items=8), max_items=4096, key=Str(max_len=200))),
+})
 
 
 def default_weights() -> Path:
@@ -95,10 +115,10 @@ def find_card(path: Path) -> Path:
 
 def read_card(path: Path) -> dict[str, Any]:
     card_path = find_card(path)
-    card = read_json_card(card_path, "stage-2 model card", CARD_FORMAT)
-    if card.get("architecture") != ARCHITECTURE:
-        raise FormatError(f"{card_path} describes a {card.get('architecture')!r} model, not {ARCHITECTURE}")
-    if int(card.get("card_version", 0)) > CARD_VERSION:
+    card = read_json_card(card_path, "stage-2 model card", CARD_FORMAT, CARD)
+    if card["architecture"] != ARCHITECTURE:
+        raise FormatError(f"{card_path} describes a {card['architecture']!r} model, not {ARCHITECTURE}")
+    if card["card_version"] > CARD_VERSION:
         raise FormatError(f"{card_path} was written by a newer version (card {card['card_version']})")
     return card
 
@@ -108,22 +128,26 @@ def load(path: Path | None = None) -> tuple[Stage2Net, Prior, dict[str, Any]]:
     path = Path(path) if path is not None else default_weights()
     card_path = find_card(path)
     card = read_card(card_path)
-    cfg = Stage2Config.from_dict(card.get("config", {}))
+    cfg = Stage2Config.from_dict(card["config"], f"stage-2 model card {card_path}: config")
     where = card_path.name
     if card.get("space") != "arkit52" or list(card.get("channels", [])) != list(ARKIT52):
         raise FormatError(f"{where}: the output is not the 52 ARKit channels in Apple's order")
-    if not math.isclose(float(card.get("fps", -1)), cfg.fps):
+    if not math.isclose(card.get("fps", -1.0), cfg.fps):
         raise FormatError(f"{where}: fps {card.get('fps')} does not match the config's {cfg.fps}")
     expected = expected_shapes(cfg)
     if card.get("tensors") != expected:
         raise FormatError(f"{where}: its tensor list does not match the {ARCHITECTURE} architecture of its config "
                           f"({_difference(card.get('tensors'), expected)})")
-    weights_path = card_path.parent / str(card.get("weights", WEIGHTS_NAME))
+    weights_path = confined_file(card_path.parent, card.get("weights", WEIGHTS_NAME), "stage-2 weights")
     if not weights_path.is_file():
         raise FormatError(f"stage-2 weights {weights_path} do not exist")
-    if card.get("sha256") and sha256_file(weights_path) != card["sha256"]:
-        raise FormatError(f"{weights_path.name} does not match the sha256 in {where} (changed or corrupt)")
-    tensors = read_tensors(weights_path)
+    try:  # the hash is checked on the very bytes that are parsed: nothing can change in between
+        loaded = load_file(weights_path, sha256=card["sha256"].lower())
+    except ChecksumError:
+        raise FormatError(f"{weights_path.name} does not match the sha256 in {where} (changed or corrupt)") from None
+    except WeightsError as exc:
+        raise FormatError(f"stage-2 weights: {exc}") from None
+    tensors = {k: torch.from_numpy(v) for k, v in loaded.arrays.items()}
     got = {k: list(v.shape) for k, v in tensors.items()}
     if got != expected:
         raise FormatError(f"{weights_path.name}: tensors do not match its card ({_difference(got, expected)})")
@@ -156,15 +180,18 @@ METRIC_KEYS = ("clips", "seconds", "bilabial_closure", "open_vowel_jaw_ratio", "
                "mae_mouth", "adherence_ratio", "diversity")
 
 
+# An ``avitalk eval`` metrics.json: its summary's numbers are copied into the card.
+_EVALUATION = Obj({"summary": Opt(Obj({k: Opt(Nullable(Num())) for k in METRIC_KEYS})),
+                   "command": Opt(Nullable(Str(max_len=10_000)))})
+_MAX_EVALUATION_BYTES = 64 * 1024 * 1024  # it lists every clip
+
+
 def add_metrics(folder: Path, label: str, metrics_json: Path) -> dict[str, Any]:
     """Copy the summary of an ``avitalk eval`` run (its metrics.json) into the card under ``metrics[label]``.
     The weights are not touched, so the card's sha256 still holds."""
     card_path = find_card(folder)
     card = read_card(card_path)
-    try:
-        report = json.loads(Path(metrics_json).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"cannot read evaluation {metrics_json}: {exc}") from exc
+    report = read_json(Path(metrics_json), "evaluation", _EVALUATION, max_bytes=_MAX_EVALUATION_BYTES)
     summary = report.get("summary", {})
     entry = {k: summary[k] for k in METRIC_KEYS if k in summary}
     entry["command"] = report.get("command")
