@@ -130,3 +130,24 @@ def test_one_generation_path_with_and_without_the_cache(spoken: SpokenClip, tmp_
 
     assert (Animation.load(out).values == direct.animation.values).all()
     assert result["device"] == "cpu" and result["model"] == "procedural"
+
+
+def test_a_track_is_checked_against_its_audio(spoken: SpokenClip, tmp_path: Path) -> None:
+    """More segments than the audio can hold: refused in one line; a segment past the end: a warning."""
+    from avi_talking.core.instructions import track_to_dict
+
+    duration = spoken.speech.samples.shape[0] / spoken.speech.sr  # type: ignore[attr-defined]
+    crowded = tmp_path / "crowded.json"
+    step = duration / 40
+    crowded.write_text(json.dumps(track_to_dict([Segment(k * step, (k + 1) * step, Instruction())
+                                                 for k in range(40)])))
+    out = tmp_path / "take.npz"
+    done = run_cli("generate", str(spoken.path), "-o", str(out), "--instructions", str(crowded))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "segments for" in done.stderr
+    assert not out.exists()
+    late = tmp_path / "late.json"
+    late.write_text(json.dumps(track_to_dict([Segment(0.0, duration, Instruction()),
+                                              Segment(duration + 1.0, duration + 2.0, Instruction("happy", 0.5))])))
+    done = run_cli("generate", str(spoken.path), "-o", str(out), "--instructions", str(late))
+    assert done.returncode == 0, done.stderr
+    assert "after the audio ends" in done.stderr and out.exists()
