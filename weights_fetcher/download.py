@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..version import __version__
-from .cache import hash_file
+from .cache import NOFOLLOW, hash_file
 from .errors import CacheError, ChecksumError, DownloadError, FetchCancelled, SizeError
 from .lock import CancelToken
 from .progress import DOWNLOAD, RETRY, VERIFY, ProgressCallback, ProgressEvent
@@ -93,7 +93,10 @@ def download(asset: Asset, part: Path, *, session: requests.Session,
                 break
 
             emit(VERIFY, asset.size, "verifying sha256")
-            actual = hash_file(part)
+            try:
+                actual = hash_file(part)
+            except OSError as exc:
+                raise CacheError(f"cannot read {part}: {exc.strerror or exc}") from None
             if actual == asset.sha256:
                 return
             part.unlink(missing_ok=True)
@@ -148,7 +151,7 @@ def _transfer(url: str, part: Path, size: int, session: requests.Session, emit: 
             if match.group(3) != "*" and int(match.group(3)) != size:
                 raise _Permanent(f"the server's file is {int(match.group(3))} bytes, the registry says "
                                  f"{size}", SizeError)
-            mode = "ab"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         else:
             # 200: the server ignored the Range header (or there was none) and sends everything.
             offset = 0
@@ -156,12 +159,14 @@ def _transfer(url: str, part: Path, size: int, session: requests.Session, emit: 
             if length is not None and length.isdigit() and int(length) != size:
                 raise _Permanent(f"the server's file is {int(length)} bytes, the registry says {size}",
                                  SizeError)
-            mode = "wb"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
         written = offset
         emit(DOWNLOAD, written)
         try:
-            fh = open(part, mode)  # closed in the finally below
+            # NOFOLLOW: the store checked that the .part lies in the cache; a symlink put there since
+            # must not redirect (or truncate) a file elsewhere.
+            fh = os.fdopen(os.open(part, flags | getattr(os, "O_BINARY", 0) | NOFOLLOW, 0o644), "wb")
         except OSError as exc:
             raise CacheError(f"cannot write {part}: {exc.strerror or exc}") from None
         try:
