@@ -576,6 +576,17 @@ def test_cli_failures_are_one_line_with_exit_2(tmp_path, server):
         assert done.stdout == ""
 
 
+@pytest.mark.parametrize("option", [("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "1e308"),
+                                    ("--timeout", "0"), ("--retries", "-1"), ("--retries", "1000000000000")])
+def test_cli_network_options_are_checked_before_anything_happens(tmp_path, server, option):
+    # nan and inf used to reach the socket and end in a traceback; a huge --retries never ended.
+    url = server.add("/o.npz", PAYLOAD)
+    registry = write_registry(tmp_path / "registry.json", entry("o", PAYLOAD, [url], file="o.npz"))
+    done = run_cli("weights", "fetch", "o", *option, "--registry", str(registry), "--cache-dir", str(tmp_path / "c"))
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {option[0]}") and done.stderr.count("\n") == 1
+    assert server.log == [] and not (tmp_path / "c").exists()
+
+
 def test_cli_offline_quiet_and_override(tmp_path, server):
     url = server.add("/o.npz", PAYLOAD)
     registry = write_registry(tmp_path / "registry.json", entry("o", PAYLOAD, [url], file="o.npz"))

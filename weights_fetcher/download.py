@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # are gone, only whole chunks reach the .part file.
 CHUNK = 16 * 1024
 USER_AGENT = f"avi-talking-weights-fetcher/{__version__}"
+_MAX_BACKOFF = 60.0  # seconds between two attempts, however many retries were asked for
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -80,7 +81,7 @@ def download(asset: Asset, part: Path, *, session: requests.Session,
             except _Transient as exc:
                 failures.append(f"{url}: {exc}")
                 if attempt < retries:
-                    delay = backoff * 2 ** attempt
+                    delay = min(backoff * 2 ** min(attempt, 16), _MAX_BACKOFF)
                     attempt += 1
                     emit(RETRY, _size(part), f"{exc}; retrying in {delay:.1f} s "
                                              f"(attempt {attempt + 1} of {retries + 1})")
