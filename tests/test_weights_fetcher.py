@@ -3,18 +3,22 @@ behaviour, loading without pickles, the ``avitalk weights`` command, and the Ble
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
 import os
 import pickle
 import random
+import re
 import shutil
 import struct
 import subprocess
 import sys
 import threading
+import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +39,7 @@ from avi_talking.weights_fetcher import (
     NotFetchedError,
     OfflineError,
     ProgressEvent,
+    Registry,
     RegistryError,
     SizeError,
     TextProgress,
@@ -571,6 +576,17 @@ def test_cli_failures_are_one_line_with_exit_2(tmp_path, server):
         assert done.stdout == ""
 
 
+@pytest.mark.parametrize("option", [("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "1e308"),
+                                    ("--timeout", "0"), ("--retries", "-1"), ("--retries", "1000000000000")])
+def test_cli_network_options_are_checked_before_anything_happens(tmp_path, server, option):
+    # nan and inf used to reach the socket and end in a traceback; a huge --retries never ended.
+    url = server.add("/o.npz", PAYLOAD)
+    registry = write_registry(tmp_path / "registry.json", entry("o", PAYLOAD, [url], file="o.npz"))
+    done = run_cli("weights", "fetch", "o", *option, "--registry", str(registry), "--cache-dir", str(tmp_path / "c"))
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {option[0]}") and done.stderr.count("\n") == 1
+    assert server.log == [] and not (tmp_path / "c").exists()
+
+
 def test_cli_offline_quiet_and_override(tmp_path, server):
     url = server.add("/o.npz", PAYLOAD)
     registry = write_registry(tmp_path / "registry.json", entry("o", PAYLOAD, [url], file="o.npz"))
@@ -698,6 +714,378 @@ def test_malformed_safetensors(tmp_path, blob, why):
     path.write_bytes(blob)
     with pytest.raises(MalformedFileError, match=why):
         load_file(path)
+
+
+# -- issue #13: registry fields that become paths, and paths that leave the cache ------------------------
+
+# Each would make the cache path leave <cache>/<name>/<version>/, or look like it does.
+ESCAPES = ["../../x", "/abs/path", "a/b", "..", ".", "", "a\0b", "x" * 300, "..\\x", "C:x", "c:\\x",
+           "\u2024\u2024", "\uff0e\uff0e", "a\uff0fb", "\u2215x", "nul", "COM1", "1.0\n", " 1.0", "~"]
+
+
+@pytest.mark.parametrize("field", ["name", "version", "file"])
+@pytest.mark.parametrize("value", ESCAPES)
+def test_registry_refuses_path_fields_that_could_leave_the_cache(field, value):
+    asset = entry("good", b"abc", ["http://127.0.0.1:9/good"])
+    asset[field] = value + ".npz" if field == "file" else value
+    with pytest.raises(RegistryError, match=field) as info:
+        parse_registry({"schema": 1, "assets": [asset]})
+    message = str(info.value)
+    assert "\n" not in message and "\0" not in message and len(message) < 600
+
+
+@pytest.mark.parametrize("value", ["v1.", "1.0."])
+def test_registry_refuses_versions_windows_would_shorten(value):
+    with pytest.raises(RegistryError, match="version"):
+        parse_registry({"schema": 1, "assets": [entry("good", b"abc", ["http://127.0.0.1:9/g"], version=value)]})
+
+
+@pytest.mark.parametrize("value", ["1.0", "0.1.0", "v2", "2024-06-01", "1.0+cu118", "RC_1"])
+def test_registry_accepts_ordinary_versions(value):
+    registry = parse_registry({"schema": 1, "assets": [entry("good", b"abc", ["http://127.0.0.1:9/g"], version=value)]})
+    assert registry.get("good").version == value
+
+
+@pytest.mark.parametrize("local", ["../../x", "/abs/path", "a/../b", "C:/x", "C:x", "a\\b", "a\0b", "./a", "a//b",
+                                   "", "/", "\u2024\u2024/x", "weights/" + "x" * 300, "weights/nul/x.json", "a/" * 20])
+def test_registry_refuses_local_paths_that_leave_the_add_on(local):
+    with pytest.raises(RegistryError, match="relative path inside the add-on"):
+        parse_registry({"schema": 1, "assets": [{"name": "l", "version": "1", "kind": "rig", "local": local,
+                                                 "license": "MIT", "description": "x"}]})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"size": True}, "size"), ({"size": 1.5}, "size"), ({"size": "10"}, "size"), ({"size": -1}, "size"),
+    ({"size": 10**5000}, "size"), ({"size": 2**64}, "size"), ({"size": [3]}, "size"),
+    ({"sha256": "a" * 64 + "\n"}, "sha256"), ({"sha256": "A" * 64}, "sha256"), ({"sha256": 5}, "sha256"),
+    ({"urls": "http://x.org/y"}, "urls"), ({"urls": [5]}, "urls"), ({"urls": ["file:///etc/passwd"]}, "urls"),
+    ({"urls": ["HTTP://x.org/y"]}, "urls"), ({"urls": ["http:///path"]}, "no host"),
+    ({"urls": ["http://[::1/x"]}, "host"), ({"urls": ["http://a b/c"]}, "urls"),
+    ({"urls": ["http://x.org/\x1b[2J"]}, "urls"),
+    ({"urls": ["https://x.org/" + "a" * 3000]}, "urls"), ({"urls": ["http://x.org/y"] * 17}, "urls"),
+    ({"urls": [["http://x.org/y"]]}, "urls"), ({"kind": ["model"]}, "kind"), ({"kind": {"a": 1}}, "kind"),
+    ({"kind": None}, "kind"), ({"status": {}}, "status"), ({"status": ["released"]}, "status"),
+    ({"license": 5}, "license"), ({"license": "MIT\x1b[31m"}, "control"), ({"description": "a\u202eb"}, "control"),
+    ({"description": "a\rb"}, "control"), ({"description": "x" * 5000}, "longer"), ({"name": 5}, "name"),
+    ({"version": 1.0}, "version"), ({"file": None}, "file"), ({"file": ["m.npz"]}, "file"),
+])
+def test_registry_field_types_give_one_clear_line(change, message):
+    asset = entry("good", b"abc", ["http://127.0.0.1:9/good"], file="good.npz")
+    asset.update(change)
+    with pytest.raises(RegistryError, match=message) as info:
+        parse_registry({"schema": 1, "assets": [asset]})
+    text = str(info.value)
+    assert "\n" not in text and len(text) < 600 and text.isprintable()
+
+
+@pytest.mark.parametrize("raw, message", [
+    ([], "top level"), ("registry", "top level"), (None, "top level"),
+    ({"schema": True, "assets": []}, "schema"), ({"schema": 1.0, "assets": []}, "schema"),
+    ({"schema": 10**5000, "assets": []}, "schema"), ({"assets": []}, "schema"),
+    ({"schema": 1, "assets": {}}, "'assets' must be a list"), ({"schema": 1, "assets": None}, "list"),
+    ({"schema": 1, "assets": ["x"]}, "must be an object"), ({"schema": 1, "assets": [{1: "x", "name": "a"}]}, "names"),
+])
+def test_registry_structure_types(raw, message):
+    with pytest.raises(RegistryError, match=message) as info:
+        parse_registry(raw)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"schema": 1, "assets": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    (b'{"schema": 1, "assets": [{"size": ' + b"7" * 5001 + b"}]}", "number too long"),
+    (b'{"schema": 1, "schema": 1, "assets": []}', "appears twice"),
+    (b'{"schema": 1, "assets": [{"name": "a", "sha256": "' + b"0" * 64 + b'", "sha256": "x"}]}', "appears twice"),
+    (b'\xff\xfe{"schema": 1}', "not UTF-8"),
+    (b"", "not valid JSON"),
+])
+def test_registry_file_contents(tmp_path, content, message):
+    path = tmp_path / "registry.json"
+    path.write_bytes(content)
+    with pytest.raises(RegistryError, match=message) as info:
+        load_registry(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 600
+
+
+def test_registry_file_size_is_capped_before_reading(tmp_path):
+    from avi_talking.weights_fetcher.registry import MAX_REGISTRY_BYTES
+
+    big = tmp_path / "big.json"
+    with open(big, "wb") as fh:  # sparse: no need to write the bytes
+        fh.truncate(MAX_REGISTRY_BYTES + 1)
+    with pytest.raises(RegistryError, match="more than"):
+        load_registry(big)
+    with pytest.raises(RegistryError, match="not a regular file"):
+        load_registry(tmp_path)
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "fifo.json"
+        os.mkfifo(fifo)  # opening it to read would block forever
+        with pytest.raises(RegistryError, match="not a regular file"):
+            load_registry(fifo)
+
+
+def snapshot(folder: Path) -> dict[str, bytes | str]:
+    """Every file (its bytes) and symlink (its target) under ``folder``."""
+    found: dict[str, bytes | str] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            found[str(path.relative_to(folder))] = os.readlink(path)
+        elif path.is_file():
+            found[str(path.relative_to(folder))] = path.read_bytes()
+        else:
+            found[str(path.relative_to(folder))] = "dir"
+    return found
+
+
+@pytest.mark.parametrize("version", ["../../outside", "ABSOLUTE"])
+def test_a_hand_built_asset_cannot_make_the_store_leave_the_cache(tmp_path, server, version):
+    """Validation aside (an Asset built in code skips it), the store itself refuses paths outside."""
+    from avi_talking.weights_fetcher import Asset, Registry
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "m.safetensors").write_bytes(b"precious, and the wrong size")
+    before = snapshot(outside)
+    url = server.add("/m.safetensors", PAYLOAD)
+    asset = Asset("m", str(outside) if version == "ABSOLUTE" else version, "model", "MIT", "hand-built",
+                  file="m.safetensors", urls=(url,), sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD))
+    store = AssetStore(Registry((asset,)), tmp_path / "cache", retries=0)
+    for action in (store.resolve, store.verify, store.fetch, store.load):
+        with pytest.raises(CacheError, match="outside the weights cache"):
+            action("m")
+    assert snapshot(outside) == before
+    assert server.log == []
+
+
+def _plant_link(cache: Path, outside: Path, where: str) -> Path:
+    """A symbolic link inside the cache pointing out of it; returns what it points to."""
+    folder = cache / "m" / "1.0"
+    link, target = {
+        "name folder": (cache / "m", outside),
+        "version folder": (folder, outside / "1.0"),
+        "file": (folder / "m.safetensors", outside / "1.0" / "m.safetensors"),
+        "part": (folder / "m.safetensors.part", outside / "new-part"),
+        "lock": (folder / "m.safetensors.lock", outside / "new-lock"),
+    }[where]
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    return target
+
+
+@pytest.mark.parametrize("where", ["name folder", "version folder", "file", "part", "lock"])
+def test_symlinks_in_the_cache_pointing_outside_are_never_followed(tmp_path, server, where):
+    outside = tmp_path / "outside"
+    (outside / "1.0").mkdir(parents=True)
+    (outside / "1.0" / "m.safetensors").write_bytes(b"precious, and the wrong size")
+    url = server.add("/m.safetensors", PAYLOAD)
+    store = make_store(tmp_path, entry("m", PAYLOAD, [url]))
+    _plant_link(store.cache_dir, outside, where)
+    before = snapshot(outside)
+    actions = [store.fetch] if where in ("part", "lock") else [store.resolve, store.verify, store.fetch, store.load]
+    for action in actions:
+        with pytest.raises(CacheError) as info:
+            action("m")
+        assert "\n" not in str(info.value)
+    assert snapshot(outside) == before  # nothing deleted, written, truncated or created out there
+    assert server.log == []  # refused before any download
+
+
+def test_a_symlinked_cache_root_is_allowed(tmp_path, server):
+    real = tmp_path / "big-disk" / "weights"
+    real.mkdir(parents=True)
+    (tmp_path / "cache").symlink_to(real)  # e.g. the cache moved to another disk
+    url = server.add("/m.safetensors", PAYLOAD)
+    store = make_store(tmp_path, entry("m", PAYLOAD, [url]))
+    path = store.fetch("m")
+    assert path == tmp_path / "cache" / "m" / "1.0" / "m.safetensors"
+    assert (real / "m" / "1.0" / "m.safetensors").read_bytes() == PAYLOAD
+    assert store.verify("m") == path
+
+
+def test_something_other_than_a_file_in_the_cache_is_reported_not_hashed(tmp_path, server):
+    store = make_store(tmp_path, entry("m", PAYLOAD, [server.url("/m")]))
+    dest = store.path_for("m")
+    dest.mkdir(parents=True)  # a folder where the file should be, with "the right size"
+    registry = Registry((dataclasses.replace(store.asset("m"), size=dest.stat().st_size),))
+    store = AssetStore(registry, store.cache_dir, retries=0)
+    for action in (store.resolve, store.verify, store.fetch):
+        with pytest.raises(CacheError, match="not a regular file"):
+            action("m")
+    assert dest.is_dir()  # reported, not removed
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_as_the_verification_stamp_does_not_hang_the_ui(tmp_path, server):
+    url = server.add("/m.safetensors", PAYLOAD)
+    store = make_store(tmp_path, entry("m", PAYLOAD, [url]))
+    path = store.fetch("m")
+    stamp_file(path).unlink()
+    os.mkfifo(stamp_file(path))
+    states: list[AssetState] = []
+    worker = threading.Thread(target=lambda: states.append(store.state("m")), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert states == [AssetState.PRESENT]  # answered at once; not verified by a FIFO
+
+
+@pytest.mark.parametrize("how", ["registry version", "symlink in the cache"])
+def test_cli_a_wrong_size_never_deletes_a_file_outside_the_cache(tmp_path, server, how):
+    """The issue's report: `weights path` with a wrong size deleted a file outside the cache."""
+    outside = tmp_path / "outside"
+    cache = tmp_path / "cache"
+    url = server.add("/m.safetensors", PAYLOAD)
+    if how == "registry version":
+        canary = outside / "m.safetensors"  # cache/m/../../outside/m.safetensors
+        registry = write_registry(tmp_path / "registry.json", entry("m", PAYLOAD, [url], version="../../outside"))
+    else:
+        canary = outside / "1.0" / "m.safetensors"
+        registry = write_registry(tmp_path / "registry.json", entry("m", PAYLOAD, [url]))
+        cache.mkdir()
+        (cache / "m").symlink_to(outside)
+    canary.parent.mkdir(parents=True)
+    canary.write_bytes(b"precious: a user's file of another size")
+    before = snapshot(tmp_path)
+    for action in ("path", "verify", "fetch"):
+        done = run_cli("weights", action, "m", "--registry", str(registry), "--cache-dir", str(cache))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+        assert done.stdout == ""
+    assert canary.read_bytes() == b"precious: a user's file of another size"
+    assert snapshot(tmp_path) == before
+    assert server.log == []
+
+
+# -- issue #13: malformed safetensors, npz and json files ----------------------------------------------
+
+def _st(header: dict | bytes, body: bytes = b"", length: int | None = None) -> bytes:
+    head = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(head) if length is None else length) + head + body
+
+
+def _t(dtype: str = "F32", shape: object = (1,), offsets: object = (0, 4)) -> dict:
+    return {"dtype": dtype, "shape": list(shape) if isinstance(shape, tuple) else shape,
+            "data_offsets": list(offsets) if isinstance(offsets, tuple) else offsets}
+
+
+@pytest.mark.parametrize("blob, why", [
+    (_st({}, length=100), "header length 100 out of range"),
+    (_st({}, length=2**64 - 1), "header length"),
+    (_st({"a": _t(offsets=(-4, 0))}, b"\0" * 4), "invalid data offsets"),
+    (_st({"a": _t(offsets=(0, 8))}, b"\0" * 4), "invalid data offsets"),
+    (_st({"a": _t(offsets=(4, 0))}, b"\0" * 4), "invalid data offsets"),
+    (_st({"a": _t(offsets=(False, True), dtype="U8")}, b"\0"), "invalid data offsets"),
+    (_st({"a": _t(offsets=(0, 4.0))}, b"\0" * 4), "invalid data offsets"),
+    (_st({"a": _t(offsets=[0])}, b"\0" * 4), "invalid data offsets"),
+    (_st({"a": _t(), "b": _t()}, b"\0" * 4), "overlaps"),
+    (_st({"a": _t(offsets=(4, 8))}, b"\0" * 8), "holes"),
+    (_st({"a": _t(shape=(2,))}, b"\0" * 4), "bytes for shape"),
+    (_st({"a": _t(dtype="X99")}, b"\0" * 4), "unsupported dtype"),
+    (_st({"a": _t(dtype=["F32"])}, b"\0" * 4), "unsupported dtype"),
+    (_st({"a": _t(dtype=None)}, b"\0" * 4), "unsupported dtype"),
+    (_st({"a": _t(shape=(-1,))}, b"\0" * 4), "invalid shape"),
+    (_st({"a": _t(shape=[1.0])}, b"\0" * 4), "invalid shape"),
+    (_st({"a": _t(shape=["1"])}, b"\0" * 4), "invalid shape"),
+    (_st({"a": _t(shape=[True], dtype="U8", offsets=(0, 1))}, b"\0"), "invalid shape"),
+    (_st({"a": _t(shape=None)}, b"\0" * 4), "invalid shape"),
+    (_st({"a": _t(shape=[1] * 33)}, b"\0" * 4), "invalid shape"),
+    (_st({"a": _t(shape=(2**62, 2**62))}, b"\0" * 4), "bytes for shape"),
+    (_st({"a": _t(shape=(2**40,) * 30)}, b"\0" * 4), "bytes for shape"),
+    (_st({"a": _t(shape=(0, 2**62, 2**62), offsets=(0, 0))}), "too big"),
+    (_st({"a": 5}, b""), "not an object"),
+    (_st({"a": [0, 4]}, b""), "not an object"),
+    (_st({"__metadata__": [], "a": _t()}, b"\0" * 4), "__metadata__"),
+    (_st({"__metadata__": "x", "a": _t()}, b"\0" * 4), "__metadata__"),
+    (_st({"__metadata__": 0}), "__metadata__"),
+    (_st({"__metadata__": {"k": 1}}), "__metadata__"),
+    (_st({"__metadata__": {"k": None}}), "__metadata__"),
+    (_st(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, "a": {"dtype": "U8", "shape": [1], '
+         b'"data_offsets": [0, 1]}}', b"\0"), "appears twice"),
+    (_st(b'{"a": {"dtype": "U8", "dtype": "F32", "shape": [1], "data_offsets": [0, 1]}}', b"\0"), "appears twice"),
+    (_st(b'{"\xff": 1}'), "not UTF-8"),
+    (_st(b"[" * 100_000 + b"]" * 100_000), "nested too deeply"),
+    (_st(b'{"a": {"dtype": "U8", "shape": [' + b"1" * 5001 + b'], "data_offsets": [0, 1]}}', b"\0"), "too long"),
+    (_st(b"{"), "not JSON"),
+])
+def test_malformed_safetensors_headers_are_one_line_errors(tmp_path, blob, why):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(blob)
+    with pytest.raises(MalformedFileError, match=re.escape(why)) as info:
+        load_file(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 600
+
+
+def test_safetensors_edge_cases_that_are_valid(tmp_path):
+    # A bfloat16 scalar (the widening used to fail on 0-d arrays), a null __metadata__, an empty tensor.
+    bits = np.array([1.5], np.float32).view(np.uint32) >> 16
+    blob = _st({"__metadata__": None, "s": _t("BF16", (), (0, 2)), "e": _t("F32", (0, 3), (2, 2))},
+               bits.astype("<u2").tobytes())
+    arrays, metadata = parse_safetensors(blob)
+    assert arrays["s"].shape == () and float(arrays["s"]) == 1.5 and arrays["s"].dtype == np.float32
+    assert arrays["e"].shape == (0, 3) and metadata == {}
+
+
+def test_overlapping_safetensors_entries_are_refused_before_copying(tmp_path):
+    """Two thousand entries all claiming the whole 64 KB buffer: refused before any is copied (the
+    parser used to copy each one, 128 MB for a 200 KB file, and only then notice the overlap)."""
+    body = bytes(65536)
+    blob = _st({f"t{i}": _t("U8", (65536,), (0, 65536)) for i in range(2000)}, body)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedFileError, match="overlaps"):
+            parse_safetensors(blob)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * len(blob), (peak, len(blob))
+
+
+def _npz_with(member: bytes, name: str = "a.npy") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, member)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("blob, why", [
+    (b"PK\x03\x04" + bytes(60), "not a valid .npz"),
+    (_npz_with(b"\x93NUMPY\x01\x00" + struct.pack("<H", 118)
+               + b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }".ljust(117) + b"\n"
+               + bytes(16)), "declares 8000000000000 bytes"),
+    (_npz_with(b"\x93NUMPY\x01\x00" + struct.pack("<H", 54) + b"{'descr': 7".ljust(53) + b"\n"), "not a valid .npz"),
+])
+def test_malformed_npz_is_refused_before_numpy_allocates(tmp_path, blob, why):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(blob)
+    with pytest.raises(MalformedFileError, match=why) as info:
+        load_file(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"1" * 5001, "too long"),
+    (b"\xff", "not valid UTF-8 JSON"),
+])
+def test_malformed_json_assets(tmp_path, content, why):
+    path = tmp_path / "map.json"
+    path.write_bytes(content)
+    with pytest.raises(MalformedFileError, match=why):
+        load_file(path)
+
+
+def test_the_fetcher_imports_nothing_of_the_project_but_version():
+    """weights_fetcher is a stand-alone leaf: only the standard library, numpy/requests (lazily) and
+    ``..version``."""
+    offenders = []
+    for source in sorted((ROOT / "weights_fetcher").glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module != "version":
+                offenders.append(f"{source.name}: from {'.' * node.level}{node.module or ''} import ...")
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            if any(name == "avi_talking" or name.startswith("avi_talking.") or name == "bpy" for name in names):
+                offenders.append(f"{source.name}: imports {names}")
+    assert offenders == []
 
 
 # -- Blender preferences ------------------------------------------------------------------------------

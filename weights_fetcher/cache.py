@@ -16,16 +16,20 @@ import enum
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import CacheError
 from .registry import Asset
 
 APP_NAME = "avi-talking"
 ENV_CACHE_DIR = "AVITALK_CACHE_DIR"
 ENV_OFFLINE = "AVITALK_OFFLINE"
 _TRUE = {"1", "true", "yes", "on"}
+# Opening with this flag fails on a symbolic link (POSIX); Windows has no such flag.
+NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
 
 
 class AssetState(enum.StrEnum):
@@ -63,6 +67,27 @@ def offline_by_env() -> bool:
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
 
 
+def confined(cache_dir: Path, path: Path) -> Path:
+    """Return ``path`` if it lies strictly inside ``cache_dir`` once '..' and every symbolic link
+    (in the cache root, in the folders below it, and the file itself) are resolved; raise
+    :class:`CacheError` otherwise.
+
+    Every write, rename, unlink and lock in the cache goes through this check first, right before
+    the operation: the registry is validated so that its names cannot leave the cache, and this
+    catches what validation cannot see (an :class:`Asset` built by hand, a symlink someone placed in
+    the cache). A symlinked cache root (e.g. to another disk) is fine: both sides are resolved."""
+    try:
+        root = cache_dir.resolve()
+        real = path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop; ValueError: NUL
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise CacheError(f"cannot use {path} in the weights cache {cache_dir}: {reason}") from None
+    if root not in real.parents:
+        raise CacheError(f"refusing to use {path}: it resolves to {real}, outside the weights cache {root} "
+                         "(a symbolic link in the cache, or a registry entry that leaves it)")
+    return path
+
+
 def asset_folder(cache_dir: Path, asset: Asset) -> Path:
     return cache_dir / asset.name / asset.version
 
@@ -97,30 +122,52 @@ def hash_file(path: Path, on_bytes: Callable[[int], None] | None = None, chunk: 
     return digest.hexdigest()
 
 
-def write_stamp(dest: Path, sha256: str) -> None:
-    """Remember a successful verification. Best effort: a read-only cache just re-hashes next time."""
+def write_stamp(cache_dir: Path, dest: Path, sha256: str) -> None:
+    """Remember a successful verification. Best effort: a read-only cache just re-hashes next time
+    (and a stamp path that leaves the cache is simply not written)."""
     try:
+        stamp = confined(cache_dir, stamp_file(dest))
         st = dest.stat()
-        stamp_file(dest).write_text(json.dumps({"sha256": sha256, "size": st.st_size,
-                                                "mtime_ns": st.st_mtime_ns}), encoding="utf-8")
-    except OSError:
+        text = json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        # O_NOFOLLOW: never write through a symlink that appeared after the check.
+        fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except (OSError, CacheError):
         pass
+
+
+_MAX_STAMP_BYTES = 4096
 
 
 def stamp_matches(dest: Path, sha256: str) -> bool:
     try:
-        stamp = json.loads(stamp_file(dest).read_text(encoding="utf-8"))
+        # Non-blocking and regular files only: a FIFO or device planted as a stamp must not hang a
+        # UI's draw function.
+        fd = os.open(stamp_file(dest), os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return False
+            raw = fh.read(_MAX_STAMP_BYTES + 1)  # a stamp is ~120 bytes; never read a huge one
+        if len(raw) > _MAX_STAMP_BYTES:
+            return False
+        stamp = json.loads(raw.decode("utf-8"))
         st = dest.stat()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return (isinstance(stamp, dict) and stamp.get("sha256") == sha256
             and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns)
 
 
-def remove_cached(dest: Path) -> str | None:
-    """Delete a cached file and its stamp; return why it could not be deleted, or None."""
-    with contextlib.suppress(OSError):
-        stamp_file(dest).unlink(missing_ok=True)
+def remove_cached(cache_dir: Path, dest: Path) -> str | None:
+    """Delete a cached file and its stamp; return why it could not be deleted, or None. Nothing
+    outside ``cache_dir`` is ever removed."""
+    try:
+        confined(cache_dir, dest)
+    except CacheError as exc:
+        return str(exc)
+    with contextlib.suppress(OSError, CacheError):
+        confined(cache_dir, stamp_file(dest)).unlink(missing_ok=True)
     try:
         dest.unlink(missing_ok=True)
     except OSError as exc:
@@ -128,15 +175,39 @@ def remove_cached(dest: Path) -> str | None:
     return None
 
 
-def state_of(asset: Asset, cache_dir: Path, package_root: Path) -> AssetState:
-    """Cheap (stat calls only): safe to call from a UI's draw function."""
-    if asset.is_local:
-        return AssetState.LOCAL if asset.local_path(package_root).exists() else AssetState.LOCAL_ABSENT
-    dest = asset_file(cache_dir, asset)
+def exists(path: Path) -> bool:
+    """Like ``Path.exists``, but a path the system cannot use (a name too long, a NUL byte) is a
+    :class:`CacheError` rather than an ``OSError`` or ``ValueError``."""
     try:
-        size = dest.stat().st_size
-    except OSError:
-        return AssetState.PARTIAL if part_file(dest).is_file() else AssetState.MISSING
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise CacheError(f"cannot use {path}: {reason}") from None
+    return True
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except (OSError, ValueError):
+        return None
+
+
+def state_of(asset: Asset, cache_dir: Path, package_root: Path) -> AssetState:
+    """Cheap (stat calls only) and never raises: safe to call from a UI's draw function."""
+    if asset.is_local:
+        present = _size_or_none(asset.local_path(package_root)) is not None
+        return AssetState.LOCAL if present else AssetState.LOCAL_ABSENT
+    dest = asset_file(cache_dir, asset)
+    size = _size_or_none(dest)
+    if size is None:
+        part = part_file(dest)
+        try:
+            return AssetState.PARTIAL if part.is_file() else AssetState.MISSING
+        except (OSError, ValueError):
+            return AssetState.MISSING
     if size != asset.size:
         return AssetState.INVALID
     assert asset.sha256 is not None
@@ -146,7 +217,4 @@ def state_of(asset: Asset, cache_dir: Path, package_root: Path) -> AssetState:
 def partial_bytes(asset: Asset, cache_dir: Path) -> int:
     if asset.is_local:
         return 0
-    try:
-        return part_file(asset_file(cache_dir, asset)).stat().st_size
-    except OSError:
-        return 0
+    return _size_or_none(part_file(asset_file(cache_dir, asset))) or 0

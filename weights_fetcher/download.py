@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..version import __version__
-from .cache import hash_file
+from .cache import NOFOLLOW, hash_file
 from .errors import CacheError, ChecksumError, DownloadError, FetchCancelled, SizeError
 from .lock import CancelToken
 from .progress import DOWNLOAD, RETRY, VERIFY, ProgressCallback, ProgressEvent
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # are gone, only whole chunks reach the .part file.
 CHUNK = 16 * 1024
 USER_AGENT = f"avi-talking-weights-fetcher/{__version__}"
+_MAX_BACKOFF = 60.0  # seconds between two attempts, however many retries were asked for
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -80,7 +81,7 @@ def download(asset: Asset, part: Path, *, session: requests.Session,
             except _Transient as exc:
                 failures.append(f"{url}: {exc}")
                 if attempt < retries:
-                    delay = backoff * 2 ** attempt
+                    delay = min(backoff * 2 ** min(attempt, 16), _MAX_BACKOFF)
                     attempt += 1
                     emit(RETRY, _size(part), f"{exc}; retrying in {delay:.1f} s "
                                              f"(attempt {attempt + 1} of {retries + 1})")
@@ -93,7 +94,10 @@ def download(asset: Asset, part: Path, *, session: requests.Session,
                 break
 
             emit(VERIFY, asset.size, "verifying sha256")
-            actual = hash_file(part)
+            try:
+                actual = hash_file(part)
+            except OSError as exc:
+                raise CacheError(f"cannot read {part}: {exc.strerror or exc}") from None
             if actual == asset.sha256:
                 return
             part.unlink(missing_ok=True)
@@ -148,7 +152,7 @@ def _transfer(url: str, part: Path, size: int, session: requests.Session, emit: 
             if match.group(3) != "*" and int(match.group(3)) != size:
                 raise _Permanent(f"the server's file is {int(match.group(3))} bytes, the registry says "
                                  f"{size}", SizeError)
-            mode = "ab"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         else:
             # 200: the server ignored the Range header (or there was none) and sends everything.
             offset = 0
@@ -156,12 +160,14 @@ def _transfer(url: str, part: Path, size: int, session: requests.Session, emit: 
             if length is not None and length.isdigit() and int(length) != size:
                 raise _Permanent(f"the server's file is {int(length)} bytes, the registry says {size}",
                                  SizeError)
-            mode = "wb"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
         written = offset
         emit(DOWNLOAD, written)
         try:
-            fh = open(part, mode)  # closed in the finally below
+            # NOFOLLOW: the store checked that the .part lies in the cache; a symlink put there since
+            # must not redirect (or truncate) a file elsewhere.
+            fh = os.fdopen(os.open(part, flags | getattr(os, "O_BINARY", 0) | NOFOLLOW, 0o644), "wb")
         except OSError as exc:
             raise CacheError(f"cannot write {part}: {exc.strerror or exc}") from None
         try:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import struct
+import tokenize
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 LOADABLE_SUFFIXES: tuple[str, ...] = (".safetensors", ".npz", ".json")
 _MAX_HEADER = 100 * 1024 * 1024  # a safetensors header larger than this is not a real model
+_MAX_DIMS = 32  # numpy's limit (1.x); real tensors have a handful
 # safetensors dtype → numpy dtype string (little-endian, as the format prescribes).
 _DTYPES = {
     "F64": "<f8", "F32": "<f4", "F16": "<f2",
@@ -96,6 +99,11 @@ def parse_json(data: bytes, name: str = "file") -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedFileError(f"{name} is not valid UTF-8 JSON: {exc}") from None
+    except ValueError:
+        # An integer of more than 4300 digits: json raises a plain ValueError for it.
+        raise MalformedFileError(f"{name} holds a number too long to read") from None
+    except RecursionError:
+        raise MalformedFileError(f"{name} is nested too deeply") from None
 
 
 def parse_npz(data: bytes, name: str = "file") -> dict[str, np.ndarray]:
@@ -108,6 +116,7 @@ def parse_npz(data: bytes, name: str = "file") -> dict[str, np.ndarray]:
         raise MalformedFileError(f"{name} is not an .npz (zip) archive")
     arrays: dict[str, np.ndarray] = {}
     try:
+        _check_npz_sizes(data, name)
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             for key in archive.files:
                 value = archive[key]
@@ -119,13 +128,81 @@ def parse_npz(data: bytes, name: str = "file") -> dict[str, np.ndarray]:
         if "pickle" in str(exc).lower():
             raise UnsafeFormatError(f"refusing {name}: it holds pickled object arrays") from None
         raise MalformedFileError(f"{name} is not a valid .npz: {exc}") from None
-    except (OSError, EOFError, KeyError) as exc:
-        raise MalformedFileError(f"{name} is not a valid .npz: {exc}") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError, SyntaxError, tokenize.TokenError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method;
+        # SyntaxError, TokenError: numpy parses the .npy header as a Python literal.
+        raise MalformedFileError(f"{name} is not a valid .npz: {type(exc).__name__}: {exc}") from None
     return arrays
 
 
+def _check_npz_sizes(data: bytes, name: str) -> None:
+    """Refuse a member whose .npy header promises more bytes than the member holds, before numpy
+    allocates the array it promises (a 100-byte file could otherwise ask for terabytes)."""
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                prefix = member.read(len(npy_format.MAGIC_PREFIX) + 2)  # magic, major, minor
+                if len(prefix) < 8 or prefix[:6] != npy_format.MAGIC_PREFIX:
+                    # numpy would hand the whole member back as bytes (however large): refuse now.
+                    raise MalformedFileError(f"{name}: member {_short(info.filename)} is not a .npy array")
+                if prefix[6] == 1:
+                    shape, _, dtype = npy_format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = npy_format.read_array_header_2_0(member)
+            if dtype.hasobject:
+                continue  # refused as a pickle by numpy itself
+            needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if needed > info.file_size:
+                raise MalformedFileError(f"{name}: member {_short(info.filename)} declares {needed} bytes of data "
+                                         f"but holds {info.file_size}")
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two entries with one name: which one a reader keeps depends on the reader. Refuse.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"the key {_short(key)} appears twice")
+        result[key] = value
+    return result
+
+
+def _short(value: Any) -> str:
+    """A short, printable, one-line rendering of an untrusted header value for a message."""
+    if isinstance(value, str):
+        text = repr(value[:60]) + ("..." if len(value) > 60 else "")
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+    if value is None or isinstance(value, bool) or (type(value) is int and abs(value) < 10**18):
+        return repr(value)
+    return f"a value of type {type(value).__name__}"
+
+
+def _element_count(shape: list[int], limit: int) -> int | None:
+    """The product of ``shape``, or None when it exceeds ``limit`` (stops early: no huge numbers)."""
+    if 0 in shape:
+        return 0
+    count = 1
+    for dim in shape:
+        count *= dim
+        if count > limit:
+            return None
+    return count
+
+
 def parse_safetensors(data: bytes, name: str = "file") -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Parse the safetensors layout: u64 header length, JSON header, one contiguous byte buffer."""
+    """Parse the safetensors layout: u64 header length, JSON header, one contiguous byte buffer.
+
+    Everything the header says is checked against the file before anything is allocated: offsets
+    inside the buffer, sizes equal to shape x dtype, the buffer covered exactly once. So the arrays
+    made are at most the file's own bytes (BF16 is widened to float32, twice its bytes)."""
     import numpy as np
 
     def bad(why: str) -> MalformedFileError:
@@ -135,54 +212,80 @@ def parse_safetensors(data: bytes, name: str = "file") -> tuple[dict[str, np.nda
         raise bad("too short")
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > min(_MAX_HEADER, len(data) - 8):
-        raise bad("header length out of range")
+        raise bad(f"header length {header_len} out of range (the file has {len(data)} bytes)")
     try:
-        header = json.loads(data[8:8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = json.loads(data[8:8 + header_len].decode("utf-8"), object_pairs_hook=_unique_pairs)
+    except UnicodeDecodeError:
+        raise bad("header is not UTF-8") from None
+    except json.JSONDecodeError:
         raise bad("header is not JSON") from None
+    except _DuplicateKey as exc:
+        raise bad(f"header: {exc}") from None
+    except ValueError:
+        raise bad("header holds a number too long to be an offset") from None
+    except RecursionError:
+        raise bad("header is nested too deeply") from None
     if not isinstance(header, dict):
         raise bad("header is not an object")
     body = memoryview(data)[8 + header_len:]
 
-    metadata_raw = header.pop("__metadata__", {}) or {}
-    if not isinstance(metadata_raw, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata_raw.items()):
+    metadata_raw = header.pop("__metadata__", None)
+    if metadata_raw is None:
+        metadata_raw = {}
+    if not isinstance(metadata_raw, dict) or not all(isinstance(v, str) for v in metadata_raw.values()):
         raise bad("__metadata__ must map strings to strings")
 
-    arrays: dict[str, np.ndarray] = {}
-    spans: list[tuple[int, int]] = []
+    # First check every entry, then the layout, and only then copy bytes.
+    entries: list[tuple[str, str, list[int], int, int]] = []
     for key, info in header.items():
+        shown = _short(key)
         if not isinstance(info, dict):
-            raise bad(f"entry {key!r} is not an object")
+            raise bad(f"entry {shown} is not an object")
         dtype_name = info.get("dtype")
         shape = info.get("shape")
         offsets = info.get("data_offsets")
-        if dtype_name not in _DTYPES:
-            raise bad(f"tensor {key!r} has unsupported dtype {dtype_name!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise bad(f"tensor {key!r} has an invalid shape")
+        if not isinstance(dtype_name, str) or dtype_name not in _DTYPES:
+            raise bad(f"tensor {shown} has unsupported dtype {_short(dtype_name)}")
+        # type() is int: True/False are ints to isinstance, and never a dimension or an offset.
+        if (not isinstance(shape, list) or len(shape) > _MAX_DIMS
+                or not all(type(d) is int and d >= 0 for d in shape)):
+            raise bad(f"tensor {shown} has an invalid shape")
         if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) for o in offsets)
+                or not all(type(o) is int for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1] <= len(body)):
-            raise bad(f"tensor {key!r} has invalid data offsets")
-        dtype = np.dtype(_DTYPES[dtype_name])
-        count = math.prod(shape)
+            raise bad(f"tensor {shown} has invalid data offsets")
         begin, end = offsets
-        if end - begin != count * dtype.itemsize:
-            raise bad(f"tensor {key!r}: {end - begin} bytes for shape {shape} of {dtype_name}")
-        array = np.frombuffer(body, dtype=dtype, count=count, offset=begin).reshape(shape).copy()
-        if dtype_name == "BF16":
-            # bfloat16 is the top half of a float32.
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        arrays[key] = array
-        spans.append((begin, end))
+        itemsize = np.dtype(_DTYPES[dtype_name]).itemsize
+        count = _element_count(shape, len(body) // itemsize)
+        if count is None or end - begin != count * itemsize:
+            raise bad(f"tensor {shown}: {end - begin} bytes for shape {_short_shape(shape)} of {dtype_name}")
+        entries.append((key, dtype_name, shape, begin, end))
 
     # The format forbids holes and overlaps: the buffer must be covered exactly once.
     position = 0
-    for begin, end in sorted(spans):
+    for _, _, _, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
         if begin != position:
             raise bad("tensor data overlaps or leaves holes")
         position = end
     if position != len(body):
         raise bad("trailing bytes after the last tensor")
+
+    arrays: dict[str, np.ndarray] = {}
+    for key, dtype_name, shape, begin, end in entries:
+        dtype = np.dtype(_DTYPES[dtype_name])
+        flat = np.frombuffer(body, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=begin)
+        if dtype_name == "BF16":
+            # bfloat16 is the top half of a float32 (widened while 1-D: a 0-d result would be a scalar).
+            flat = (flat.astype(np.uint32) << 16).view(np.float32)
+        else:
+            flat = flat.copy()  # own the memory: the file's bytes can then be freed
+        try:
+            arrays[key] = flat.reshape(shape)
+        except ValueError as exc:  # an empty shape too large for numpy to index
+            raise bad(f"tensor {_short(key)}: {exc}") from None
     return arrays, dict(metadata_raw)
+
+
+def _short_shape(shape: list[int]) -> str:
+    text = str(shape)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -69,7 +69,8 @@ class FileLock:
                 on_wait: Callable[[], None] | None = None) -> FileLock:
         """Block until the lock is ours. ``on_wait`` is called once if another process holds it.
         Raises ``OSError`` if the lock file cannot be created (the caller reports the folder)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a symlink planted as the lock file must not create or open a file elsewhere.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         deadline = time.monotonic() + self.timeout
         waited = False
         try:

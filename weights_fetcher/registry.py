@@ -6,11 +6,15 @@ supply another with the same format (see docs/weights.md)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import RegistryError, UnknownAssetError
 from .loading import LOADABLE_SUFFIXES
@@ -22,8 +26,28 @@ DEFAULT_REGISTRY = Path(__file__).resolve().parent / "registry.json"
 # Local assets are relative to the package root (= the repository / extension root).
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Every field that becomes part of a path (name, version, file, each part of local) is one plain
+# ASCII path component: no separators, no '..', no drive letters, no look-alike characters. The
+# patterns are used with fullmatch (``$`` would accept a trailing newline).
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+_FILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_LOCAL_PART_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_URL_RE = re.compile(r"https?://[\x21-\x7e]+")  # printable ASCII, no spaces or control characters
+# Names Windows reserves for devices, whatever the extension ("nul.npz" opens the null device).
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+# Characters refused in free text: controls (terminal escapes), format characters (bidi overrides
+# that make a line read differently than it is), surrogates and line/paragraph separators.
+_BAD_TEXT_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+MAX_REGISTRY_BYTES = 8 * 1024 * 1024  # the project's registry is ~1 KB; a mirror's a few KB per asset
+_MAX_ASSETS = 10_000
+_MAX_URLS = 16
+_MAX_URL_CHARS = 2048
+_MAX_TEXT_CHARS = 2000
+_MAX_LOCAL_PARTS = 16
+MAX_SIZE = 1 << 44  # 16 TiB: larger than any model, small enough to rule out absurd numbers
 _COMMON_KEYS = {"name", "version", "kind", "license", "description", "status"}
 _REMOTE_KEYS = _COMMON_KEYS | {"file", "urls", "sha256", "size"}
 _LOCAL_KEYS = _COMMON_KEYS | {"local", "sha256", "size"}
@@ -87,27 +111,76 @@ class Registry:
 def load_registry(path: str | Path | None = None) -> Registry:
     """Read and validate a registry file (the project's own when ``path`` is None)."""
     source = Path(path) if path is not None else DEFAULT_REGISTRY
-    try:
-        raw = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RegistryError(f"registry file {source} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"cannot read registry {source}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise RegistryError(f"registry {source} is not valid JSON: {exc}") from None
+    raw = _read_json(source)
     return parse_registry(raw, source)
 
 
+def _read_json(source: Path) -> Any:
+    try:
+        info = os.stat(source)
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device (/dev/zero, /dev/stdin) would block or never end.
+            raise RegistryError(f"registry {source} is not a regular file")
+        if info.st_size > MAX_REGISTRY_BYTES:
+            raise RegistryError(f"registry {source} is {info.st_size} bytes, more than the "
+                                f"{MAX_REGISTRY_BYTES} a registry may have")
+        with open(source, "rb") as fh:
+            data = fh.read(MAX_REGISTRY_BYTES + 1)  # bounded even if the file grows meanwhile
+    except FileNotFoundError:
+        raise RegistryError(f"registry file {source} does not exist") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise RegistryError(f"cannot read registry {source}: {_os_reason(exc)}") from None
+    if len(data) > MAX_REGISTRY_BYTES:
+        raise RegistryError(f"registry {source} is larger than the {MAX_REGISTRY_BYTES} bytes a registry may have")
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError:
+        raise RegistryError(f"registry {source} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"registry {source} is not valid JSON: {exc}") from None
+    except _DuplicateKey as exc:
+        raise RegistryError(f"registry {source}: {exc}") from None
+    except ValueError:
+        # json turns an integer of more than 4300 digits into this, not a JSONDecodeError.
+        raise RegistryError(f"registry {source} holds a number too long to be a size") from None
+    except RecursionError:
+        raise RegistryError(f"registry {source} is nested too deeply to be a registry") from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys silently: a second "sha256" or "urls" could hide from a
+    # reviewer who reads the first one.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"the key {_show(key)} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _os_reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
 def parse_registry(raw: Any, source: Path | None = None) -> Registry:
+    """Validate an already decoded registry (any Python value) and build a :class:`Registry`."""
     where = str(source) if source else "registry"
     if not isinstance(raw, dict):
         raise RegistryError(f"{where}: the top level must be an object with 'schema' and 'assets'")
-    if raw.get("schema") != SCHEMA_VERSION:
-        raise RegistryError(f"{where}: unsupported schema {raw.get('schema')!r} (this version reads "
+    schema = raw.get("schema")
+    # Strict type: True == 1 and 1.0 == 1 in Python, and neither is a schema number.
+    if type(schema) is not int or schema != SCHEMA_VERSION:
+        raise RegistryError(f"{where}: unsupported schema {_show(schema)} (this version reads "
                             f"{SCHEMA_VERSION})")
     entries = raw.get("assets")
     if not isinstance(entries, list):
         raise RegistryError(f"{where}: 'assets' must be a list")
+    if len(entries) > _MAX_ASSETS:
+        raise RegistryError(f"{where}: more than {_MAX_ASSETS} assets")
     assets: list[Asset] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -122,73 +195,115 @@ def parse_registry(raw: Any, source: Path | None = None) -> Registry:
 def _parse_asset(entry: Any, where: str) -> Asset:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where} must be an object")
+    if not all(isinstance(key, str) for key in entry):
+        raise RegistryError(f"{where}: field names must be strings")
     name = entry.get("name")
-    if isinstance(name, str):
+    if isinstance(name, str) and _NAME_RE.fullmatch(name):
         where = f"{where} ({name})"
     is_local = "local" in entry
     allowed = _LOCAL_KEYS if is_local else _REMOTE_KEYS
     unknown = sorted(set(entry) - allowed)
     if unknown:
         # Strict on purpose: a misspelt "sha256" must not silently disable verification.
-        raise RegistryError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise RegistryError(f"{where}: unknown field(s) {', '.join(_show(k) for k in unknown[:5])}")
 
-    name = _string(entry, "name", where)
-    if not _NAME_RE.match(name):
-        raise RegistryError(f"{where}: name must be lower-case letters, digits, '.', '_' or '-'")
-    kind = _string(entry, "kind", where)
-    if kind not in KINDS:
-        raise RegistryError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    name = _component(entry, "name", _NAME_RE, where,
+                      "lower-case letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)")
+    version = _component(entry, "version", _VERSION_RE, where,
+                         "letters, digits, '.', '_', '+' or '-' (at most 64, starting with a letter or digit)")
+    kind = entry.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise RegistryError(f"{where}: kind must be one of {', '.join(KINDS)}, not {_show(kind)}")
     status = entry.get("status", "released")
-    if status not in STATUSES:
-        raise RegistryError(f"{where}: status must be one of {', '.join(STATUSES)}")
-    description = _string(entry, "description", where)
-    if "\n" in description:
-        raise RegistryError(f"{where}: description must be one line")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise RegistryError(f"{where}: status must be one of {', '.join(STATUSES)}, not {_show(status)}")
     common: dict[str, Any] = {
         "name": name,
-        "version": _string(entry, "version", where),
+        "version": version,
         "kind": kind,
-        "license": _string(entry, "license", where),
-        "description": description,
+        "license": _text(entry, "license", where),
+        "description": _text(entry, "description", where),
         "status": status,
     }
 
     sha256 = _optional_sha256(entry, where)
     size = _optional_size(entry, where)
     if is_local:
-        local = _string(entry, "local", where)
-        parts = PurePosixPath(local).parts
-        if PurePosixPath(local).is_absolute() or ".." in parts or "\\" in local or not parts:
-            raise RegistryError(f"{where}: 'local' must be a relative path inside the add-on")
-        return Asset(**common, local=local, sha256=sha256, size=size)
+        return Asset(**common, local=_local(entry, where), sha256=sha256, size=size)
 
-    file = _string(entry, "file", where)
-    if "/" in file or "\\" in file or file.startswith("."):
-        raise RegistryError(f"{where}: 'file' must be a plain file name")
+    file = _component(entry, "file", _FILE_RE, where,
+                      "a plain file name of letters, digits, '.', '_', '+' or '-' (at most 128)")
     if not file.lower().endswith(LOADABLE_SUFFIXES):
         raise RegistryError(f"{where}: 'file' must end in {', '.join(LOADABLE_SUFFIXES)} "
                             "(pickle-based formats can run code and are not accepted)")
-    urls = entry.get("urls")
-    if (not isinstance(urls, list) or not urls
-            or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls)):
-        raise RegistryError(f"{where}: 'urls' must be a non-empty list of http(s) URLs")
+    urls = _urls(entry, where)
     if sha256 is None or size is None:
         raise RegistryError(f"{where}: a downloadable asset needs 'sha256' and 'size'")
-    return Asset(**common, file=file, urls=tuple(urls), sha256=sha256, size=size)
+    return Asset(**common, file=file, urls=urls, sha256=sha256, size=size)
 
 
-def _string(entry: Mapping[str, Any], key: str, where: str) -> str:
+def _component(entry: Mapping[str, Any], key: str, pattern: re.Pattern[str], where: str, rule: str) -> str:
+    """A field used as one path component in the cache."""
+    value = entry.get(key)
+    if not isinstance(value, str):
+        raise RegistryError(f"{where}: '{key}' must be a string, not {_show(value)}")
+    if not _safe_component(value, pattern):
+        raise RegistryError(f"{where}: '{key}' {_show(value)} is not allowed: it must be {rule}, "
+                            "not end in '.' and not be a Windows device name")
+    return value
+
+
+def _safe_component(value: str, pattern: re.Pattern[str]) -> bool:
+    # Windows drops a trailing dot ("v1." is "v1") and maps device names anywhere in a path.
+    return (pattern.fullmatch(value) is not None and not value.endswith(".")
+            and value.split(".", 1)[0].lower() not in _WINDOWS_DEVICES)
+
+
+def _local(entry: Mapping[str, Any], where: str) -> str:
+    value = entry.get("local")
+    problem = f"{where}: 'local' must be a relative path inside the add-on ('/'-separated plain names)"
+    if not isinstance(value, str):
+        raise RegistryError(f"{problem}, not {_show(value)}")
+    # One trailing '/' marks a folder; otherwise every part must be a plain name (no '', '.', '..').
+    parts = value.removesuffix("/").split("/")
+    if len(parts) > _MAX_LOCAL_PARTS or not all(_safe_component(p, _LOCAL_PART_RE) for p in parts):
+        raise RegistryError(f"{problem}, not {_show(value)}")
+    return value
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value.strip():
         raise RegistryError(f"{where}: '{key}' must be a non-empty string")
+    if len(value) > _MAX_TEXT_CHARS:
+        raise RegistryError(f"{where}: '{key}' is longer than {_MAX_TEXT_CHARS} characters")
+    if any(unicodedata.category(ch) in _BAD_TEXT_CATEGORIES for ch in value):
+        raise RegistryError(f"{where}: '{key}' must be one line of text without control characters")
     return value
+
+
+def _urls(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    urls = entry.get("urls")
+    problem = f"{where}: 'urls' must be a non-empty list of at most {_MAX_URLS} http(s) URLs"
+    if not isinstance(urls, list) or not 0 < len(urls) <= _MAX_URLS:
+        raise RegistryError(problem)
+    for url in urls:
+        if not isinstance(url, str) or len(url) > _MAX_URL_CHARS or not _URL_RE.fullmatch(url):
+            raise RegistryError(f"{problem}; {_show(url)} is not one")
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if not host:
+            raise RegistryError(f"{problem}; {_show(url)} has no host")
+    return tuple(urls)
 
 
 def _optional_sha256(entry: Mapping[str, Any], where: str) -> str | None:
     value = entry.get("sha256")
     if value is None:
         return None
-    if not isinstance(value, str) or not _SHA256_RE.match(value):
+    if not isinstance(value, str) or not _SHA256_RE.fullmatch(value):
         raise RegistryError(f"{where}: 'sha256' must be 64 lower-case hex digits")
     return value
 
@@ -197,6 +312,19 @@ def _optional_size(entry: Mapping[str, Any], where: str) -> int | None:
     value = entry.get("size")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise RegistryError(f"{where}: 'size' must be a positive number of bytes")
+    # bool is a subclass of int; a float (even 3.0) is not a byte count.
+    if type(value) is not int or not 0 < value <= MAX_SIZE:
+        raise RegistryError(f"{where}: 'size' must be a positive whole number of bytes (at most {MAX_SIZE})")
     return value
+
+
+def _show(value: Any) -> str:
+    """A short, one-line, always printable description of an untrusted value for a message."""
+    if isinstance(value, str):
+        text = repr(value[:60]) + ("..." if len(value) > 60 else "")
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if type(value) is int:
+        return str(value) if abs(value) < 10**18 else "a huge number"
+    return f"a value of type {type(value).__name__}"

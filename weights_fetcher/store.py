@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,9 @@ from .cache import (
     AssetState,
     asset_file,
     asset_folder,
+    confined,
     default_cache_dir,
+    exists,
     hash_file,
     lock_file,
     offline_by_env,
@@ -123,8 +126,8 @@ class AssetStore:
             return self._override(override)
         if asset.is_local:
             return self._local(asset)
-        dest = asset_file(self.cache_dir, asset)
-        if dest.exists():
+        dest = self._cached(asset)
+        if exists(dest):
             try:
                 return self._verify_cached(asset, dest, trust_stamp=True)
             except (ChecksumError, SizeError):
@@ -143,8 +146,8 @@ class AssetStore:
         if asset.is_local:
             return self._local(asset)
         assert asset.sha256 is not None and asset.size is not None
-        dest = asset_file(self.cache_dir, asset)
-        if dest.exists():
+        dest = self._cached(asset)
+        if exists(dest):
             try:
                 return self._verify_cached(asset, dest, trust_stamp=True)
             except (ChecksumError, SizeError):
@@ -154,10 +157,12 @@ class AssetStore:
         if message is not None:
             raise OfflineError(message)
 
-        folder = dest.parent
+        folder = confined(self.cache_dir, dest.parent)
+        lock_path = confined(self.cache_dir, lock_file(dest))
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(lock_file(dest), timeout=self.lock_timeout)
+            # Again after mkdir: the folders it walked through are real now, not predictions.
+            lock = FileLock(confined(self.cache_dir, lock_path), timeout=self.lock_timeout)
 
             def waiting() -> None:
                 if progress is not None:
@@ -170,12 +175,12 @@ class AssetStore:
                              f"{_CACHE_HINT}") from None
         with lock:
             # Another process may have finished it while we waited for the lock.
-            if dest.exists():
+            if exists(dest):
                 try:
                     return self._verify_cached(asset, dest, trust_stamp=True)
                 except (ChecksumError, SizeError):
                     pass
-            part = part_file(dest)
+            part = confined(self.cache_dir, part_file(dest))
             session = self.session or new_session()
             try:
                 download(asset, part, session=session, progress=progress, cancel=cancel,
@@ -184,12 +189,14 @@ class AssetStore:
                 if self.session is None:
                     session.close()
             try:
+                confined(self.cache_dir, part)
+                confined(self.cache_dir, dest)
                 os.replace(part, dest)  # atomic: readers see no file or the whole verified file
                 _fsync_dir(folder)
             except OSError as exc:
                 raise CacheError(f"cannot place {dest.name} in {folder} ({exc.strerror or exc}): "
                                  f"{_CACHE_HINT}") from None
-            write_stamp(dest, asset.sha256)
+            write_stamp(self.cache_dir, dest, asset.sha256)
         if progress is not None:
             progress(ProgressEvent(asset.name, DONE, asset.size, asset.size, f"ready: {dest}"))
         return dest
@@ -201,8 +208,8 @@ class AssetStore:
             return self._override(override)
         if asset.is_local:
             return self._local(asset, check_hash=True)
-        dest = asset_file(self.cache_dir, asset)
-        if not dest.exists():
+        dest = self._cached(asset)
+        if not exists(dest):
             raise NotFetchedError(f"{asset.name} is not in the cache ({dest}): run "
                                   f"`avitalk weights fetch {asset.name}`")
         return self._verify_cached(asset, dest, trust_stamp=False)
@@ -222,16 +229,20 @@ class AssetStore:
         try:
             return load_file(path, sha256=asset.sha256)
         except ChecksumError as exc:
-            raise ChecksumError(f"{exc}; {_removed(path)}") from None
+            raise ChecksumError(f"{exc}; {self._removed(path)}") from None
 
     # -- helpers --------------------------------------------------------------------------------
 
     def _asset(self, asset: Asset | str) -> Asset:
         return self.registry.get(asset) if isinstance(asset, str) else asset
 
+    def _cached(self, asset: Asset) -> Path:
+        """The asset's file in the cache, checked to lie inside it (see :func:`cache.confined`)."""
+        return confined(self.cache_dir, asset_file(self.cache_dir, asset))
+
     def _override(self, override: str | Path) -> Path:
         path = Path(override).expanduser()
-        if not path.exists():
+        if not exists(path):
             raise WeightsError(f"weights path {path} does not exist")
         if path.is_file():
             check_loadable(path)
@@ -239,14 +250,17 @@ class AssetStore:
 
     def _local(self, asset: Asset, check_hash: bool = False) -> Path:
         path = asset.local_path(self.package_root)
-        if not path.exists():
+        if not exists(path):
             why = " (not trained yet)" if asset.status == "planned" else ""
             raise LocalAssetMissingError(
                 f"{asset.name} ships with the add-on at {asset.local} but is not in this installation"
                 f"{why}: expected {path}; train it with `avitalk train` or pass your own weights with "
                 "--weights PATH")
         if check_hash and path.is_file() and asset.sha256 is not None:
-            actual = hash_file(path)
+            try:
+                actual = hash_file(path)
+            except OSError as exc:
+                raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from None
             if actual != asset.sha256:
                 raise ChecksumError(f"{path} does not match its sha256 (expected {asset.sha256}, "
                                     f"got {actual}); reinstall the add-on")
@@ -254,28 +268,35 @@ class AssetStore:
 
     def _verify_cached(self, asset: Asset, dest: Path, trust_stamp: bool) -> Path:
         assert asset.sha256 is not None and asset.size is not None
+        confined(self.cache_dir, dest)
         try:
-            size = dest.stat().st_size
+            info = dest.stat()
         except OSError as exc:
             raise NotFetchedError(f"cannot read {dest}: {exc.strerror or exc}") from None
-        if size != asset.size:
-            raise SizeError(f"{dest.name} in {dest.parent} is {size} bytes, the registry says {asset.size}; "
-                            f"{_removed(dest)}")
+        if not stat.S_ISREG(info.st_mode):
+            # A folder, FIFO or device where the file should be: never hashed (a FIFO would block)
+            # and never removed automatically.
+            raise CacheError(f"{dest} is not a regular file; remove it by hand and fetch {asset.name} again")
+        if info.st_size != asset.size:
+            raise SizeError(f"{dest.name} in {dest.parent} is {info.st_size} bytes, the registry says "
+                            f"{asset.size}; {self._removed(dest)}")
         if trust_stamp and stamp_matches(dest, asset.sha256):
             return dest
-        actual = hash_file(dest)
+        try:
+            actual = hash_file(dest)
+        except OSError as exc:
+            raise CacheError(f"cannot read {dest}: {exc.strerror or exc}") from None
         if actual != asset.sha256:
             raise ChecksumError(f"{dest.name} in {dest.parent} does not match its sha256 (expected "
-                                f"{asset.sha256}, got {actual}); {_removed(dest)}")
-        write_stamp(dest, asset.sha256)
+                                f"{asset.sha256}, got {actual}); {self._removed(dest)}")
+        write_stamp(self.cache_dir, dest, asset.sha256)
         return dest
 
-
-def _removed(dest: Path) -> str:
-    problem = remove_cached(dest)
-    if problem is None:
-        return "the file was removed, fetch it again"
-    return f"remove it by hand, it could not be deleted ({problem})"
+    def _removed(self, dest: Path) -> str:
+        problem = remove_cached(self.cache_dir, dest)
+        if problem is None:
+            return "the file was removed, fetch it again"
+        return f"remove it by hand, it could not be deleted ({problem})"
 
 
 def _fsync_dir(folder: Path) -> None:

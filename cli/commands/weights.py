@@ -13,6 +13,9 @@ from typing import Any
 from ...core.common.errors import AviTalkError
 from ...weights_fetcher import AssetState, AssetStore, TextProgress, WeightsError, human_size, load_registry
 
+_MAX_RETRIES = 100
+_MAX_TIMEOUT = 86400.0  # a day
+
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -57,12 +60,13 @@ def run(args: argparse.Namespace) -> int:
 def _store(args: argparse.Namespace) -> AssetStore:
     kwargs: dict[str, Any] = {}
     if getattr(args, "retries", None) is not None:
-        if args.retries < 0:
-            raise AviTalkError("--retries must be 0 or more")
+        if not 0 <= args.retries <= _MAX_RETRIES:
+            raise AviTalkError(f"--retries must be between 0 and {_MAX_RETRIES}")
         kwargs["retries"] = args.retries
     if getattr(args, "timeout", None) is not None:
-        if args.timeout <= 0:
-            raise AviTalkError("--timeout must be positive")
+        # Written so that nan fails too; inf or 1e308 would overflow the socket's timeout.
+        if not 0 < args.timeout <= _MAX_TIMEOUT:
+            raise AviTalkError(f"--timeout must be a number of seconds above 0 and at most {_MAX_TIMEOUT:.0f}")
         kwargs["timeout"] = args.timeout
     return AssetStore(load_registry(args.registry), args.cache_dir, **kwargs)
 
