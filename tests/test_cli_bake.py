@@ -223,3 +223,33 @@ def test_blend_output_honours_the_umask(tmp_path: Path, spoken: SpokenClip, umas
                             timeout=600, check=False, preexec_fn=lambda: os.umask(umask))
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("option", ["--instructions", "--transcript", "--flame", "--landmarks"])
+def test_named_pipe_for_any_input_option_fails_at_once(tmp_path: Path, spoken: SpokenClip, option: str) -> None:
+    """Each file option is checked by kind before anything reads it: a FIFO would block its reader."""
+    fifo = tmp_path / {"--instructions": "track.json", "--transcript": "words.txt", "--flame": "model.npz",
+                       "--landmarks": "marks.npy"}[option]
+    os.mkfifo(fifo)
+    extra = [option, str(fifo)]
+    if option == "--landmarks":  # needs a --flame: a regular file, checked by kind first, never parsed
+        (tmp_path / "model.npz").write_bytes(b"not parsed")
+        extra += ["--flame", str(tmp_path / "model.npz")]
+    out = tmp_path / "out.blend"
+    result = subprocess.run([sys.executable, "-m", "avi_talking", "bake", str(spoken.path), "-o", str(out),
+                             "--model", "procedural", *extra], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is a named pipe (FIFO), not a regular file" in lines[0], result.stderr
+    assert not out.exists()
+
+
+def test_import_refuses_to_write_over_its_sequence(tmp_path: Path) -> None:
+    seq = tmp_path / "take.npz"
+    seq.write_bytes(b"the artist's sequence")
+    os.utime(seq, ns=(1_000_000_000, 1_000_000_000))
+    result = run_cli("import", str(seq), "-o", str(tmp_path / "." / "take.npz"), "--fps", "30")
+    assert result.returncode == 2 and "refusing to write over an input" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert seq.read_bytes() == b"the artist's sequence" and seq.stat().st_mtime_ns == 1_000_000_000

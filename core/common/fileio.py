@@ -50,26 +50,32 @@ def check_writable_folder(folder: Path) -> None:
         raise AviTalkError(f"output folder {folder} is not writable")
 
 
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether two paths name the same file: ``samefile`` when both exist (links, bind mounts, ``..``),
-    else the same resolved path (symlinks followed as far as they exist)."""
-    pa, pb = Path(a), Path(b)
+def file_identity(path: str | os.PathLike[str]) -> tuple[object, ...]:
+    """What makes two paths one file: its device and inode when it exists (so symlinks, hard links, bind
+    mounts and ``..`` all count), else its resolved path."""
+    p = Path(path)
     try:
-        return os.path.samefile(pa, pb)
-    except OSError:  # one of them does not exist (yet)
-        return pa.resolve() == pb.resolve()
+        st = os.stat(p)
+    except (OSError, ValueError):  # not there (yet), or a path the OS cannot take
+        return ("path", str(p.resolve()))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """``samefile`` when both exist, the same resolved path otherwise."""
+    return file_identity(a) == file_identity(b)
 
 
 def refuse_inputs_as_outputs(outputs: Iterable[tuple[str, str | os.PathLike[str]]],
                              inputs: Iterable[tuple[str, str | os.PathLike[str] | None]]) -> None:
     """Refuse, before any work, an output that is (or resolves to) one of the inputs, so a run can never
     replace the user's own file with its result. Both are ``(what, path)`` pairs; a ``None`` input is skipped."""
-    given = [(what, Path(path)) for what, path in inputs if path is not None]
+    given = {file_identity(path): (what, path) for what, path in inputs if path is not None}
     for out_what, out in outputs:
-        for in_what, src in given:
-            if same_file(out, src):
-                raise AviTalkError(f"{out_what} {out} is the {in_what} {src}: refusing to write over an input "
-                                   "(choose another output name or folder)")
+        hit = given.get(file_identity(out))
+        if hit is not None:
+            raise AviTalkError(f"{out_what} {out} is the {hit[0]} {hit[1]}: refusing to write over an input "
+                               "(choose another output name or folder)")
 
 
 def check_output_path(path: str | os.PathLike[str], suffixes: tuple[str, ...],
@@ -103,7 +109,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise AviTalkError(f"nothing was written to {target}")
         with contextlib.suppress(FileNotFoundError):
-            mode = stat.S_IMODE(os.stat(target).st_mode)  # open("w") keeps an existing file's mode
+            mode = os.stat(target).st_mode & 0o777  # open("w") keeps an existing file's mode
         os.chmod(tmp, mode)  # also when the writer replaced the placeholder (Blender saves a new file)
         os.replace(tmp, target)
     finally:
