@@ -17,7 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ...core.common.errors import AviTalkError
+from ...core.audio.loader import check_input_file, max_audio_bytes
+from ...core.common.errors import AudioError, AviTalkError
 from ...core.common.fileio import atomic_output, refuse_inputs_as_outputs
 from ...core.worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, load_headless, options_from
@@ -140,6 +141,8 @@ def _bake_one(args: argparse.Namespace, audio: Path, output: Path, options: Any,
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            # checked here too: a worker (blender -c avitalk) may hash the file before its loader sees it
+            check_input_file(audio, "audio file", max_audio_bytes(options.max_seconds), AudioError)
             animation = generate_anywhere(audio, options)
             if args.takes:
                 takes.append((audio, animation))

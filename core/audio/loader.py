@@ -117,7 +117,7 @@ def from_samples(samples: np.ndarray, sr: int, *, name: str = "<memory>") -> Aud
     out = _resample(data, sr, TARGET_SR)
     audio = Audio(out, TARGET_SR, sr, 1, "samples", digest)
     _check_duration(name, audio.duration)
-    _warn_levels(audio, _clip_share(data))
+    _warn_levels(audio, _clip_share(data), stacklevel=3)  # from_samples' caller
     return audio
 
 
@@ -275,7 +275,7 @@ def _resample(mono: np.ndarray, rate: int, sr: int) -> np.ndarray:
 def _finish(src: Path, fh: BinaryIO, mono: np.ndarray, rate: int, sr: int, channels: int, fmt: str,
             clip_share: float) -> Audio:
     audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, _sha256(_rewound(fh)), src)
-    _warn_levels(audio, clip_share)
+    _warn_levels(audio, clip_share, stacklevel=5)  # load_audio's caller (via _load_open, _finish)
     return audio
 
 
@@ -290,7 +290,7 @@ def _clip_share(raw: np.ndarray) -> float:
     return float(np.mean(np.abs(raw) >= CLIP_LEVEL)) if raw.size else 0.0
 
 
-def _warn_levels(audio: Audio, clip_share: float) -> None:
+def _warn_levels(audio: Audio, clip_share: float, stacklevel: int) -> None:
     """Silence and clipping are not errors: warn (printed by the CLI, kept on the object for the UI)."""
     name = audio.path.name if audio.path else "audio"
     if audio.is_silent:
@@ -298,7 +298,7 @@ def _warn_levels(audio: Audio, clip_share: float) -> None:
     elif clip_share > CLIP_SHARE:
         audio.warnings.append(f"{name} clips: {100.0 * clip_share:.2f}% of samples are at full scale")
     for message in audio.warnings:
-        warnings.warn(AudioWarning(message), stacklevel=4)
+        warnings.warn(AudioWarning(message), stacklevel=stacklevel)
 
 
 def _first_line(exc: BaseException) -> str:
