@@ -16,6 +16,7 @@ from pathlib import Path
 import bpy
 
 from ..core.animation import Animation
+from ..core.common.blendfile import check_blend_file
 from ..core.common.errors import AviTalkError
 from ..core.common.fileio import atomic_output
 from ..core.common.quiet import quiet_fd
@@ -58,8 +59,6 @@ def bake_to_blend(
     also when baking onto ``object_name``, e.g. a rig made by the MPI FLAME add-on."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if base_blend is not None and not base_blend.is_file():
-        raise AviTalkError(f"blend file {base_blend} does not exist")
     scene = _open_scene(base_blend)
     if object_name is not None:
         obj = _named_object(object_name, base_blend)
@@ -135,13 +134,29 @@ def save_blend(output: Path) -> None:
 def _open_scene(base_blend: Path | None) -> bpy.types.Scene:
     """A copy of the user's file (never saved over) or an empty factory scene."""
     if base_blend is not None:
-        bpy.ops.wm.open_mainfile(filepath=str(base_blend), load_ui=False)
+        open_blend(base_blend)
     else:
         bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     if scene is None:
         raise AviTalkError("the blend file has no scene")
     return scene
+
+
+def open_blend(path: Path) -> None:
+    """Open the user's .blend (its scripts are not run). What is not a .blend is refused from its header
+    first (:func:`core.common.blendfile.check_blend_file`: a FIFO or device would block Blender's reader);
+    Blender's own refusal (truncated, damaged, too new) becomes one line."""
+    version = check_blend_file(path)
+    try:
+        with quiet_fd(1):  # Blender prints "Read blend: ..." and its error reports on stdout
+            bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False, use_scripts=False)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split()).removeprefix("Error: ")
+        newer = version is not None and version > tuple(bpy.app.version[:2])
+        hint = (f" (it was saved by Blender {version[0]}.{version[1]}, newer than this Blender "
+                f"{bpy.app.version_string})" if newer and version is not None else "")
+        raise AviTalkError(f"Blender cannot open blend file {path}: {reason}{hint}") from None
 
 
 def _named_object(name: str, base_blend: Path | None) -> bpy.types.Object:

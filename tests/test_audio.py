@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import stat
 import struct
 import subprocess
+import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -12,8 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avi_talking.core.audio.loader import TARGET_SR, AudioWarning, load_audio
-from avi_talking.core.common.errors import AudioError
+from avi_talking.core.audio.loader import TARGET_SR, AudioWarning, check_input_file, load_audio, max_audio_bytes
+from avi_talking.core.common.errors import AudioError, AviTalkError
 
 from conftest import run_cli, tone, write_audio
 
@@ -275,3 +281,144 @@ def test_clean_audio_has_no_warnings(tmp_path: Path) -> None:
 
 def test_exact_minimum_length_loads(tmp_path: Path) -> None:
     assert load_audio(write_audio(tmp_path / "min.wav", tone(0.1), 16000)).duration == pytest.approx(0.1)
+
+
+# ---- what kind of file: checked before reading (core.common.inputs.check_input_file) ----------------
+
+
+def _load_or_unblock(path: Path) -> BaseException | None:
+    """load_audio in a thread; should it block on a FIFO, a writer is opened to release it and the test fails."""
+    outcome: list[BaseException | None] = []
+
+    def work() -> None:
+        try:
+            load_audio(path)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(10.0)
+    if worker.is_alive():
+        with open(path, "wb"):  # lets the blocked open() return
+            pass
+        pytest.fail(f"load_audio blocked on {path}")
+    return outcome[0]
+
+
+def test_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    exc = _load_or_unblock(fifo)
+    assert isinstance(exc, AudioError) and "named pipe" in str(exc)
+
+
+def test_devices_and_sockets_are_refused(tmp_path: Path) -> None:
+    zero = tmp_path / "zero.wav"
+    zero.symlink_to("/dev/zero")  # a link is followed: what it points at decides
+    for path in (Path("/dev/zero"), zero):
+        with pytest.raises(AudioError, match="is a device, not a regular file"):
+            load_audio(path)
+    sock_path = tmp_path / "s.wav"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))
+        with pytest.raises(AudioError, match="is a socket"):
+            load_audio(sock_path)
+
+
+def test_dangling_link_and_file_as_folder(tmp_path: Path) -> None:
+    dangling = tmp_path / "gone.wav"
+    dangling.symlink_to(tmp_path / "nowhere.wav")
+    plain = write_audio(tmp_path / "a.wav", tone(0.5), 16000)
+    for path in (dangling, plain / "inside.wav"):
+        with pytest.raises(AudioError, match="does not exist"):
+            load_audio(path)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "secret.wav", tone(0.5), 16000)
+    path.chmod(0)
+    with pytest.raises(AudioError, match="cannot open audio file .*ermission denied"):
+        load_audio(path)
+
+
+def test_size_cap_follows_the_duration_limit(tmp_path: Path) -> None:
+    """The cap is max_audio_bytes(max_seconds); a file one byte over it is refused before a byte is read."""
+    limit = max_audio_bytes(1.0)
+    assert limit is not None and max_audio_bytes(float("inf")) is None
+    assert max_audio_bytes(2.0) - limit == max_audio_bytes(1.0) - max_audio_bytes(0.0) > 192000 * 2 * 2
+    sparse = tmp_path / "huge.wav"
+    with open(sparse, "wb") as fh:
+        fh.truncate(limit + 1)  # sparse: no disk space used
+    with pytest.raises(AudioError, match=r"over the .* limit for 1\.0 s of audio \(raise it with --max-duration"):
+        load_audio(sparse, max_seconds=1.0)
+    with open(sparse, "r+b") as fh:
+        fh.truncate(limit)
+    with pytest.raises(AudioError, match="not an audio file"):  # at the cap: read, and judged by content
+        load_audio(sparse, max_seconds=1.0)
+
+
+def test_check_input_file_for_other_inputs(tmp_path: Path) -> None:
+    text = tmp_path / "track.json"
+    text.write_text("{}")
+    assert check_input_file(text, "instruction track", 2) == 2
+    with pytest.raises(AviTalkError, match="instruction track .* is 2 bytes, over the 1 bytes limit"):
+        check_input_file(text, "instruction track", 1)
+    with pytest.raises(AviTalkError, match="blend file .* is a directory, not a regular file"):
+        check_input_file(tmp_path, "blend file")
+
+
+def test_cli_named_pipe_returns_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    out = tmp_path / "out.npz"
+    t0 = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "avi_talking", "generate", str(fifo), "-o", str(out),
+                             "--model", "procedural"], capture_output=True, text=True, timeout=60, check=False)
+    assert time.monotonic() - t0 < 60
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: audio file") and "named pipe" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.wav"]
+
+
+# ---- outputs: the permissions open(..., "w") would give -----------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_honour_the_umask(tmp_path: Path, umask: int) -> None:
+    audio = write_audio(tmp_path / "a.wav", tone(1.0), 16000)
+    out = tmp_path / "take.json"
+    result = subprocess.run([sys.executable, "-m", "avi_talking", "generate", str(audio), "-o", str(out),
+                             "--model", "procedural"], capture_output=True, text=True, timeout=600, check=False,
+                            preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    # an existing output keeps its own mode, as open(..., "w") would keep it
+    out.chmod(0o640)
+    result = subprocess.run([sys.executable, "-m", "avi_talking", "generate", str(audio), "-o", str(out),
+                             "--model", "procedural"], capture_output=True, text=True, timeout=600, check=False,
+                            preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0 and stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_atomic_output_mode_in_process(tmp_path: Path) -> None:
+    from avi_talking.core.common.fileio import atomic_output
+
+    old = os.umask(0o027)
+    try:
+        with atomic_output(tmp_path / "x.txt") as tmp:
+            tmp.write_text("ok")
+        with atomic_output(tmp_path / "y.txt") as tmp:  # a writer that makes a new file (as Blender does)
+            tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"ok")
+            os.close(fd)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "y.txt").stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt", "y.txt"]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +135,121 @@ def test_generated_values_are_in_range(spoken: SpokenClip, tmp_path: Path) -> No
     assert run_cli("generate", str(spoken.path), "-o", str(out)).returncode == 0
     values = Animation.load(out).values
     assert values.min() >= 0.0 and values.max() <= 1.0 and np.ptp(values[:, ARKIT52.index("jawOpen")]) > 0.2
+
+
+# ---- the user's files: never overwritten, never opened when they are not .blend files ----------------
+
+
+def _save_blend(path: Path, compress: bool) -> Path:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    mesh = bpy.data.meshes.new("M")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Face", mesh))
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), compress=compress)
+    return path
+
+
+def _bad_blend(tmp_path: Path, kind: str, spoken: SpokenClip) -> Path:
+    bad = tmp_path / "bad.blend"
+    if kind == "wav-renamed":
+        bad.write_bytes(spoken.path.read_bytes())
+    elif kind == "text":
+        bad.write_text("not a blend file\n" * 10)
+    elif kind == "empty":
+        bad.write_bytes(b"")
+    elif kind in ("truncated", "truncated-zstd", "header-only"):
+        full = _save_blend(tmp_path / "full.blend", compress=kind == "truncated-zstd").read_bytes()
+        (tmp_path / "full.blend").unlink()
+        bad.write_bytes(full[:12] if kind == "header-only" else full[: len(full) // 2])
+    elif kind == "gzip-of-text":
+        bad.write_bytes(gzip.compress(b"hello, not a blend"))
+    elif kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "directory":
+        bad.mkdir()
+    return bad
+
+
+BAD_BLENDS = {
+    "wav-renamed": "is not a .blend file",
+    "text": "is not a .blend file",
+    "empty": "is empty (0 bytes)",
+    "truncated": "Blender cannot open blend file",
+    "truncated-zstd": "Blender cannot open blend file",
+    "header-only": "Blender cannot open blend file",
+    "gzip-of-text": "damaged compressed .blend file",
+    "fifo": "is a named pipe",
+    "directory": "is a directory",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BLENDS))
+def test_bad_blend_input_fails_in_one_line(tmp_path: Path, spoken: SpokenClip, kind: str) -> None:
+    bad = _bad_blend(tmp_path, kind, spoken)
+    out = tmp_path / "out.blend"
+    result = run_cli("bake", str(spoken.path), "-o", str(out), "--blend", str(bad), "--object", "Face",
+                     "--model", "procedural", "--transcript", spoken.text)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and BAD_BLENDS[kind] in lines[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.blend"]  # no output, no temporary file
+
+
+@pytest.mark.parametrize("how", ["symlink", "hardlink", "dotdot"])
+def test_output_that_is_the_input_blend_is_refused(tmp_path: Path, spoken: SpokenClip, how: str) -> None:
+    mine = _save_blend(tmp_path / "mine.blend", compress=False)
+    os.utime(mine, ns=(1_000_000_000, 1_000_000_000))
+    before = (mine.read_bytes(), mine.stat().st_mtime_ns)
+    (tmp_path / "sub").mkdir()
+    out = {"symlink": tmp_path / "link.blend", "hardlink": tmp_path / "hard.blend",
+           "dotdot": tmp_path / "sub" / ".." / "mine.blend"}[how]
+    if how == "symlink":
+        out.symlink_to(mine)
+    elif how == "hardlink":
+        os.link(mine, out)
+    result = run_cli("bake", str(spoken.path), "-o", str(out), "--blend", str(mine), "--object", "Face",
+                     "--model", "procedural")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refusing to write over an input" in lines[0], result.stderr
+    assert (mine.read_bytes(), mine.stat().st_mtime_ns) == before
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_blend_output_honours_the_umask(tmp_path: Path, spoken: SpokenClip, umask: int) -> None:
+    out = tmp_path / "take.blend"
+    result = subprocess.run([sys.executable, "-m", "avi_talking", "bake", str(spoken.path), "-o", str(out),
+                             "--model", "procedural", "--transcript", spoken.text], capture_output=True, text=True,
+                            timeout=600, check=False, preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("option", ["--instructions", "--transcript", "--flame", "--landmarks"])
+def test_named_pipe_for_any_input_option_fails_at_once(tmp_path: Path, spoken: SpokenClip, option: str) -> None:
+    """Each file option is checked by kind before anything reads it: a FIFO would block its reader."""
+    fifo = tmp_path / {"--instructions": "track.json", "--transcript": "words.txt", "--flame": "model.npz",
+                       "--landmarks": "marks.npy"}[option]
+    os.mkfifo(fifo)
+    extra = [option, str(fifo)]
+    if option == "--landmarks":  # needs a --flame: a regular file, checked by kind first, never parsed
+        (tmp_path / "model.npz").write_bytes(b"not parsed")
+        extra += ["--flame", str(tmp_path / "model.npz")]
+    out = tmp_path / "out.blend"
+    result = subprocess.run([sys.executable, "-m", "avi_talking", "bake", str(spoken.path), "-o", str(out),
+                             "--model", "procedural", *extra], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is a named pipe (FIFO), not a regular file" in lines[0], result.stderr
+    assert not out.exists()
+
+
+def test_import_refuses_to_write_over_its_sequence(tmp_path: Path) -> None:
+    seq = tmp_path / "take.npz"
+    seq.write_bytes(b"the artist's sequence")
+    os.utime(seq, ns=(1_000_000_000, 1_000_000_000))
+    result = run_cli("import", str(seq), "-o", str(tmp_path / "." / "take.npz"), "--fps", "30")
+    assert result.returncode == 2 and "refusing to write over an input" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert seq.read_bytes() == b"the artist's sequence" and seq.stat().st_mtime_ns == 1_000_000_000

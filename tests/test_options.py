@@ -151,3 +151,36 @@ def test_a_track_is_checked_against_its_audio(spoken: SpokenClip, tmp_path: Path
     done = run_cli("generate", str(spoken.path), "-o", str(out), "--instructions", str(late))
     assert done.returncode == 0, done.stderr
     assert "after the audio ends" in done.stderr and out.exists()
+
+
+def test_generate_never_writes_over_its_instruction_track(spoken: SpokenClip, tmp_path: Path) -> None:
+    from avi_talking.core.instructions import track_to_dict
+
+    track = tmp_path / "take.json"
+    track.write_text(json.dumps(track_to_dict([Segment(0.0, 1.0, Instruction("happy", 0.5))])))
+    before = track.read_bytes()
+    done = run_cli("generate", str(spoken.path), "-o", str(track), "--instructions", str(track))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error:")
+    assert track.read_bytes() == before
+
+
+def test_the_cache_checks_the_audio_file_before_hashing_it(tmp_path: Path) -> None:
+    """A named pipe would block the hash forever (the worker's cache hashes before it decodes)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "line.wav"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            AnalysisCache().clip(str(fifo), 60.0)
+        except BaseException as exc:  # the outcome is asserted below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the cache blocked on a named pipe"
+    assert isinstance(outcome[0], AviTalkError) and "pipe" in str(outcome[0])

@@ -9,6 +9,7 @@ from ...core.common.errors import AviTalkError
 from ...core.instructions import check_text_length, read_track
 from ...core.lipsync.phone_timing import read_transcript
 from ...core.pipeline.options import DEVICES, GenerateOptions
+from ._inputs import check_file_arguments
 
 _D = GenerateOptions  # the one set of defaults: the options type's own
 
@@ -42,6 +43,7 @@ def add_synthesis_arguments(p: argparse.ArgumentParser, audio: bool = True) -> N
 
 def options_from(args: argparse.Namespace) -> GenerateOptions:
     """Options from the arguments; every file and value is checked here, before any work is done."""
+    check_file_arguments(args)
     if args.text is not None and not check_text_length(args.text, "--text").strip():
         raise AviTalkError("--text is empty")
     return GenerateOptions(

@@ -13,6 +13,7 @@ from ...core.audio.loader import DEFAULT_MAX_SECONDS
 from ...core.common.errors import AviTalkError
 from ...core.common.fileio import check_output_path
 from ...core.common.progress import TextBar
+from ._inputs import check_file_arguments, named_inputs
 
 
 def add_parser(sub: Any) -> None:
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from ...core.stage1.predict import load_predictor
     from ...core.stage1.segment import MAX_SECONDS, MIN_SPEECH
 
-    out = check_output_path(args.output, (".json",))
+    out = check_output_path(args.output, (".json",), named_inputs(args))  # never over an input
+    check_file_arguments(args)
     limit = check_duration_limit(args.max_duration)
     if args.llm_adapter and not args.llm:
         raise AviTalkError("--llm-adapter needs --llm (the adapter feeds a local transformers model)")

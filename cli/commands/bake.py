@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from ...core.animation import normalize_fps
-from ...core.common.errors import AviTalkError
+from ...core.audio.loader import check_input_file, max_audio_bytes
+from ...core.common.errors import AudioError, AviTalkError
 from ...core.common.fileio import check_output_path
 from ...core.common.progress import TextBar, scaled
 from ...core.flame.landmarks import load_embedding
 from ...core.flame.loading import load_flame
 from ...core.worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, load_headless, options_from
+from ._inputs import named_inputs
 
 
 def add_parser(sub: Any) -> None:
@@ -48,17 +50,15 @@ def _check_flame(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output_path(args.output, (".blend",))
+    out = check_output_path(args.output, (".blend",), named_inputs(args))  # never over an input
     normalize_fps(args.fps)
     if args.object and not args.blend:
         raise AviTalkError("--object needs --blend (the file that holds the object)")
+    # every input is a readable regular file before any work (a named pipe would block its reader)
+    check_input_file(args.audio, "audio file", max_audio_bytes(args.max_duration), AudioError)
+    options = options_from(args)  # every value, and every file the arguments name (kind, size, .blend header)
     blend = Path(args.blend) if args.blend else None
-    if blend is not None and not blend.is_file():
-        raise AviTalkError(f"blend file {blend} does not exist")
-    if blend is not None and blend.resolve() == out.resolve():
-        raise AviTalkError("--blend and -o must be different files (the input .blend is never modified)")
     flame, landmarks = _check_flame(args)
-    options = options_from(args)
     headless = load_headless()
     bar = TextBar()
     bar.enabled = bar.enabled and not args.quiet

@@ -11,6 +11,7 @@ from ...core.common.fileio import check_output_path
 from ...core.common.progress import TextBar
 from ...core.pipeline.generate import generate
 from ._common import add_synthesis_arguments, options_from
+from ._inputs import named_inputs
 
 
 def add_parser(sub: Any) -> None:
@@ -21,7 +22,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output_path(args.output, SUFFIXES)
+    out = check_output_path(args.output, SUFFIXES, named_inputs(args))  # never over an input
     options = options_from(args)  # every value checked before any work
     bar = TextBar()
     bar.enabled = bar.enabled and not args.quiet

@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from ...core.animation import normalize_fps
-from ...core.audio.loader import load_audio
-from ...core.common.errors import AviTalkError
+from ...core.audio.loader import DEFAULT_MAX_SECONDS, check_input_file, load_audio, max_audio_bytes
+from ...core.common.errors import AudioError, AviTalkError
 from ...core.common.fileio import check_output_path
 from ...core.flame.formats import FORMATS, align_to_audio, read_sequence
 from ...core.flame.loading import load_flame
 from ._common import load_headless
+from ._inputs import check_file_arguments, named_inputs
 
 OUTPUTS = (".npz", ".json", ".blend")
+MAX_SEQUENCE_BYTES = 4 << 30  # a FLAME sequence: about 1 kB a frame, so hours of frames fit
 
 
 def add_parser(sub: Any) -> None:
@@ -54,16 +56,17 @@ def _check_arguments(args: argparse.Namespace, out: Path) -> None:
         raise AviTalkError("a .blend output needs a head: --flame MODEL, or --blend FILE --object RIG")
     if to_blend and args.flame and args.blend:
         raise AviTalkError("use either --flame (a new head) or --blend/--object (an existing rig)")
-    if args.blend:
-        blend = Path(args.blend)
-        if not blend.is_file():
-            raise AviTalkError(f"blend file {blend} does not exist")
-        if blend.resolve() == out.resolve():
-            raise AviTalkError("--blend and -o must be different files (the input .blend is never modified)")
+    # every input file is a readable regular file (a named pipe would block its reader), a --blend a .blend
+    if not Path(args.sequence).is_dir():  # an EMOCA output is a folder
+        check_input_file(args.sequence, "sequence file", MAX_SEQUENCE_BYTES)
+    if args.audio:
+        check_input_file(args.audio, "audio file", max_audio_bytes(DEFAULT_MAX_SECONDS), AudioError)
+    check_file_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output_path(args.output, OUTPUTS)
+    inputs = [("sequence", args.sequence), *named_inputs(args)]
+    out = check_output_path(args.output, OUTPUTS, inputs)  # never over an input
     _check_arguments(args, out)
     if args.flame:
         load_flame(args.flame)  # a bad or unsafe model file fails here, before anything is written

@@ -3,34 +3,48 @@
 WAV/FLAC/OGG (and MP3 with libsndfile ≥ 1.1) are read by soundfile; when libsndfile cannot decode
 an MP3, ffmpeg is used if it is installed. Long files are read in blocks and mixed down as they
 come in, so a 30-minute 48 kHz stereo file never exists in memory at full width.
+
+Every input is checked by :func:`check_input_file` before a byte is read (a regular file, readable,
+not larger than the duration limit allows), and the decoders then read that same open file, so a
+named pipe, a device or a file swapped in between cannot make the reader block or run away.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from ..common.errors import AudioError
-from ..common.fileio import sha256_file
+from ..common.inputs import check_input_file, open_input_file
 from ..common.quiet import quiet_fd
+
+__all__ = ["Audio", "AudioWarning", "check_input_file", "from_samples", "load_audio", "max_audio_bytes"]
 
 TARGET_SR = 16000
 MIN_SECONDS = 0.1
 DEFAULT_MAX_SECONDS = 30 * 60.0
 MIN_RATE, MAX_RATE = 8000, 192000
+MAX_CHANNELS = 64  # 7th-order ambisonics; more is not a speech recording
 SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 
 SILENT_PEAK = 10 ** (-80 / 20)  # −80 dBFS: nothing audible
 CLIP_LEVEL = 0.999
 CLIP_SHARE = 1e-4  # warn when more than 0.01 % of samples sit at full scale
-_BLOCK = 1 << 18
+_BLOCK_SAMPLES = 1 << 20  # samples per read block over all channels: 4 MiB of float32, whatever the channel count
+
+# The size cap of an audio file: the duration limit at the largest bit rate a speech recording plausibly
+# has (192 kHz × 8 channels × 32-bit = 6.144 MB/s, uncompressed), plus room for metadata such as cover art.
+PLAUSIBLE_BYTES_PER_SECOND = MAX_RATE * 8 * 4
+METADATA_BYTES = 64 << 20
 
 # Leading bytes of containers we know, to tell "corrupt audio" from "not audio at all".
 _MAGIC = {b"RIFF": "WAV", b"RIFX": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg",
@@ -64,21 +78,31 @@ class Audio:
 def load_audio(path: str | Path, *, sr: int = TARGET_SR, max_seconds: float = DEFAULT_MAX_SECONDS) -> Audio:
     """Load, validate, mix down to mono and resample to ``sr``. Raises AudioError with one line."""
     src = Path(path)
-    _check_file(src)
+    note = f" for {_fmt_duration(max_seconds)} of audio (raise it with --max-duration SECONDS)"
+    with open_input_file(src, "audio file", max_audio_bytes(max_seconds), AudioError, note) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise AudioError(f"audio file {src} is empty (0 bytes)")
+        return _load_open(src, fh, sr, max_seconds)
+
+
+def _load_open(src: Path, fh: BinaryIO, sr: int, max_seconds: float) -> Audio:
     import soundfile as sf
 
+    kind = _sniff(fh)
     try:
         with quiet_fd(2):
-            info = sf.info(str(src))
+            info = sf.info(_Unraising(_rewound(fh)))
     except Exception as exc:  # libsndfile's messages are multi-line and cryptic; classify instead
-        if _sniff(src) == "MP3" or src.suffix.lower() == ".mp3":
-            mono = _decode_with_ffmpeg(src, sr, max_seconds)
-            return _finish(src, mono, sr, sr, 1, "MP3 (ffmpeg)", _clip_share(mono))
-        raise AudioError(_unreadable_message(src)) from exc
+        if kind == "MP3" or src.suffix.lower() == ".mp3":
+            mono = _decode_with_ffmpeg(src, _rewound(fh), sr, max_seconds)
+            return _finish(src, fh, mono, sr, sr, 1, "MP3 (ffmpeg)", _clip_share(mono))
+        raise AudioError(_unreadable_message(src, kind)) from exc
 
+    # frames/rate/channels come from the header: refuse before decoding, so nothing is allocated for them
     _check_header(src, info.frames, info.samplerate, info.channels, max_seconds)
-    mono, clip_share = _read_mono(src, info.samplerate)
-    return _finish(src, mono, info.samplerate, sr, info.channels, f"{info.format} {info.subtype}", clip_share)
+    mono, clip_share = _read_mono(src, fh, info.samplerate, info.channels)
+    return _finish(src, fh, mono, info.samplerate, sr, info.channels, f"{info.format} {info.subtype}", clip_share)
 
 
 def from_samples(samples: np.ndarray, sr: int, *, name: str = "<memory>") -> Audio:
@@ -93,31 +117,48 @@ def from_samples(samples: np.ndarray, sr: int, *, name: str = "<memory>") -> Aud
     out = _resample(data, sr, TARGET_SR)
     audio = Audio(out, TARGET_SR, sr, 1, "samples", digest)
     _check_duration(name, audio.duration)
-    _warn_levels(audio, _clip_share(data))
+    _warn_levels(audio, _clip_share(data), stacklevel=3)  # from_samples' caller
     return audio
 
 
 # ---- checks -----------------------------------------------------------------------------------------
 
 
-def _check_file(src: Path) -> None:
-    if not src.exists():
-        raise AudioError(f"audio file {src} does not exist")
-    if src.is_dir():
-        raise AudioError(f"{src} is a directory, not an audio file")
-    try:
-        size = src.stat().st_size
-        with open(src, "rb"):
-            pass
-    except OSError as exc:
-        raise AudioError(f"cannot open {src}: {exc.strerror}") from exc
-    if size == 0:
-        raise AudioError(f"audio file {src} is empty (0 bytes)")
+def max_audio_bytes(max_seconds: float) -> int | None:
+    """The largest audio file accepted for a duration limit (None: no limit). See PLAUSIBLE_BYTES_PER_SECOND."""
+    if not math.isfinite(max_seconds):
+        return None
+    return METADATA_BYTES + math.ceil(max(max_seconds, 0.0) * PLAUSIBLE_BYTES_PER_SECOND)
 
 
-def _sniff(src: Path) -> str | None:
-    with open(src, "rb") as fh:
-        head = fh.read(12)
+class _Unraising:
+    """The open file as libsndfile's virtual I/O sees it. A forged header can make libsndfile seek before
+    the start; raised inside soundfile's C callback, that error would be printed as a traceback and
+    ignored, so a seek that fails here stays where it is instead (libsndfile then finds the data missing)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        try:
+            return self._fh.seek(offset, whence)
+        except (OSError, ValueError, OverflowError):
+            return self._fh.tell()
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fh.read(size)
+
+
+def _rewound(fh: BinaryIO) -> BinaryIO:
+    fh.seek(0)
+    return fh
+
+
+def _sniff(fh: BinaryIO) -> str | None:
+    head = _rewound(fh).read(12)
     for magic, kind in _MAGIC.items():
         if head.startswith(magic):
             return kind
@@ -135,8 +176,7 @@ def _is_mpeg_frame_header(b: bytes) -> bool:
     return version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3
 
 
-def _unreadable_message(src: Path) -> str:
-    kind = _sniff(src)
+def _unreadable_message(src: Path, kind: str | None) -> str:
     if kind is not None:
         return f"{src.name} looks like {kind} but its header is truncated or corrupt"
     return (f"{src.name} is not an audio file this tool can read "
@@ -146,6 +186,8 @@ def _unreadable_message(src: Path) -> str:
 def _check_header(src: Path, frames: int, rate: int, channels: int, max_seconds: float) -> None:
     if channels < 1 or frames <= 0:
         raise AudioError(f"{src.name} contains no audio samples")
+    if channels > MAX_CHANNELS:
+        raise AudioError(f"{src.name} has {channels} channels; at most {MAX_CHANNELS} are supported")
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(f"{src.name}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     _check_duration(src.name, frames / rate, max_seconds)
@@ -173,17 +215,18 @@ def _check_samples_finite(name: str, block: np.ndarray) -> None:
 # ---- decoding ---------------------------------------------------------------------------------------
 
 
-def _read_mono(src: Path, rate: int) -> tuple[np.ndarray, float]:
+def _read_mono(src: Path, fh: BinaryIO, rate: int, channels: int) -> tuple[np.ndarray, float]:
     """Read in blocks, mixing down as we go. Returns the mono signal and the share of clipped
     samples, counted on the original channels (mixing down can hide clipping)."""
     import soundfile as sf
 
     parts: list[np.ndarray] = []
     clipped = total = 0
+    block_frames = max(1, _BLOCK_SAMPLES // max(channels, 1))  # a block's memory does not grow with channels
     try:
-        with quiet_fd(2), sf.SoundFile(str(src)) as fh:
+        with quiet_fd(2), sf.SoundFile(_Unraising(_rewound(fh))) as snd:
             while True:
-                block = fh.read(_BLOCK, dtype="float32", always_2d=True)
+                block = snd.read(block_frames, dtype="float32", always_2d=True)
                 if len(block) == 0:
                     break
                 _check_samples_finite(src.name, block)
@@ -199,15 +242,22 @@ def _read_mono(src: Path, rate: int) -> tuple[np.ndarray, float]:
     return mono, (clipped / total if total else 0.0)
 
 
-def _decode_with_ffmpeg(src: Path, sr: int, max_seconds: float) -> np.ndarray:
+def _decode_with_ffmpeg(src: Path, fh: BinaryIO, sr: int, max_seconds: float) -> np.ndarray:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError(f"{src.name}: MP3 needs libsndfile >= 1.1 or ffmpeg, and neither is available")
-    cmd = [ffmpeg, "-v", "error", "-nostdin", "-i", str(src), "-t", str(max_seconds + 1.0),
-           "-f", "f32le", "-ac", "1", "-ar", str(sr), "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+    # The open file is ffmpeg's stdin and the demuxer is fixed to MPEG audio: a path is never parsed as
+    # a protocol ("concat:", "http:") and a playlist's contents cannot make ffmpeg open other files.
+    seconds = max_seconds if 0.0 < max_seconds < 1e7 else 1e7  # NaN and inf too
+    cmd = [ffmpeg, "-v", "error", "-nostdin", "-f", "mp3", "-i", "pipe:0", "-t", f"{seconds + 1.0:.3f}",
+           "-f", "f32le", "-ac", "1", "-ar", str(sr), "pipe:1"]
+    timeout = 60.0 + seconds / 5  # ffmpeg decodes MP3 at far more than 5× real time
+    try:
+        proc = subprocess.run(cmd, stdin=fh, capture_output=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"{src.name}: ffmpeg did not finish decoding within {timeout:.0f} s") from None
     if proc.returncode != 0 or not proc.stdout:
-        raise AudioError(_unreadable_message(src))
+        raise AudioError(_unreadable_message(src, "MP3" if _sniff(fh) == "MP3" else None))
     mono = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     _check_samples_finite(src.name, mono)
     _check_duration(src.name, len(mono) / sr, max_seconds)
@@ -222,18 +272,25 @@ def _resample(mono: np.ndarray, rate: int, sr: int) -> np.ndarray:
     return np.asarray(soxr.resample(mono, rate, sr, quality="HQ"), dtype=np.float32)
 
 
-def _finish(src: Path, mono: np.ndarray, rate: int, sr: int, channels: int, fmt: str,
+def _finish(src: Path, fh: BinaryIO, mono: np.ndarray, rate: int, sr: int, channels: int, fmt: str,
             clip_share: float) -> Audio:
-    audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, sha256_file(src), src)
-    _warn_levels(audio, clip_share)
+    audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, _sha256(_rewound(fh)), src)
+    _warn_levels(audio, clip_share, stacklevel=5)  # load_audio's caller (via _load_open, _finish)
     return audio
+
+
+def _sha256(fh: BinaryIO) -> str:
+    h = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def _clip_share(raw: np.ndarray) -> float:
     return float(np.mean(np.abs(raw) >= CLIP_LEVEL)) if raw.size else 0.0
 
 
-def _warn_levels(audio: Audio, clip_share: float) -> None:
+def _warn_levels(audio: Audio, clip_share: float, stacklevel: int) -> None:
     """Silence and clipping are not errors: warn (printed by the CLI, kept on the object for the UI)."""
     name = audio.path.name if audio.path else "audio"
     if audio.is_silent:
@@ -241,7 +298,7 @@ def _warn_levels(audio: Audio, clip_share: float) -> None:
     elif clip_share > CLIP_SHARE:
         audio.warnings.append(f"{name} clips: {100.0 * clip_share:.2f}% of samples are at full scale")
     for message in audio.warnings:
-        warnings.warn(AudioWarning(message), stacklevel=4)
+        warnings.warn(AudioWarning(message), stacklevel=stacklevel)
 
 
 def _first_line(exc: BaseException) -> str:

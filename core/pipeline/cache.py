@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from ..audio.loader import Audio, load_audio
+from ..audio.loader import Audio, check_input_file, load_audio, max_audio_bytes
+from ..common.errors import AudioError
 from ..common.fileio import sha256_file
 from .analysis import Analysis
 
@@ -34,6 +35,8 @@ class AnalysisCache:
 
     def clip(self, path: str, max_seconds: float) -> tuple[CachedClip, bool]:
         """The cached clip of ``path`` (True) or a freshly loaded one (False)."""
+        # kind and size first: hashing a named pipe would block, /dev/zero would never end
+        check_input_file(path, "audio file", max_audio_bytes(max_seconds), AudioError)
         try:
             digest: str | None = sha256_file(path)
         except OSError:

@@ -10,10 +10,17 @@ boundaries. Long audio runs in windows of ``chunk_seconds`` with ``overlap_secon
 at least the network's receptive field (about 1 s), so the windows agree with a single pass and memory
 stays flat. The network runs at its own fps (30); other rates are interpolated, then the take's blinks
 and gaze are drawn at the output rate.
+
+On the CPU the network runs on one thread (``fixed_threads``): oneDNN and MKL split their sums differently
+for another thread count (takes were up to 1e-6 apart between 1 and 2 threads), and a take must not
+depend on the machine's core count. The model is small and runs in windows, so one thread costs little:
+on a 2-core machine 5 min of speech took 0.9-2.1 s on one thread against 2.3-4.1 s on two. On a GPU the
+thread count plays no part.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Iterator
@@ -61,6 +68,20 @@ def windows(n: int, core: int, context: int) -> Iterator[tuple[int, int, int, in
         yield a, b, max(0, a - context), min(n, b + context)
 
 
+@contextlib.contextmanager
+def fixed_threads(device: torch.device) -> Iterator[None]:
+    """One intra-op thread on the CPU for the duration (see the module's docstring), restored after."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def scaled(instr: Instruction, amount: float) -> Instruction:
     """The instruction with its intensity and AUs scaled (``--expression``), kept within 0..1."""
     if amount == 1.0:
@@ -102,9 +123,10 @@ class Stage2Model:
         n = len(mel) // k
         hidden = torch.empty(self.cfg.channels, n)
         x = torch.from_numpy(mel)
-        for a, b, lo, hi in windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds)):
-            h = self.net.audio(x[None, lo * k : hi * k].to(self.device))[0]
-            hidden[:, a:b] = h[:, a - lo : b - lo].cpu()
+        with fixed_threads(self.device):
+            for a, b, lo, hi in windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds)):
+                h = self.net.audio(x[None, lo * k : hi * k].to(self.device))[0]
+                hidden[:, a:b] = h[:, a - lo : b - lo].cpu()
         t2 = time.perf_counter()
         return Prepared(audio, float(fps), hidden, energy, {"features": t1 - t0, "encoder": t2 - t1})
 
@@ -116,10 +138,11 @@ class Stage2Model:
         Segment s's noise is the s-th draw of a generator seeded with ``seed``."""
         segs = [Segment(s.start, s.end, scaled(s.instruction, expression), s.text) for s in segments]
         vec = torch.from_numpy(instruction_matrix(segs)).to(self.device)
-        e = self.net.instruction(vec)
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
         noise = torch.randn((len(vec), self.cfg.style_dim), generator=gen).to(self.device)
-        return self.prior.sample(e, noise), e
+        with fixed_threads(self.device):
+            e = self.net.instruction(vec)
+            return self.prior.sample(e, noise), e
 
     @torch.no_grad()
     def decode(self, prepared: Prepared, z: torch.Tensor, e: torch.Tensor, cuts: list[float]) -> np.ndarray:
@@ -127,10 +150,11 @@ class Stage2Model:
         n = prepared.frames
         weights = torch.from_numpy(frame_weights(cuts, n, self.cfg.fps, self.cfg.crossfade)).to(self.device)
         out = np.empty((n, len(ARKIT52)), np.float32)
-        for a, b, lo, hi in windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds)):
-            h = prepared.hidden[None, :, lo:hi].to(self.device)
-            values = self.net.decode(h, z[None], e[None], weights[None, :, lo:hi])[0]
-            out[a:b] = values[a - lo : b - lo].cpu().numpy()
+        with fixed_threads(self.device):
+            for a, b, lo, hi in windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds)):
+                h = prepared.hidden[None, :, lo:hi].to(self.device)
+                values = self.net.decode(h, z[None], e[None], weights[None, :, lo:hi])[0]
+                out[a:b] = values[a - lo : b - lo].cpu().numpy()
         return out
 
     # ---- takes -------------------------------------------------------------------------------------
