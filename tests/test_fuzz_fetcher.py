@@ -54,9 +54,16 @@ def fuzz(examples: int) -> settings:
 
 
 # A real, loadable asset served by the local server: fetches that stay inside the cache succeed.
-_ARRAY_BUFFER = io.BytesIO()
-np.savez(_ARRAY_BUFFER, w=np.arange(6, dtype=np.float32))
-BODY = _ARRAY_BUFFER.getvalue()
+def _fixed_npz() -> bytes:
+    """``np.savez(w=arange(6))`` with a fixed time stamp (savez stamps the current time: bytes would vary)."""
+    member, archive_bytes = io.BytesIO(), io.BytesIO()
+    np.lib.format.write_array(member, np.arange(6, dtype=np.float32))
+    with zipfile.ZipFile(archive_bytes, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("w.npy", date_time=(2024, 1, 1, 0, 0, 0)), member.getvalue())
+    return archive_bytes.getvalue()
+
+
+BODY = _fixed_npz()
 SHA = hashlib.sha256(BODY).hexdigest()
 NEST = 16  # sandbox depth: more than the most '..' a generated path holds (3 fields x 4 parts)
 
@@ -465,7 +472,10 @@ def npz_files(draw: st.DrawFn) -> bytes:
     buffer = io.BytesIO()
     method = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
     with zipfile.ZipFile(buffer, "w", method) as archive:
-        archive.writestr(draw(st.sampled_from(["a.npy", "b", "../c.npy"])), member)
+        # a fixed time stamp: the same draws give the same bytes on every run (CI must be deterministic)
+        info = zipfile.ZipInfo(draw(st.sampled_from(["a.npy", "b", "../c.npy"])), date_time=(2024, 1, 1, 0, 0, 0))
+        info.compress_type = method
+        archive.writestr(info, member)
     blob = buffer.getvalue()
     if draw(st.integers(0, 3)) == 0:
         blob = blob[:draw(st.integers(0, len(blob)))]

@@ -1052,6 +1052,13 @@ def _npz_with(member: bytes, name: str = "a.npy") -> bytes:
                + b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }".ljust(117) + b"\n"
                + bytes(16)), "declares 8000000000000 bytes"),
     (_npz_with(b"\x93NUMPY\x01\x00" + struct.pack("<H", 54) + b"{'descr': 7".ljust(53) + b"\n"), "not a valid .npz"),
+    # a shape of booleans or negative numbers parses as a Python literal and used to reach numpy's reshape
+    (_npz_with(b"\x93NUMPY\x01\x00" + struct.pack("<H", 118)
+               + b"{'descr': '<f4', 'fortran_order': False, 'shape': (True,), }".ljust(117) + b"\n"
+               + bytes(4)), "declares the shape"),
+    (_npz_with(b"\x93NUMPY\x01\x00" + struct.pack("<H", 118)
+               + b"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }".ljust(117) + b"\n"
+               + bytes(4)), "declares the shape"),
 ])
 def test_malformed_npz_is_refused_before_numpy_allocates(tmp_path, blob, why):
     path = tmp_path / "bad.npz"

@@ -155,6 +155,9 @@ def _check_npz_sizes(data: bytes, name: str) -> None:
                     shape, _, dtype = npy_format.read_array_header_2_0(member)
             if dtype.hasobject:
                 continue  # refused as a pickle by numpy itself
+            # numpy's header parser accepts any literal tuple: ``(True,)`` or ``(-1,)`` would reach reshape
+            if not all(type(dim) is int and dim >= 0 for dim in shape):
+                raise MalformedFileError(f"{name}: member {_short(info.filename)} declares the shape {_short(shape)}")
             needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if needed > info.file_size:
                 raise MalformedFileError(f"{name}: member {_short(info.filename)} declares {needed} bytes of data "
