@@ -21,7 +21,6 @@ import json
 import math
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,9 @@ import numpy as np
 from ..animation import Animation, normalize_fps
 from ..common.errors import FormatError
 from .channels import SPACE, make_animation
+from .limits import MAX_FILE_BYTES, check_file_size
 from .rotations import matrix_to_axis_angle, rotation_6d_to_matrix
+from .safe_npz import read_npy, read_npz
 
 FORMATS = ("auto", "deca", "emoca", "diffposetalk", "emote", "generic")
 SUFFIXES = (".npz", ".json")
@@ -85,20 +86,14 @@ def _flame_animation(src: Path, fps: float | None) -> Animation:
 
 def _read_file(src: Path) -> dict[str, Any]:
     suffix = src.suffix.lower()
-    if suffix == ".npz":
-        try:
-            with np.load(src, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except ValueError as exc:
-            raise FormatError(f"{src.name} stores pickled objects, which are never loaded: save plain "
-                              "arrays with np.savez") from exc
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise FormatError(f"{src.name} is not a readable .npz (truncated or corrupt?)") from exc
+    if suffix == ".npz":  # headers checked before anything is allocated; never unpickled
+        return dict(read_npz(src, max_bytes=MAX_FILE_BYTES, what="sequence file"))
     if suffix == ".json":
+        check_file_size(src, MAX_FILE_BYTES, "sequence file")
         try:
             data = json.loads(src.read_text(encoding="utf-8"))
-        except (ValueError, OSError) as exc:
-            raise FormatError(f"{src.name} is not readable JSON ({exc})") from exc
+        except (ValueError, OSError, RecursionError) as exc:
+            raise FormatError(f"{src.name} is not readable JSON ({type(exc).__name__})") from exc
         if not isinstance(data, dict):
             raise FormatError(f"{src.name} must hold a JSON object of arrays")
         return data
@@ -118,11 +113,13 @@ def _read_emoca_folder(folder: Path) -> dict[str, Any]:
         raise FormatError(f"{folder} holds no per-frame folders with exp.npy (EMOCA's output layout)")
     exp, pose = [], []
     for frame in frames:
-        try:
-            exp.append(np.load(frame / "exp.npy", allow_pickle=False).reshape(-1))
-            pose.append(np.load(frame / "pose.npy", allow_pickle=False).reshape(-1))
-        except (ValueError, OSError, EOFError) as exc:
-            raise FormatError(f"{frame.name}: cannot read exp.npy/pose.npy ({exc})") from exc
+        pair = []
+        for part in ("exp.npy", "pose.npy"):
+            if not (frame / part).is_file():
+                raise FormatError(f"{frame.name} has no {part}")
+            pair.append(read_npy(frame / part, max_bytes=MAX_FILE_BYTES, what="sequence file").reshape(-1))
+        exp.append(pair[0])
+        pose.append(pair[1])
     if len({e.size for e in exp}) != 1 or len({p.size for p in pose}) != 1:
         raise FormatError(f"{folder.name}: frames have differing numbers of coefficients")
     return {"exp": np.stack(exp), "pose": np.stack(pose)}
@@ -146,7 +143,7 @@ def _find(data: dict[str, Any], role: str, name: str) -> np.ndarray | None:
         if key in data:
             try:
                 arr = np.asarray(data[key], dtype=np.float64)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {key!r} is not a numeric array") from exc
             while arr.ndim > 2 and arr.shape[0] == 1:  # [1, T, K] batches
                 arr = arr[0]
@@ -167,7 +164,7 @@ def _frame_rate(data: dict[str, Any], fps: float | None, default_fps: float | No
     if stated is not None:
         try:
             return normalize_fps(float(np.asarray(stated).reshape(-1)[0]))
-        except (TypeError, ValueError, IndexError) as exc:
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise FormatError(f"{name}: 'fps' is not a number") from exc
     if default_fps is not None:
         return normalize_fps(default_fps)
