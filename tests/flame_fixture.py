@@ -630,6 +630,8 @@ def write_bombs(folder: Path) -> dict[str, tuple[Path, str, str]]:
     entries = b"".join(pickle.dumps(pair, protocol=2)[2:-1] + b"N" for pair in colliding_int_pairs(10_000))
     add("colliding_keys.pkl", b"\x80\x02}(" + entries + b"u.", "flame", "dict keys")
     add("many_opcodes.pkl", b"\x80\x02(" + b"N" * 300_000 + b"l.", "flame", "opcodes")
+    shared = {**small.arrays, "v_template": [np.zeros(125_000)] * 3000}  # one 1 MB array, 3 GB as a list
+    add("shared_3gb.pkl", pickle.dumps(shared, protocol=2), "flame", "once assembled")
     member = npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (133_333_334, 3)}, b"\0" * 16)
     add("claims_3gb.npz", _zip({"v_template.npy": member}), "flame", "larger than 128 MB")
     add("directory_bomb.npz", zip_directory_bomb(20_000), "flame", "lists more files")

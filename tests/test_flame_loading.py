@@ -447,7 +447,8 @@ print(json.dumps(results))
 
 def test_files_asking_for_gigabytes_or_minutes_are_refused_at_once(tmp_path: Path) -> None:
     """A 9-byte memo bomb (16 GB in CPython's unpickler), 3 GB arrays claimed by a pickle, an .npz member
-    header and an .npy header, a 29 GB sparse matrix, 10 000 hash-colliding dict keys (seconds to build),
+    header and an .npy header, a 29 GB sparse matrix, one 1 MB array listed 3000 times (np.asarray would
+    copy it into 3 GB), 10 000 hash-colliding dict keys (seconds to build),
     300 000 opcodes and a zip directory of 20 000 records: each refused in well under a second, and the
     child never grows past a few hundred MB."""
     bombs = write_bombs(tmp_path / "bombs")
@@ -614,3 +615,27 @@ def test_real_flame_sized_arrays_fit_the_caps(tmp_path: Path) -> None:
     from avi_talking.core.flame.safe_npz import read_npz
 
     assert read_npz(npz, max_bytes=1 << 30, what="FLAME model file")["shapedirs"].shape == (5023, 3, 400)
+
+
+def test_sequences_are_read_with_the_same_bounds(tmp_path: Path) -> None:
+    import zipfile
+
+    huge = npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (40_000_000, 50)}, b"\0" * 64)
+    seq = tmp_path / "deca.npz"
+    with zipfile.ZipFile(seq, "w") as archive:
+        archive.writestr("exp.npy", huge)
+    with pytest.raises(FormatError, match="larger than 128 MB"):
+        read_sequence(seq, fps=25)
+    nested = tmp_path / "generic.json"
+    nested.write_text("{\"exp\": " + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(FormatError, match="not readable JSON"):
+        read_sequence(nested, fps=25)
+    frame = tmp_path / "emoca" / "000001_000"
+    frame.mkdir(parents=True)
+    (frame / "exp.npy").write_bytes(huge)
+    np.save(frame / "pose.npy", np.zeros(6))
+    with pytest.raises(FormatError, match="larger than 128 MB"):
+        read_sequence(tmp_path / "emoca", fps=25)
+    np.save(frame / "exp.npy", np.array([{"exp": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(FormatError, match="pickled objects"):
+        read_sequence(tmp_path / "emoca", fps=25)

@@ -29,7 +29,7 @@ import numpy as np
 from ..animation import Animation, normalize_fps
 from ..common.errors import FormatError
 from .channels import SPACE, make_animation
-from .limits import MAX_FILE_BYTES, check_file_size
+from .limits import MAX_FILE_BYTES, MAX_JSON_BYTES, bounded_asarray, check_file_size
 from .rotations import matrix_to_axis_angle, rotation_6d_to_matrix
 from .safe_npz import read_npy, read_npz
 
@@ -89,7 +89,7 @@ def _read_file(src: Path) -> dict[str, Any]:
     if suffix == ".npz":  # headers checked before anything is allocated; never unpickled
         return dict(read_npz(src, max_bytes=MAX_FILE_BYTES, what="sequence file"))
     if suffix == ".json":
-        check_file_size(src, MAX_FILE_BYTES, "sequence file")
+        check_file_size(src, MAX_JSON_BYTES, "JSON sequence")
         try:
             data = json.loads(src.read_text(encoding="utf-8"))
         except (ValueError, OSError, RecursionError) as exc:
@@ -142,7 +142,7 @@ def _find(data: dict[str, Any], role: str, name: str) -> np.ndarray | None:
     for key in _ALIASES[role]:
         if key in data:
             try:
-                arr = np.asarray(data[key], dtype=np.float64)
+                arr = bounded_asarray(data[key], name, np.float64)
             except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {key!r} is not a numeric array") from exc
             while arr.ndim > 2 and arr.shape[0] == 1:  # [1, T, K] batches

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..common.errors import FormatError
 from ..common.fileio import sha256_file
-from .limits import MAX_LANDMARK_FILE_BYTES, MIB, Budget, check_file_size
+from .limits import MAX_LANDMARK_FILE_BYTES, MIB, Budget, bounded_asarray, check_file_size
 from .safe_npz import read_npy, read_npz
 from .safe_pickle import TORCH_PLACEHOLDERS, load_pickle
 
@@ -115,8 +115,8 @@ def _pick(data: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
             if "landmark_indices" in data:
                 raise FormatError(f"{name} is a MediaPipe embedding; an iBUG-68 (or 51) embedding is needed")
             try:
-                faces = np.asarray(data[faces_key], dtype=np.int64).reshape(-1)
-                bary = np.asarray(data[bary_key], dtype=np.float64).reshape(-1, 3)
+                faces = bounded_asarray(data[faces_key], name, np.int64).reshape(-1)
+                bary = bounded_asarray(data[bary_key], name, np.float64).reshape(-1, 3)
             except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {faces_key!r}/{bary_key!r} are not numeric arrays") from exc
             return faces, bary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from ..common.errors import FormatError
 MIB = 1 << 20
 MAX_FILE_BYTES = 128 * MIB  # a FLAME model file (about 55 MB for the real ones)
 MAX_LANDMARK_FILE_BYTES = 16 * MIB  # landmark embeddings are kilobytes
+MAX_JSON_BYTES = 64 * MIB  # a JSON sequence (json.loads makes several times its size in Python objects)
 MAX_ARRAY_BYTES = 128 * MIB  # one array (shapedirs is 48 MB)
 MAX_TOTAL_BYTES = 512 * MIB  # everything one load builds, copies and conversions included
 MAX_OPCODES = 100_000  # a FLAME pickle has a few hundred; scanning this many takes about 0.2 s
@@ -78,6 +80,39 @@ class Budget:
         if self.used > self.limit:
             raise FormatError(f"{self.source} builds more than {self.limit // MIB} MB of arrays, far more than a "
                               "FLAME file holds: refused")
+
+
+def bounded_asarray(value: object, source: str, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(value, dtype)``, refused when the result (or its float64 conversion, which the readers
+    all make) would be larger than one array may be.
+
+    A pickle can hold one large array a thousand times in a list at the cost of a few bytes per
+    reference, and ``np.asarray`` would copy every one. The estimate follows shared objects once
+    (sizes are memoised by identity), so it costs no more than the structure's distinct objects."""
+    if _estimated_bytes(value, {}, 0) > MAX_ARRAY_BYTES:
+        raise FormatError(f"{source} holds an array larger than {MAX_ARRAY_BYTES // MIB} MB once assembled or "
+                          "converted to float64, more than a FLAME file holds: refused")
+    return np.asarray(value, dtype=dtype)
+
+
+def _estimated_bytes(value: object, sizes: dict[int, int], depth: int) -> int:
+    """At least what ``np.asarray(value)`` allocates (8 bytes per item, more for arrays and text)."""
+    if isinstance(value, np.ndarray):
+        return max(int(value.nbytes), 8 * int(value.size))
+    if isinstance(value, str | bytes):
+        return 4 * len(value) + 8
+    if not isinstance(value, list | tuple) or depth > MAX_NDIM:
+        return 8
+    key = id(value)
+    if key not in sizes:
+        sizes[key] = 0  # a cycle counts as nothing more (numpy refuses it anyway)
+        total = 0
+        for item in value:
+            total += _estimated_bytes(item, sizes, depth + 1)
+            if total > MAX_ARRAY_BYTES:
+                break  # enough to refuse
+        sizes[key] = total
+    return sizes[key]
 
 
 def shown(value: object) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..common.errors import FormatError
 from ..common.fileio import sha256_file
-from .limits import MAX_ARRAY_BYTES, MAX_FILE_BYTES
+from .limits import MAX_ARRAY_BYTES, MAX_FILE_BYTES, bounded_asarray
 from .safe_npz import read_npz
 from .safe_pickle import load_pickle
 
@@ -106,15 +106,13 @@ def _read_npz(src: Path) -> dict[str, Any]:
 
 def _array(data: dict[str, Any], key: str, source: str, ndim: int, kind: str = "f") -> np.ndarray:
     try:
-        arr = np.asarray(data[key])
+        arr = bounded_asarray(data[key], source)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise FormatError(f"{source}: {key!r} is not an array ({type(exc).__name__})") from exc
     if arr.dtype == object or arr.dtype.kind not in ("f", "i", "u", "b"):
         raise FormatError(f"{source}: {key!r} is not numeric (dtype {arr.dtype.str[:40]})")
     if arr.ndim != ndim:
         raise FormatError(f"{source}: {key!r} has shape {arr.shape}, expected {ndim} dimensions")
-    if arr.size * 8 > MAX_ARRAY_BYTES:  # before converting (a uint8 array grows eightfold as float64)
-        raise FormatError(f"{source}: {key!r} has shape {arr.shape}, far larger than a FLAME model's")
     if kind == "f":
         arr = arr.astype(np.float64)
         if not np.isfinite(arr).all():
@@ -172,7 +170,7 @@ def validate_arrays(data: dict[str, Any], source: str = "FLAME model") -> FlameM
 def _n_shape(value: object, source: str) -> int:
     """How many of ``shapedirs``' components are identity: one non-negative integer."""
     try:
-        arr = np.asarray(value)
+        arr = bounded_asarray(value, source)
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise FormatError(f"{source}: 'n_shape' is not a number") from exc
     if arr.dtype.kind not in ("i", "u") or arr.size != 1 or not 0 <= int(arr.reshape(-1)[0]) <= MAX_ARRAY_BYTES:

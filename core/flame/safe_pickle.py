@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..common.errors import FormatError
-from .limits import MAX_FILE_BYTES, Budget, check_file_size, checked_shape, shown
+from .limits import MAX_FILE_BYTES, Budget, bounded_asarray, check_file_size, checked_shape, shown
 from .pickle_numpy import NDARRAY, ArrayHolder, DtypeRecipe, numpy_callables
 from .pickle_scan import scan
 
@@ -337,7 +337,7 @@ class _Materialiser:
         def part(key: str) -> np.ndarray:
             if key not in state:
                 raise FormatError(f"{self.source}: a {obj.pickled_as} object lacks {key!r}")
-            return np.asarray(self.convert(state[key], depth + 1))
+            return bounded_asarray(self.convert(state[key], depth + 1), self.source)
 
         try:
             if isinstance(obj, ChumpyArray):
@@ -404,6 +404,6 @@ def _dense_from_sparse(state: dict[str, Any], fmt: str, part: Callable[[str], np
 
 
 def _indices(values: Iterable[Any], budget: Budget) -> np.ndarray:
-    arr = np.asarray(values)
+    arr = bounded_asarray(values, budget.source)
     budget.charge(arr.size * 8)
     return arr.astype(np.int64).ravel()
