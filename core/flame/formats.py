@@ -51,7 +51,12 @@ def read_sequence(path: str | Path, *, fps: float | None = None, fmt: str = "aut
     """Read a research sequence (or a flame-space Animation file) as a flame-space Animation.
 
     The frame rate is ``fps``, else what the file states, else ``default_fps`` (else an error)."""
-    src = Path(path).expanduser()
+    with np.errstate(all="ignore"):  # bad values are refused explicitly, without numpy's warnings first
+        return _read_sequence(Path(path).expanduser(), fps, fmt, head_pose, default_fps)
+
+
+def _read_sequence(src: Path, fps: float | None, fmt: str, head_pose: bool, default_fps: float | None
+                   ) -> Animation:
     if fmt not in FORMATS:
         raise FormatError(f"unknown sequence format {fmt!r}; use one of {', '.join(FORMATS)}")
     if not src.exists():
@@ -142,7 +147,10 @@ def _find(data: dict[str, Any], role: str, name: str) -> np.ndarray | None:
     for key in _ALIASES[role]:
         if key in data:
             try:
-                arr = bounded_asarray(data[key], name, np.float64)
+                arr = bounded_asarray(data[key], name)
+                if arr.dtype.kind not in "biuf":  # complex, text, objects
+                    raise TypeError(arr.dtype.str)
+                arr = arr.astype(np.float64)
             except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {key!r} is not a numeric array") from exc
             while arr.ndim > 2 and arr.shape[0] == 1:  # [1, T, K] batches
@@ -163,7 +171,10 @@ def _frame_rate(data: dict[str, Any], fps: float | None, default_fps: float | No
         return normalize_fps(fps)
     if stated is not None:
         try:
-            return normalize_fps(float(np.asarray(stated).reshape(-1)[0]))
+            value = bounded_asarray(stated, name).reshape(-1)
+            if value.dtype.kind not in "iuf":
+                raise TypeError(value.dtype.str)
+            return normalize_fps(float(value[0]))
         except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise FormatError(f"{name}: 'fps' is not a number") from exc
     if default_fps is not None:
@@ -204,7 +215,7 @@ def _assemble(arrays: dict[str, np.ndarray | None], name: str, head_pose: bool
         elif pose is not None and pose.shape[1] == 6:
             rotations["neck"] = pose[:, :3]
         else:
-            warnings.warn(f"{name} has no head pose to keep", stacklevel=3)
+            warnings.warn(f"{name} has no head pose to keep", stacklevel=4)
     eyes = arrays["eyes"]
     if eyes is not None:
         if eyes.shape[1] != 6:

@@ -89,8 +89,9 @@ def load_embedding(path: str | Path, n_faces: int | None = None) -> LandmarkEmbe
         data = _read_npy(src)
     if not isinstance(data, dict):
         raise FormatError(f"{src.name} is not a landmark embedding (expected a dict of arrays)")
-    faces, bary = _pick(data, src.name)
-    emb = _to_68(faces, bary, src.name, n_faces)
+    with np.errstate(all="ignore"):  # bad values are refused explicitly, without numpy's warnings first
+        faces, bary = _pick(data, src.name)
+        emb = _to_68(faces, bary, src.name, n_faces)
     return LandmarkEmbedding(emb.faces, emb.bary, emb.known, src.name, sha256_file(src))
 
 
@@ -115,11 +116,15 @@ def _pick(data: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
             if "landmark_indices" in data:
                 raise FormatError(f"{name} is a MediaPipe embedding; an iBUG-68 (or 51) embedding is needed")
             try:
-                faces = bounded_asarray(data[faces_key], name, np.int64).reshape(-1)
-                bary = bounded_asarray(data[bary_key], name, np.float64).reshape(-1, 3)
+                faces = bounded_asarray(data[faces_key], name)
+                bary = bounded_asarray(data[bary_key], name)
+                whole = faces.dtype.kind in "iu" or (faces.dtype.kind == "f" and bool(np.isfinite(faces).all())
+                                                     and bool((faces == np.round(faces)).all()))
+                if not whole or bary.dtype.kind not in "iuf":  # complex, text, objects
+                    raise TypeError(f"dtypes {faces.dtype.str}/{bary.dtype.str}")
+                return faces.astype(np.int64).reshape(-1), bary.astype(np.float64).reshape(-1, 3)
             except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {faces_key!r}/{bary_key!r} are not numeric arrays") from exc
-            return faces, bary
     raise FormatError(f"{name} has no landmark embedding (lmk_face_idx + lmk_b_coords, or DECA's "
                       "full_/static_lmk_* arrays)")
 

@@ -117,11 +117,18 @@ def _array(data: dict[str, Any], key: str, source: str, ndim: int, kind: str = "
         arr = arr.astype(np.float64)
         if not np.isfinite(arr).all():
             raise FormatError(f"{source}: {key!r} contains NaN or infinity")
+    elif arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+        raise FormatError(f"{source}: {key!r} must hold whole numbers (indices)")
     return arr
 
 
 def validate_arrays(data: dict[str, Any], source: str = "FLAME model") -> FlameModel:
     """Check keys, shapes and values of raw FLAME arrays and build a :class:`FlameModel`."""
+    with np.errstate(all="ignore"):  # bad values are refused explicitly, without numpy's warnings first
+        return _validated(data, source)
+
+
+def _validated(data: dict[str, Any], source: str) -> FlameModel:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise FormatError(f"{source} is not a FLAME model: missing {', '.join(repr(k) for k in missing)}")

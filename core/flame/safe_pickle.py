@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -254,10 +255,12 @@ def load_pickle(path: Path, extra: Mapping[tuple[str, str], Any] | None = None, 
             raise FormatError(f"cannot read {name}: {exc.strerror or exc}") from exc
     else:
         raw = data
-    scan(raw, name)
     budget = budget or Budget(name)
     try:
-        obj = RestrictedUnpickler(io.BytesIO(raw), name, budget, extra).load()
+        with warnings.catch_warnings():  # protocol 0 strings with odd escapes warn, then are refused or read
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scan(raw, name)
+            obj = RestrictedUnpickler(io.BytesIO(raw), name, budget, extra).load()
         return materialise(obj, name, budget)
     except FormatError as exc:
         if str(exc).startswith("the pickle"):  # raised where the file's name is not known
