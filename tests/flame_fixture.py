@@ -434,3 +434,227 @@ def write_malicious_pickle(path: Path, marker: Path, how: str = "os.system") -> 
     arrays["v_template"] = payload
     path.write_bytes(pickle.dumps(arrays, protocol=2))
     return path
+
+
+# ---- small models and forged pickles ----------------------------------------------------------------------
+
+
+@functools.cache
+def small_flame(n_faces: int = 12, n_expression: int = 4) -> SyntheticFlame:
+    """The synthetic model cut down to its first ``n_faces`` triangles (a few dozen vertices, 300 + N
+    components): the same keys, dtypes and pickle structure, small enough to mutate thousands of times."""
+    full = synthetic_flame()
+    a = full.arrays
+    faces = a["f"][:n_faces].astype(np.int64)
+    used, remapped = np.unique(faces, return_inverse=True)
+    j_regressor = a["J_regressor"][:, used]
+    v_template = a["v_template"][used]
+    arrays = {
+        "v_template": v_template,
+        "shapedirs": a["shapedirs"][used][:, :, :300 + n_expression],
+        "posedirs": a["posedirs"][used],
+        "J_regressor": j_regressor,
+        "weights": a["weights"][used],
+        "kintree_table": a["kintree_table"],
+        "f": remapped.reshape(-1, 3).astype(np.uint32),
+        "J": j_regressor @ v_template,
+    }
+    embedding = {"lmk_face_idx": np.arange(68, dtype=np.int64) % n_faces,
+                 "lmk_b_coords": np.tile([0.2, 0.3, 0.5], (68, 1))}
+    return SyntheticFlame(arrays, full.source[used], full.planted[:, :n_expression + 3],
+                          full.identifiable, embedding)
+
+
+def named(module: str, name: str) -> type:
+    """A class that pickles as the global ``module.name`` (through :func:`python2_pickle`; nothing of the
+    module is imported): how the tests spell any callable a hostile pickle could name."""
+    return type(name, (), {"pickle_as": (module, name)})
+
+
+class Reduce:
+    """Pickles as ``func(*args)`` (REDUCE), then BUILD with ``state`` when one is given."""
+
+    def __init__(self, func: type, args: tuple[Any, ...], state: Any = None) -> None:
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self) -> Any:
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+NP_DTYPE = named("numpy", "dtype")
+NP_NDARRAY = named("numpy", "ndarray")
+NP_RECONSTRUCT = named("numpy.core.multiarray", "_reconstruct")
+NP_SCALAR = named("numpy.core.multiarray", "scalar")
+NP_FROMBUFFER = named("numpy.core.numeric", "_frombuffer")
+
+
+def dtype_pickle(code: str, order: str = "<", names: Any = None, fields: Any = None, elsize: int = -1,
+                 alignment: int = -1, flags: int | None = None, subarray: Any = None) -> Reduce:
+    """``numpy.dtype(code)`` with the state tuple numpy writes, each part replaceable (to forge it)."""
+    if flags is None:
+        flags = 63 if code.startswith("O") else 0
+    return Reduce(NP_DTYPE, (code, False, True), (3, order, subarray, names, fields, elsize, alignment, flags))
+
+
+def array_pickle(dtype: Any, shape: tuple[int, ...], data: Any, fortran: bool = False) -> Reduce:
+    """An ndarray as numpy pickles it: ``_reconstruct(ndarray, (0,), b'b')`` + (1, shape, dtype, fortran, data)."""
+    return Reduce(NP_RECONSTRUCT, (NP_NDARRAY, (0,), b"b"), (1, shape, dtype, fortran, data))
+
+
+def _object_field_dtype(flags: int = 0) -> Reduce:
+    """The forged dtype of the issue: a float64 code whose state gives it an object field and flags 0
+    ("holds no objects"), so numpy would read the array's bytes as object pointers."""
+    return dtype_pickle("f8", "|", names=("a",), fields={"a": (dtype_pickle("O8", "|"), 0)}, elsize=8,
+                        alignment=8, flags=flags)
+
+
+FORGED = ("object-field", "object-flags-0", "object-from-bytes", "structured-void", "subarray", "void-scalar",
+          "object-scalar", "frombuffer-object", "ndarray-call", "huge-shape")
+
+
+def forged_value(kind: str) -> Any:
+    """A pickled value that crashes (or exhausts memory in) a loader that trusts numpy's pickle
+    reconstructors; every one must be refused before numpy materialises anything."""
+    pointers = b"\x41" * 16  # what numpy would dereference as two object pointers
+    if kind == "object-field":
+        return array_pickle(_object_field_dtype(), (2,), pointers)
+    if kind == "object-flags-0":  # an object dtype claiming flags 0 ("no objects"), its data raw bytes
+        return array_pickle(dtype_pickle("O8", "|", flags=0), (2,), pointers)
+    if kind == "object-from-bytes":  # an honest object dtype, its data raw bytes instead of a list
+        return array_pickle(dtype_pickle("O8", "|"), (2,), pointers)
+    if kind == "structured-void":
+        fields = {"a": (dtype_pickle("i8"), 0), "b": (dtype_pickle("O8", "|"), 8)}
+        return array_pickle(dtype_pickle("V16", "|", names=("a", "b"), fields=fields, elsize=16, alignment=8),
+                            (1,), pointers)
+    if kind == "subarray":
+        return array_pickle(dtype_pickle("f8", subarray=(dtype_pickle("O8", "|"), (2,)), elsize=16), (1,), pointers)
+    if kind == "void-scalar":
+        fields = {"a": (dtype_pickle("O8", "|"), 0)}
+        return Reduce(NP_SCALAR, (dtype_pickle("V8", "|", names=("a",), fields=fields, elsize=8, alignment=8),
+                                  pointers[:8]))
+    if kind == "object-scalar":  # numpy's scalar() would read the bytes as a pointer
+        return Reduce(NP_SCALAR, (dtype_pickle("O8", "|"), pointers[:8]))
+    if kind == "frombuffer-object":
+        return Reduce(NP_FROMBUFFER, (pointers, _object_field_dtype(), (2,), "C"))
+    if kind == "ndarray-call":  # numpy.ndarray((133e6, 3)) would reserve 3.2 GB
+        return Reduce(NP_NDARRAY, ((133_333_334, 3),))
+    if kind == "huge-shape":  # a 3.2 GB float64 array claimed with no data behind it
+        return array_pickle(dtype_pickle("f8"), (133_333_334, 3), b"")
+    raise ValueError(kind)
+
+
+def write_forged_flame(path: Path, kind: str, key: str = "v_template") -> Path:
+    """The small FLAME model as a Python-2 pickle with ``key`` replaced by :func:`forged_value`."""
+    data: dict[str, Any] = dict(small_flame().arrays)
+    data[key] = forged_value(kind)
+    path.write_bytes(python2_pickle(data))
+    return path
+
+
+def write_forged_landmarks(path: Path, kind: str) -> Path:
+    """A landmark file whose barycentric weights are :func:`forged_value`: FLAME's static-embedding
+    ``.pkl``, or DECA's ``.npy`` (an object-array header followed by the pickle)."""
+    emb = small_flame().embedding
+    data = {"lmk_face_idx": emb["lmk_face_idx"], "lmk_b_coords": forged_value(kind)}
+    if path.suffix == ".pkl":
+        path.write_bytes(python2_pickle(data))
+        return path
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": ()})
+    holder = array_pickle(dtype_pickle("O8", "|"), (), [data])  # np.save's 0-d object array holding the dict
+    path.write_bytes(buf.getvalue() + python2_pickle(holder))
+    return path
+
+
+# ---- files that ask for too much ----------------------------------------------------------------------------
+
+
+def npy_bytes(header: dict[str, Any], data: bytes = b"") -> bytes:
+    """An ``.npy`` with any header numpy's writer accepts (the shape is not checked against the data)."""
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + data
+
+
+def zip_directory_bomb(n_entries: int, stated_entries: int | None = None) -> bytes:
+    """A zip that is nothing but a central directory of ``n_entries`` tiny records (46 bytes each): zipfile
+    builds an object per record before anything else can be checked."""
+    record = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0)
+    directory = (record + b"x") * n_entries
+    stated = n_entries if stated_entries is None else stated_entries
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, min(stated, 0xFFFF), min(stated, 0xFFFF), len(directory), 0, 0)
+    return directory + end
+
+
+def colliding_int_pairs(n: int) -> list[tuple[int, int]]:
+    """``n`` distinct (a, b) tuples with one and the same hash (CPython's tuple hash is not keyed): as
+    dict keys they make building the dict quadratic."""
+    mask = (1 << 64) - 1
+    p1, p2, p5 = 11400714785074694791, 14029467366897019727, 2870177450012600261
+    inverse = pow(p2, -1, 1 << 64)
+    target, pairs, a = 0x5EED, [], 0
+    while len(pairs) < n:
+        a += 1
+        lane = (p5 + (hash(a) & mask) * p2) & mask
+        acc = ((((lane << 31) | (lane >> 33)) & mask) * p1) & mask
+        b = ((target - acc) * inverse) & mask
+        if b < (1 << 61) - 1:  # hash(b) == b for these
+            pairs.append((a, b))
+    assert len({hash(p) for p in pairs[:3]}) == 1
+    return pairs
+
+
+def write_bombs(folder: Path) -> dict[str, tuple[Path, str, str]]:
+    """Small files that ask a loader for gigabytes or minutes: name → (path, reader, expected message)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, tuple[Path, str, str]] = {}
+
+    def add(name: str, data: bytes, reader: str, message: str) -> None:
+        path = folder / name
+        path.write_bytes(data)
+        out[name] = (path, reader, message)
+
+    small = small_flame()
+    add("memo_index.pkl", b"\x80\x02N" + b"r" + struct.pack("<I", 0x3FFFFFF0) + b".", "flame", "memo index")
+    add("ndarray_call.pkl", _forged_bytes("ndarray-call"), "flame", "numpy.ndarray directly")
+    add("claims_3gb.pkl", _forged_bytes("huge-shape"), "flame", "larger than 128 MB")
+    sparse = Reduce(named("scipy.sparse.csc", "csc_matrix"), (),
+                    {"_shape": (60_000, 60_000), "format": "csc", "data": np.zeros(0), "indices": np.zeros(0, np.int32),
+                     "indptr": np.zeros(60_001, np.int32)})
+    add("sparse_29gb.pkl", python2_pickle({**small.arrays, "J_regressor": sparse}), "flame", "larger than 128 MB")
+    # written opcode by opcode: building the dict here would itself take seconds
+    entries = b"".join(pickle.dumps(pair, protocol=2)[2:-1] + b"N" for pair in colliding_int_pairs(10_000))
+    add("colliding_keys.pkl", b"\x80\x02}(" + entries + b"u.", "flame", "dict keys")
+    add("many_opcodes.pkl", b"\x80\x02(" + b"N" * 300_000 + b"l.", "flame", "opcodes")
+    shared = {**small.arrays, "v_template": [np.zeros(125_000)] * 3000}  # one 1 MB array, 3 GB as a list
+    add("shared_3gb.pkl", pickle.dumps(shared, protocol=2), "flame", "once assembled")
+    member = npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (133_333_334, 3)}, b"\0" * 16)
+    add("claims_3gb.npz", _zip({"v_template.npy": member}), "flame", "larger than 128 MB")
+    add("directory_bomb.npz", zip_directory_bomb(20_000), "flame", "lists more files")
+    add("directory_bomb_lying.npz", zip_directory_bomb(20_000, stated_entries=2), "flame", "lists more files")
+    add("claims_3gb.npy", npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (68, 5_000_000)}),
+        "landmarks", "larger than 128 MB")
+    add("truncated_claim.npy", npy_bytes({"descr": "<f8", "fortran_order": False, "shape": (68, 3)}, b"\0" * 8),
+        "landmarks", "more data than the file holds")
+    return out
+
+
+def _forged_bytes(kind: str) -> bytes:
+    data: dict[str, Any] = dict(small_flame().arrays)
+    data["v_template"] = forged_value(kind)
+    return python2_pickle(data)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()

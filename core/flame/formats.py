@@ -21,7 +21,6 @@ import json
 import math
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,9 @@ import numpy as np
 from ..animation import Animation, normalize_fps
 from ..common.errors import FormatError
 from .channels import SPACE, make_animation
+from .limits import MAX_FILE_BYTES, MAX_JSON_BYTES, bounded_asarray, check_file_size
 from .rotations import matrix_to_axis_angle, rotation_6d_to_matrix
+from .safe_npz import read_npy, read_npz
 
 FORMATS = ("auto", "deca", "emoca", "diffposetalk", "emote", "generic")
 SUFFIXES = (".npz", ".json")
@@ -50,7 +51,12 @@ def read_sequence(path: str | Path, *, fps: float | None = None, fmt: str = "aut
     """Read a research sequence (or a flame-space Animation file) as a flame-space Animation.
 
     The frame rate is ``fps``, else what the file states, else ``default_fps`` (else an error)."""
-    src = Path(path).expanduser()
+    with np.errstate(all="ignore"):  # bad values are refused explicitly, without numpy's warnings first
+        return _read_sequence(Path(path).expanduser(), fps, fmt, head_pose, default_fps)
+
+
+def _read_sequence(src: Path, fps: float | None, fmt: str, head_pose: bool, default_fps: float | None
+                   ) -> Animation:
     if fmt not in FORMATS:
         raise FormatError(f"unknown sequence format {fmt!r}; use one of {', '.join(FORMATS)}")
     if not src.exists():
@@ -85,20 +91,14 @@ def _flame_animation(src: Path, fps: float | None) -> Animation:
 
 def _read_file(src: Path) -> dict[str, Any]:
     suffix = src.suffix.lower()
-    if suffix == ".npz":
-        try:
-            with np.load(src, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except ValueError as exc:
-            raise FormatError(f"{src.name} stores pickled objects, which are never loaded: save plain "
-                              "arrays with np.savez") from exc
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise FormatError(f"{src.name} is not a readable .npz (truncated or corrupt?)") from exc
+    if suffix == ".npz":  # headers checked before anything is allocated; never unpickled
+        return dict(read_npz(src, max_bytes=MAX_FILE_BYTES, what="sequence file"))
     if suffix == ".json":
+        check_file_size(src, MAX_JSON_BYTES, "JSON sequence")
         try:
             data = json.loads(src.read_text(encoding="utf-8"))
-        except (ValueError, OSError) as exc:
-            raise FormatError(f"{src.name} is not readable JSON ({exc})") from exc
+        except (ValueError, OSError, RecursionError) as exc:
+            raise FormatError(f"{src.name} is not readable JSON ({type(exc).__name__})") from exc
         if not isinstance(data, dict):
             raise FormatError(f"{src.name} must hold a JSON object of arrays")
         return data
@@ -118,11 +118,13 @@ def _read_emoca_folder(folder: Path) -> dict[str, Any]:
         raise FormatError(f"{folder} holds no per-frame folders with exp.npy (EMOCA's output layout)")
     exp, pose = [], []
     for frame in frames:
-        try:
-            exp.append(np.load(frame / "exp.npy", allow_pickle=False).reshape(-1))
-            pose.append(np.load(frame / "pose.npy", allow_pickle=False).reshape(-1))
-        except (ValueError, OSError, EOFError) as exc:
-            raise FormatError(f"{frame.name}: cannot read exp.npy/pose.npy ({exc})") from exc
+        pair = []
+        for part in ("exp.npy", "pose.npy"):
+            if not (frame / part).is_file():
+                raise FormatError(f"{frame.name} has no {part}")
+            pair.append(read_npy(frame / part, max_bytes=MAX_FILE_BYTES, what="sequence file").reshape(-1))
+        exp.append(pair[0])
+        pose.append(pair[1])
     if len({e.size for e in exp}) != 1 or len({p.size for p in pose}) != 1:
         raise FormatError(f"{folder.name}: frames have differing numbers of coefficients")
     return {"exp": np.stack(exp), "pose": np.stack(pose)}
@@ -145,8 +147,11 @@ def _find(data: dict[str, Any], role: str, name: str) -> np.ndarray | None:
     for key in _ALIASES[role]:
         if key in data:
             try:
-                arr = np.asarray(data[key], dtype=np.float64)
-            except (TypeError, ValueError) as exc:
+                arr = bounded_asarray(data[key], name)
+                if arr.dtype.kind not in "biuf":  # complex, text, objects
+                    raise TypeError(arr.dtype.str)
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {key!r} is not a numeric array") from exc
             while arr.ndim > 2 and arr.shape[0] == 1:  # [1, T, K] batches
                 arr = arr[0]
@@ -166,8 +171,11 @@ def _frame_rate(data: dict[str, Any], fps: float | None, default_fps: float | No
         return normalize_fps(fps)
     if stated is not None:
         try:
-            return normalize_fps(float(np.asarray(stated).reshape(-1)[0]))
-        except (TypeError, ValueError, IndexError) as exc:
+            value = bounded_asarray(stated, name).reshape(-1)
+            if value.dtype.kind not in "iuf":
+                raise TypeError(value.dtype.str)
+            return normalize_fps(float(value[0]))
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise FormatError(f"{name}: 'fps' is not a number") from exc
     if default_fps is not None:
         return normalize_fps(default_fps)
@@ -207,7 +215,7 @@ def _assemble(arrays: dict[str, np.ndarray | None], name: str, head_pose: bool
         elif pose is not None and pose.shape[1] == 6:
             rotations["neck"] = pose[:, :3]
         else:
-            warnings.warn(f"{name} has no head pose to keep", stacklevel=3)
+            warnings.warn(f"{name} has no head pose to keep", stacklevel=4)
     eyes = arrays["eyes"]
     if eyes is not None:
         if eyes.shape[1] != 6:

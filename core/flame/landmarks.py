@@ -9,12 +9,14 @@ Accepted files:
 - FLAME's ``flame_static_embedding.pkl``: ``lmk_face_idx``/``lmk_b_coords`` (51 points: iBUG 17..67).
 - A plain ``.npz`` or ``.json`` with ``lmk_face_idx`` [L] and ``lmk_b_coords`` [L, 3], L = 68 or 51 — the
   pickle-free way to pass either of the above (see docs/flame.md for the one-line conversion).
+
+Every form is bounded before it is read (:data:`~.limits.MAX_LANDMARK_FILE_BYTES`; ``.npy``/``.npz``
+headers through :mod:`.safe_npz`, pickles through the restricted unpickler).
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,13 @@ import numpy as np
 
 from ..common.errors import FormatError
 from ..common.fileio import sha256_file
+from .limits import MAX_LANDMARK_FILE_BYTES, MIB, Budget, bounded_asarray, check_file_size
+from .safe_npz import read_npy, read_npz
 from .safe_pickle import TORCH_PLACEHOLDERS, load_pickle
 
 SUFFIXES = (".npy", ".npz", ".pkl", ".json")
+_WHAT = "landmark file"
+_BUILD_LIMIT = 64 * MIB  # what reading one landmark file may build (real ones hold kilobytes)
 
 # Built-in head landmark → the iBUG-68 points (0-based) whose mean is the same anatomical spot. iBUG
 # numbers the subject's right side first: 36-41 is the right eye, 48 the right mouth corner.
@@ -69,46 +75,34 @@ def load_embedding(path: str | Path, n_faces: int | None = None) -> LandmarkEmbe
     if suffix not in SUFFIXES:
         raise FormatError(f"landmark file {src.name} must be one of {', '.join(SUFFIXES)}")
     if suffix == ".json":
+        check_file_size(src, MAX_LANDMARK_FILE_BYTES, _WHAT)
         try:
             data = json.loads(src.read_text(encoding="utf-8"))
-        except (ValueError, OSError) as exc:
-            raise FormatError(f"{src.name} is not readable JSON ({exc})") from exc
+        except (ValueError, OSError, RecursionError) as exc:  # RecursionError: [[[[... nested thousands deep
+            raise FormatError(f"{src.name} is not readable JSON ({type(exc).__name__})") from exc
     elif suffix == ".npz":
-        data = _read_npz(src)
+        data = read_npz(src, max_bytes=MAX_LANDMARK_FILE_BYTES, what=_WHAT, budget=Budget(src.name, _BUILD_LIMIT))
     elif suffix == ".pkl":
-        data = load_pickle(src, TORCH_PLACEHOLDERS)
+        data = load_pickle(src, TORCH_PLACEHOLDERS, max_bytes=MAX_LANDMARK_FILE_BYTES, what=_WHAT,
+                           budget=Budget(src.name, _BUILD_LIMIT))
     else:
         data = _read_npy(src)
     if not isinstance(data, dict):
         raise FormatError(f"{src.name} is not a landmark embedding (expected a dict of arrays)")
-    faces, bary = _pick(data, src.name)
-    emb = _to_68(faces, bary, src.name, n_faces)
+    with np.errstate(all="ignore"):  # bad values are refused explicitly, without numpy's warnings first
+        faces, bary = _pick(data, src.name)
+        emb = _to_68(faces, bary, src.name, n_faces)
     return LandmarkEmbedding(emb.faces, emb.bary, emb.known, src.name, sha256_file(src))
-
-
-def _read_npz(src: Path) -> dict[str, Any]:
-    try:
-        with np.load(src, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise FormatError(f"{src.name} is not a readable .npz of plain arrays ({exc})") from exc
 
 
 def _read_npy(src: Path) -> Any:
     """An ``.npy``: plain arrays directly; a pickled object (DECA's dict) through the restricted unpickler."""
-    try:
-        with open(src, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            _shape, _fortran, dtype = read_header(fh)
-            if not dtype.hasobject:
-                fh.seek(0)
-                return np.load(fh, allow_pickle=False)
-            payload = fh.read()
-    except (ValueError, OSError, EOFError) as exc:
-        raise FormatError(f"{src.name} is not a readable .npy ({exc})") from exc
-    holder = load_pickle(src, TORCH_PLACEHOLDERS, data=payload)
+    budget = Budget(src.name, _BUILD_LIMIT)
+
+    def unpickle(payload: bytes) -> Any:
+        return load_pickle(src, TORCH_PLACEHOLDERS, data=payload, budget=budget)
+
+    holder = read_npy(src, max_bytes=MAX_LANDMARK_FILE_BYTES, what=_WHAT, budget=budget, pickled=unpickle)
     if isinstance(holder, np.ndarray) and holder.dtype == object and holder.size == 1:
         return holder.reshape(()).item()
     return holder
@@ -122,11 +116,15 @@ def _pick(data: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
             if "landmark_indices" in data:
                 raise FormatError(f"{name} is a MediaPipe embedding; an iBUG-68 (or 51) embedding is needed")
             try:
-                faces = np.asarray(data[faces_key], dtype=np.int64).reshape(-1)
-                bary = np.asarray(data[bary_key], dtype=np.float64).reshape(-1, 3)
-            except (TypeError, ValueError) as exc:
+                faces = bounded_asarray(data[faces_key], name)
+                bary = bounded_asarray(data[bary_key], name)
+                whole = faces.dtype.kind in "iu" or (faces.dtype.kind == "f" and bool(np.isfinite(faces).all())
+                                                     and bool((faces == np.round(faces)).all()))
+                if not whole or bary.dtype.kind not in "iuf":  # complex, text, objects
+                    raise TypeError(f"dtypes {faces.dtype.str}/{bary.dtype.str}")
+                return faces.astype(np.int64).reshape(-1), bary.astype(np.float64).reshape(-1, 3)
+            except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise FormatError(f"{name}: {faces_key!r}/{bary_key!r} are not numeric arrays") from exc
-            return faces, bary
     raise FormatError(f"{name} has no landmark embedding (lmk_face_idx + lmk_b_coords, or DECA's "
                       "full_/static_lmk_* arrays)")
 

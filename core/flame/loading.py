@@ -1,5 +1,6 @@
 """Load and validate the user's FLAME model file: a chumpy-era ``.pkl`` (through the restricted unpickler,
-never ``pickle.load``) or a converted ``.npz`` (read with ``allow_pickle=False``).
+never ``pickle.load``) or a converted ``.npz`` (through :mod:`.safe_npz`: headers checked, never unpickled).
+Both are bounded by :mod:`.limits` before anything is allocated.
 
 A FLAME file holds ``v_template`` [V, 3], ``shapedirs`` [V, 3, 300 + N] (300 identity components, then N
 expression components), ``posedirs`` [V, 3, 9·(J-1)], ``J_regressor`` [J, V] (a scipy sparse matrix in the
@@ -12,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ import numpy as np
 
 from ..common.errors import FormatError
 from ..common.fileio import sha256_file
+from .limits import MAX_ARRAY_BYTES, MAX_FILE_BYTES, bounded_asarray
+from .safe_npz import read_npz
 from .safe_pickle import load_pickle
 
 SUFFIXES = (".pkl", ".npz")
@@ -92,43 +94,41 @@ def _cached_load(path: str, mtime_ns: int, size: int) -> FlameModel:
 
 
 def _read_pickle(src: Path) -> dict[str, Any]:
-    data = load_pickle(src)
+    data = load_pickle(src, max_bytes=MAX_FILE_BYTES, what="FLAME model file")
     if not isinstance(data, dict):
         raise FormatError(f"{src.name} is not a FLAME model (it holds a {type(data).__name__}, not a dict)")
     return data
 
 
 def _read_npz(src: Path) -> dict[str, Any]:
-    try:
-        with np.load(src, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise FormatError(f"{src.name} stores pickled objects, which are never loaded: "
-                              "save plain arrays (np.savez) instead") from exc
-        raise FormatError(f"{src.name} is not a readable .npz ({exc})") from exc
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise FormatError(f"{src.name} is not a readable .npz (truncated or corrupt?)") from exc
+    return dict(read_npz(src, max_bytes=MAX_FILE_BYTES, what="FLAME model file"))
 
 
 def _array(data: dict[str, Any], key: str, source: str, ndim: int, kind: str = "f") -> np.ndarray:
     try:
-        arr = np.asarray(data[key])
-    except (TypeError, ValueError) as exc:
-        raise FormatError(f"{source}: {key!r} is not an array ({exc})") from exc
+        arr = bounded_asarray(data[key], source)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise FormatError(f"{source}: {key!r} is not an array ({type(exc).__name__})") from exc
     if arr.dtype == object or arr.dtype.kind not in ("f", "i", "u", "b"):
-        raise FormatError(f"{source}: {key!r} is not numeric (dtype {arr.dtype})")
+        raise FormatError(f"{source}: {key!r} is not numeric (dtype {arr.dtype.str[:40]})")
     if arr.ndim != ndim:
         raise FormatError(f"{source}: {key!r} has shape {arr.shape}, expected {ndim} dimensions")
     if kind == "f":
         arr = arr.astype(np.float64)
         if not np.isfinite(arr).all():
             raise FormatError(f"{source}: {key!r} contains NaN or infinity")
+    elif arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+        raise FormatError(f"{source}: {key!r} must hold whole numbers (indices)")
     return arr
 
 
 def validate_arrays(data: dict[str, Any], source: str = "FLAME model") -> FlameModel:
     """Check keys, shapes and values of raw FLAME arrays and build a :class:`FlameModel`."""
+    with np.errstate(all="ignore"):  # bad values are refused explicitly, without numpy's warnings first
+        return _validated(data, source)
+
+
+def _validated(data: dict[str, Any], source: str) -> FlameModel:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise FormatError(f"{source} is not a FLAME model: missing {', '.join(repr(k) for k in missing)}")
@@ -138,7 +138,7 @@ def validate_arrays(data: dict[str, Any], source: str = "FLAME model") -> FlameM
         raise FormatError(f"{source}: 'v_template' has shape {v_template.shape}, expected [V, 3]")
 
     shapedirs = _array(data, "shapedirs", source, 3)
-    n_shape = int(np.asarray(data.get("n_shape", N_SHAPE)))  # converted files may state it
+    n_shape = _n_shape(data.get("n_shape", N_SHAPE), source)  # converted files may state it
     if shapedirs.shape[:2] != (n_vert, 3) or shapedirs.shape[2] <= n_shape:
         raise FormatError(f"{source}: 'shapedirs' has shape {shapedirs.shape}, expected [{n_vert}, 3, "
                           f"{n_shape} shape + N expression components]")
@@ -172,6 +172,17 @@ def validate_arrays(data: dict[str, Any], source: str = "FLAME model") -> FlameM
     for arr in arrays:
         arr.setflags(write=False)
     return FlameModel(v_template, shapedirs, posedirs, j_regressor, weights, parents, faces, n_shape)
+
+
+def _n_shape(value: object, source: str) -> int:
+    """How many of ``shapedirs``' components are identity: one non-negative integer."""
+    try:
+        arr = bounded_asarray(value, source)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise FormatError(f"{source}: 'n_shape' is not a number") from exc
+    if arr.dtype.kind not in ("i", "u") or arr.size != 1 or not 0 <= int(arr.reshape(-1)[0]) <= MAX_ARRAY_BYTES:
+        raise FormatError(f"{source}: 'n_shape' must be a non-negative integer (the identity components)")
+    return int(arr.reshape(-1)[0])
 
 
 def _parents(kintree: np.ndarray, source: str) -> np.ndarray:
