@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import struct
 import tokenize
 import zipfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ChecksumError, MalformedFileError, UnsafeFormatError, WeightsError
+from .untrusted_json import decode_json, show
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,15 +95,7 @@ def load_file(path: str | Path, sha256: str | None = None) -> LoadedFile:
 
 
 def parse_json(data: bytes, name: str = "file") -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedFileError(f"{name} is not valid UTF-8 JSON: {exc}") from None
-    except ValueError:
-        # An integer of more than 4300 digits: json raises a plain ValueError for it.
-        raise MalformedFileError(f"{name} holds a number too long to read") from None
-    except RecursionError:
-        raise MalformedFileError(f"{name} is nested too deeply") from None
+    return decode_json(data, name, MalformedFileError)
 
 
 def parse_npz(data: bytes, name: str = "file") -> dict[str, np.ndarray]:
@@ -148,7 +140,7 @@ def _check_npz_sizes(data: bytes, name: str) -> None:
                 prefix = member.read(len(npy_format.MAGIC_PREFIX) + 2)  # magic, major, minor
                 if len(prefix) < 8 or prefix[:6] != npy_format.MAGIC_PREFIX:
                     # numpy would hand the whole member back as bytes (however large): refuse now.
-                    raise MalformedFileError(f"{name}: member {_short(info.filename)} is not a .npy array")
+                    raise MalformedFileError(f"{name}: member {show(info.filename)} is not a .npy array")
                 if prefix[6] == 1:
                     shape, _, dtype = npy_format.read_array_header_1_0(member)
                 else:
@@ -157,35 +149,11 @@ def _check_npz_sizes(data: bytes, name: str) -> None:
                 continue  # refused as a pickle by numpy itself
             # numpy's header parser accepts any literal tuple: ``(True,)`` or ``(-1,)`` would reach reshape
             if not all(type(dim) is int and dim >= 0 for dim in shape):
-                raise MalformedFileError(f"{name}: member {_short(info.filename)} declares the shape {_short(shape)}")
+                raise MalformedFileError(f"{name}: member {show(info.filename)} declares the shape {show(shape)}")
             needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if needed > info.file_size:
-                raise MalformedFileError(f"{name}: member {_short(info.filename)} declares {needed} bytes of data "
+                raise MalformedFileError(f"{name}: member {show(info.filename)} declares {needed} bytes of data "
                                          f"but holds {info.file_size}")
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two entries with one name: which one a reader keeps depends on the reader. Refuse.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(f"the key {_short(key)} appears twice")
-        result[key] = value
-    return result
-
-
-def _short(value: Any) -> str:
-    """A short, printable, one-line rendering of an untrusted header value for a message."""
-    if isinstance(value, str):
-        text = repr(value[:60]) + ("..." if len(value) > 60 else "")
-        return text.encode("ascii", "backslashreplace").decode("ascii")
-    if value is None or isinstance(value, bool) or (type(value) is int and abs(value) < 10**18):
-        return repr(value)
-    return f"a value of type {type(value).__name__}"
 
 
 def _element_count(shape: list[int], limit: int) -> int | None:
@@ -216,18 +184,8 @@ def parse_safetensors(data: bytes, name: str = "file") -> tuple[dict[str, np.nda
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > min(_MAX_HEADER, len(data) - 8):
         raise bad(f"header length {header_len} out of range (the file has {len(data)} bytes)")
-    try:
-        header = json.loads(data[8:8 + header_len].decode("utf-8"), object_pairs_hook=_unique_pairs)
-    except UnicodeDecodeError:
-        raise bad("header is not UTF-8") from None
-    except json.JSONDecodeError:
-        raise bad("header is not JSON") from None
-    except _DuplicateKey as exc:
-        raise bad(f"header: {exc}") from None
-    except ValueError:
-        raise bad("header holds a number too long to be an offset") from None
-    except RecursionError:
-        raise bad("header is nested too deeply") from None
+    header = decode_json(data[8:8 + header_len], f"{name} is not a valid .safetensors file: its header",
+                         MalformedFileError)
     if not isinstance(header, dict):
         raise bad("header is not an object")
     body = memoryview(data)[8 + header_len:]
@@ -241,14 +199,14 @@ def parse_safetensors(data: bytes, name: str = "file") -> tuple[dict[str, np.nda
     # First check every entry, then the layout, and only then copy bytes.
     entries: list[tuple[str, str, list[int], int, int]] = []
     for key, info in header.items():
-        shown = _short(key)
+        shown = show(key)
         if not isinstance(info, dict):
             raise bad(f"entry {shown} is not an object")
         dtype_name = info.get("dtype")
         shape = info.get("shape")
         offsets = info.get("data_offsets")
         if not isinstance(dtype_name, str) or dtype_name not in _DTYPES:
-            raise bad(f"tensor {shown} has unsupported dtype {_short(dtype_name)}")
+            raise bad(f"tensor {shown} has unsupported dtype {show(dtype_name)}")
         # type() is int: True/False are ints to isinstance, and never a dimension or an offset.
         if (not isinstance(shape, list) or len(shape) > _MAX_DIMS
                 or not all(type(d) is int and d >= 0 for d in shape)):
@@ -285,7 +243,7 @@ def parse_safetensors(data: bytes, name: str = "file") -> tuple[dict[str, np.nda
         try:
             arrays[key] = flat.reshape(shape)
         except ValueError as exc:  # an empty shape too large for numpy to index
-            raise bad(f"tensor {_short(key)}: {exc}") from None
+            raise bad(f"tensor {show(key)}: {exc}") from None
     return arrays, dict(metadata_raw)
 
 

@@ -5,7 +5,6 @@ supply another with the same format (see docs/weights.md)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .errors import RegistryError, UnknownAssetError
 from .loading import LOADABLE_SUFFIXES
+from .untrusted_json import decode_json, show
 
 SCHEMA_VERSION = 1
 KINDS = ("model", "rig", "mapping")
@@ -132,34 +132,7 @@ def _read_json(source: Path) -> Any:
         raise RegistryError(f"cannot read registry {source}: {_os_reason(exc)}") from None
     if len(data) > MAX_REGISTRY_BYTES:
         raise RegistryError(f"registry {source} is larger than the {MAX_REGISTRY_BYTES} bytes a registry may have")
-    try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
-    except UnicodeDecodeError:
-        raise RegistryError(f"registry {source} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise RegistryError(f"registry {source} is not valid JSON: {exc}") from None
-    except _DuplicateKey as exc:
-        raise RegistryError(f"registry {source}: {exc}") from None
-    except ValueError:
-        # json turns an integer of more than 4300 digits into this, not a JSONDecodeError.
-        raise RegistryError(f"registry {source} holds a number too long to be a size") from None
-    except RecursionError:
-        raise RegistryError(f"registry {source} is nested too deeply to be a registry") from None
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last of two equal keys silently: a second "sha256" or "urls" could hide from a
-    # reviewer who reads the first one.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(f"the key {_show(key)} appears twice in one object")
-        result[key] = value
-    return result
+    return decode_json(data, f"registry {source}", RegistryError)
 
 
 def _os_reason(exc: BaseException) -> str:
@@ -174,7 +147,7 @@ def parse_registry(raw: Any, source: Path | None = None) -> Registry:
     schema = raw.get("schema")
     # Strict type: True == 1 and 1.0 == 1 in Python, and neither is a schema number.
     if type(schema) is not int or schema != SCHEMA_VERSION:
-        raise RegistryError(f"{where}: unsupported schema {_show(schema)} (this version reads "
+        raise RegistryError(f"{where}: unsupported schema {show(schema)} (this version reads "
                             f"{SCHEMA_VERSION})")
     entries = raw.get("assets")
     if not isinstance(entries, list):
@@ -205,7 +178,7 @@ def _parse_asset(entry: Any, where: str) -> Asset:
     unknown = sorted(set(entry) - allowed)
     if unknown:
         # Strict on purpose: a misspelt "sha256" must not silently disable verification.
-        raise RegistryError(f"{where}: unknown field(s) {', '.join(_show(k) for k in unknown[:5])}")
+        raise RegistryError(f"{where}: unknown field(s) {', '.join(show(k) for k in unknown[:5])}")
 
     name = _component(entry, "name", _NAME_RE, where,
                       "lower-case letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)")
@@ -213,10 +186,10 @@ def _parse_asset(entry: Any, where: str) -> Asset:
                          "letters, digits, '.', '_', '+' or '-' (at most 64, starting with a letter or digit)")
     kind = entry.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise RegistryError(f"{where}: kind must be one of {', '.join(KINDS)}, not {_show(kind)}")
+        raise RegistryError(f"{where}: kind must be one of {', '.join(KINDS)}, not {show(kind)}")
     status = entry.get("status", "released")
     if not isinstance(status, str) or status not in STATUSES:
-        raise RegistryError(f"{where}: status must be one of {', '.join(STATUSES)}, not {_show(status)}")
+        raise RegistryError(f"{where}: status must be one of {', '.join(STATUSES)}, not {show(status)}")
     common: dict[str, Any] = {
         "name": name,
         "version": version,
@@ -246,9 +219,9 @@ def _component(entry: Mapping[str, Any], key: str, pattern: re.Pattern[str], whe
     """A field used as one path component in the cache."""
     value = entry.get(key)
     if not isinstance(value, str):
-        raise RegistryError(f"{where}: '{key}' must be a string, not {_show(value)}")
+        raise RegistryError(f"{where}: '{key}' must be a string, not {show(value)}")
     if not _safe_component(value, pattern):
-        raise RegistryError(f"{where}: '{key}' {_show(value)} is not allowed: it must be {rule}, "
+        raise RegistryError(f"{where}: '{key}' {show(value)} is not allowed: it must be {rule}, "
                             "not end in '.' and not be a Windows device name")
     return value
 
@@ -263,11 +236,11 @@ def _local(entry: Mapping[str, Any], where: str) -> str:
     value = entry.get("local")
     problem = f"{where}: 'local' must be a relative path inside the add-on ('/'-separated plain names)"
     if not isinstance(value, str):
-        raise RegistryError(f"{problem}, not {_show(value)}")
+        raise RegistryError(f"{problem}, not {show(value)}")
     # One trailing '/' marks a folder; otherwise every part must be a plain name (no '', '.', '..').
     parts = value.removesuffix("/").split("/")
     if len(parts) > _MAX_LOCAL_PARTS or not all(_safe_component(p, _LOCAL_PART_RE) for p in parts):
-        raise RegistryError(f"{problem}, not {_show(value)}")
+        raise RegistryError(f"{problem}, not {show(value)}")
     return value
 
 
@@ -289,13 +262,13 @@ def _urls(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
         raise RegistryError(problem)
     for url in urls:
         if not isinstance(url, str) or len(url) > _MAX_URL_CHARS or not _URL_RE.fullmatch(url):
-            raise RegistryError(f"{problem}; {_show(url)} is not one")
+            raise RegistryError(f"{problem}; {show(url)} is not one")
         try:
             host = urlsplit(url).hostname
         except ValueError:  # e.g. an unclosed IPv6 bracket
             host = None
         if not host:
-            raise RegistryError(f"{problem}; {_show(url)} has no host")
+            raise RegistryError(f"{problem}; {show(url)} has no host")
     return tuple(urls)
 
 
@@ -316,15 +289,3 @@ def _optional_size(entry: Mapping[str, Any], where: str) -> int | None:
     if type(value) is not int or not 0 < value <= MAX_SIZE:
         raise RegistryError(f"{where}: 'size' must be a positive whole number of bytes (at most {MAX_SIZE})")
     return value
-
-
-def _show(value: Any) -> str:
-    """A short, one-line, always printable description of an untrusted value for a message."""
-    if isinstance(value, str):
-        text = repr(value[:60]) + ("..." if len(value) > 60 else "")
-        return text.encode("ascii", "backslashreplace").decode("ascii")
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if type(value) is int:
-        return str(value) if abs(value) < 10**18 else "a huge number"
-    return f"a value of type {type(value).__name__}"
