@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Stage2Config
+from .sampling import ddim_times, time_frequencies
 
 COND_DROP = 0.1  # share of training examples that see the null condition
 
@@ -31,10 +32,10 @@ def cosine_alpha_bar(steps: int) -> torch.Tensor:
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], -1)
+    """[N, dim] float32, computed in float64 as ``sampling.timestep_embedding`` (the numpy runtime's) is."""
+    freqs = torch.from_numpy(time_frequencies(dim)).to(t.device)
+    args = t.double()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], -1).float()
 
 
 class _Block(nn.Module):
@@ -92,11 +93,12 @@ class Prior(nn.Module):
     def sample(self, cond: torch.Tensor, noise: torch.Tensor, steps: int | None = None,
                guidance: float | None = None) -> torch.Tensor:
         """DDIM (η = 0) from ``noise`` [N, D] under cond [N, instr_dim] → latents [N, D] (un-standardised).
-        Deterministic: the same noise gives the same latents."""
+        Deterministic: the same noise gives the same latents. ``numpy_prior.sample`` is the same loop."""
         steps = steps or self.cfg.ddim_steps
         w = self.cfg.guidance if guidance is None else guidance
         total = self.cfg.diffusion_steps
-        times = torch.linspace(total - 1, 0, steps).round().long()
+        # on the noise's device: the time embedding is made where its steps are
+        times = torch.from_numpy(ddim_times(total, steps)).to(noise.device)
         x = noise
         null = self.null.expand_as(cond)
         for k, t in enumerate(times):

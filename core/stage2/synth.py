@@ -1,6 +1,6 @@
-"""Stage-2 inference: audio (+ instruction segments, seed) → ARKit-52 Animation.
+"""Stage-2 inference: audio (+ instruction segments, seed) → ARKit-52 Animation, on either runtime.
 
-    model = Stage2Model()                         # the shipped weights, checked against their card
+    model = Stage2Model.load(runtime="numpy")     # the shipped weights, checked against their card
     prepared = model.prepare(audio, fps=30)       # audio encoder, once per clip (seed-independent)
     anim = model.animate(prepared, segments, seed=3)
 
@@ -11,11 +11,11 @@ at least the network's receptive field (about 1 s), so the windows agree with a 
 stays flat. The network runs at its own fps (30); other rates are interpolated, then the take's blinks
 and gaze are drawn at the output rate.
 
-On the CPU the network runs on one thread (``fixed_threads``): oneDNN and MKL split their sums differently
-for another thread count (takes were up to 1e-6 apart between 1 and 2 threads), and a take must not
-depend on the machine's core count. The model is small and runs in windows, so one thread costs little:
-on a 2-core machine 5 min of speech took 0.9-2.1 s on one thread against 2.3-4.1 s on two. On a GPU the
-thread count plays no part.
+Everything here is the same for both runtimes; only the three network calls — encode the audio, embed the
+instructions and sample the prior, decode — are the backend's (``backend.Backend``: ``numpy_backend`` runs
+in any Python with numpy, ``torch_backend`` on the CPU or a CUDA GPU). The prior's noise is numpy's
+(``sampling.style_noise``), so a seed gives the same take on either, to within 1e-4 (tests/test_stage2_numpy.py).
+Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -26,22 +26,24 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..animation import Animation, n_frames_for
 from ..arkit import ARKIT52, INDEX, MOUTH
 from ..audio.loader import Audio
+from ..common.errors import AviTalkError
 from ..instructions import Instruction, Segment, blink_rate, to_text
+from .backend import RUNTIMES, Backend
 from .conditioning import NEUTRAL, boundaries, frame_weights, instruction_matrix, ordered
 from .config import Stage2Config
-from .diffusion import Prior
 from .frontend import network_input
 from .motion import add_blinks, add_gaze
-from .net import Stage2Net
-from .weights import load
+from .sampling import style_noise
+
+if TYPE_CHECKING:
+    import torch
 
 _MOUTH = np.array([INDEX[n] for n in MOUTH])
 
@@ -52,13 +54,14 @@ class Prepared:
 
     audio: Audio
     fps: float  # output frame rate
-    hidden: torch.Tensor  # [C, T] at the model's fps
+    hidden: np.ndarray  # [T, C] float32 at the model's fps
     energy_db: np.ndarray  # [T]
     timings: dict[str, float] = field(default_factory=dict)
+    runtime: str = ""  # the runtime whose encoder made ``hidden``
 
     @property
     def frames(self) -> int:
-        return int(self.hidden.shape[1])
+        return int(self.hidden.shape[0])
 
 
 def windows(n: int, core: int, context: int) -> Iterator[tuple[int, int, int, int]]:
@@ -70,16 +73,11 @@ def windows(n: int, core: int, context: int) -> Iterator[tuple[int, int, int, in
 
 @contextlib.contextmanager
 def fixed_threads(device: torch.device) -> Iterator[None]:
-    """One intra-op thread on the CPU for the duration (see the module's docstring), restored after."""
-    if device.type != "cpu":
+    """The torch runtime's one CPU thread (``torch_backend.fixed_threads``), kept here for its callers."""
+    from .torch_backend import fixed_threads as pinned
+
+    with pinned(device):
         yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def scaled(instr: Instruction, amount: float) -> Instruction:
@@ -91,29 +89,43 @@ def scaled(instr: Instruction, amount: float) -> Instruction:
 
 
 class Stage2Model:
-    """The trained stage-2 model. Also the ``stage2`` model of ``avitalk eval`` (core/eval/models.py)."""
+    """The trained stage-2 model on one runtime. Also the ``stage2`` model of ``avitalk eval``
+    (core/eval/registry.py)."""
 
     name = "stage2"
 
-    def __init__(self, net: Stage2Net, prior: Prior, card: dict[str, Any], device: str = "cpu") -> None:
-        self.net, self.prior, self.card = net.eval(), prior.eval(), card
-        self.cfg: Stage2Config = self.net.cfg
-        self.device = torch.device(device)
-        self.net.to(self.device)
-        self.prior.to(self.device)
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.card = backend.card
+        self.cfg: Stage2Config = backend.cfg
+        self.runtime = backend.runtime
+        self.device = backend.device
         self.id = f"stage2:{str(self.card.get('sha256', ''))[:12]}"
 
     @classmethod
-    def load(cls, path: Path | None = None, device: str = "cpu") -> Stage2Model:
-        """The weights at ``path`` (default: the shipped ones), checked against their card."""
-        return cls(*load(path), device=device)
+    def load(cls, path: Path | None = None, device: str = "cpu", runtime: str = "torch") -> Stage2Model:
+        """The weights at ``path`` (default: the shipped ones), checked against their card, on ``runtime``
+        (``numpy`` or ``torch``; ``runtime.load_stage2`` also resolves ``auto`` and caches)."""
+        if runtime == "numpy":
+            if device != "cpu":
+                raise AviTalkError(f"the numpy runtime runs on the CPU, not on {device!r}")
+            from .numpy_backend import NumpyBackend
+
+            return cls(NumpyBackend.load(path))
+        if runtime == "torch":
+            from .torch_backend import TorchBackend
+
+            return cls(TorchBackend.load(path, device))
+        raise AviTalkError(f"unknown stage-2 runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
 
     # ---- audio -------------------------------------------------------------------------------------
 
     def _span(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.cfg.fps)))
 
-    @torch.no_grad()
+    def _windows(self, n: int) -> Iterator[tuple[int, int, int, int]]:
+        return windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds))
+
     def prepare(self, audio: Audio, fps: float, transcript: str | None = None) -> Prepared:
         """Encode the audio (``transcript`` is not used: stage 2 hears the audio only)."""
         t0 = time.perf_counter()
@@ -121,40 +133,32 @@ class Stage2Model:
         t1 = time.perf_counter()
         k = self.cfg.mel_rate
         n = len(mel) // k
-        hidden = torch.empty(self.cfg.channels, n)
-        x = torch.from_numpy(mel)
-        with fixed_threads(self.device):
-            for a, b, lo, hi in windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds)):
-                h = self.net.audio(x[None, lo * k : hi * k].to(self.device))[0]
-                hidden[:, a:b] = h[:, a - lo : b - lo].cpu()
+        hidden = np.empty((n, self.cfg.channels), np.float32)
+        with self.backend.session():
+            for a, b, lo, hi in self._windows(n):
+                hidden[a:b] = self.backend.encode(mel[lo * k : hi * k])[a - lo : b - lo]
         t2 = time.perf_counter()
-        return Prepared(audio, float(fps), hidden, energy, {"features": t1 - t0, "encoder": t2 - t1})
+        return Prepared(audio, float(fps), hidden, energy, {"features": t1 - t0, "encoder": t2 - t1}, self.runtime)
 
     # ---- conditioning ------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def styles(self, segments: list[Segment], seed: int, expression: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def styles(self, segments: list[Segment], seed: int, expression: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(style latents [S, style_dim], instruction embeddings [S, instr_dim]) for ordered segments.
-        Segment s's noise is the s-th draw of a generator seeded with ``seed``."""
+        Segment s's noise is row s of ``sampling.style_noise(seed, S, style_dim)``."""
         segs = [Segment(s.start, s.end, scaled(s.instruction, expression), s.text) for s in segments]
-        vec = torch.from_numpy(instruction_matrix(segs)).to(self.device)
-        gen = torch.Generator().manual_seed(int(seed) % (2**63))
-        noise = torch.randn((len(vec), self.cfg.style_dim), generator=gen).to(self.device)
-        with fixed_threads(self.device):
-            e = self.net.instruction(vec)
-            return self.prior.sample(e, noise), e
+        vectors = instruction_matrix(segs)
+        with self.backend.session():
+            return self.backend.styles(vectors, style_noise(seed, len(vectors), self.cfg.style_dim))
 
-    @torch.no_grad()
-    def decode(self, prepared: Prepared, z: torch.Tensor, e: torch.Tensor, cuts: list[float]) -> np.ndarray:
+    def decode(self, prepared: Prepared, z: np.ndarray, e: np.ndarray, cuts: list[float]) -> np.ndarray:
         """[T, 52] at the model's fps, before blinks and gaze."""
         n = prepared.frames
-        weights = torch.from_numpy(frame_weights(cuts, n, self.cfg.fps, self.cfg.crossfade)).to(self.device)
+        weights = frame_weights(cuts, n, self.cfg.fps, self.cfg.crossfade)
         out = np.empty((n, len(ARKIT52)), np.float32)
-        with fixed_threads(self.device):
-            for a, b, lo, hi in windows(n, self._span(self.cfg.chunk_seconds), self._span(self.cfg.overlap_seconds)):
-                h = prepared.hidden[None, :, lo:hi].to(self.device)
-                values = self.net.decode(h, z[None], e[None], weights[None, :, lo:hi])[0]
-                out[a:b] = values[a - lo : b - lo].cpu().numpy()
+        with self.backend.session():
+            for a, b, lo, hi in self._windows(n):
+                values = self.backend.decode(prepared.hidden[lo:hi], z, e, weights[:, lo:hi])
+                out[a:b] = values[a - lo : b - lo]
         return out
 
     # ---- takes -------------------------------------------------------------------------------------
@@ -162,6 +166,8 @@ class Stage2Model:
     def animate(self, prepared: Prepared, segments: list[Segment] | None, seed: int, lips: float = 1.0,
                 expression: float = 1.0, blinks: float = 1.0) -> Animation:
         t0 = time.perf_counter()
+        if prepared.runtime != self.runtime:  # encoded by the other runtime: each take is one runtime's alone
+            prepared = self.prepare(prepared.audio, prepared.fps)
         audio = prepared.audio
         segs = ordered(segments) if segments else [Segment(0.0, max(audio.duration, 1e-3), NEUTRAL)]
         cuts = boundaries(segs)
@@ -181,7 +187,7 @@ class Stage2Model:
         add_gaze(values, times, seed)
         values = np.clip(values, 0.0, 1.0).astype(np.float32)
         meta = {
-            "model": self.name, "model_id": self.id, "seed": int(seed),
+            "model": self.name, "model_id": self.id, "runtime": self.runtime, "seed": int(seed),
             "instructions": [{"start": round(s.start, 4), "end": round(s.end, 4),
                               "text": s.text or to_text(s.instruction)} for s in segs],
             "settings": {"lips": lips, "expression": expression, "blinks": blinks},

@@ -1,0 +1,36 @@
+"""What both runtimes share about sampling the style latents, so that a seed gives the same take in each:
+the noise the seed draws (numpy's generator, which torch cannot reproduce cheaply and numpy can always
+run), the DDIM time steps, and the time embedding's frequencies (float64 in both: with float32 arguments
+of up to 1000 radians one ulp of a frequency would move the embedding by 6e-5)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+NOISE_STREAM = 0x57E1  # the seed's stream for the prior's noise (blinks and gaze draw from their own)
+
+
+def style_noise(seed: int, segments: int, dim: int) -> np.ndarray:
+    """[segments, dim] float32 standard normal noise for seed ``seed``: row s is segment s's, and does not
+    depend on how many segments follow it."""
+    rng = np.random.default_rng([int(seed) % 2**63, NOISE_STREAM])
+    return rng.standard_normal((segments, dim)).astype(np.float32)
+
+
+def ddim_times(total: int, steps: int) -> np.ndarray:
+    """The ``steps`` DDIM steps (0-based, descending from ``total`` − 1 to 0), int64."""
+    return np.round(np.linspace(total - 1, 0, steps)).astype(np.int64)
+
+
+def time_frequencies(dim: int) -> np.ndarray:
+    """[dim // 2] float64 frequencies of the sinusoidal time embedding."""
+    half = dim // 2
+    return np.exp(-math.log(10000.0) * np.arange(half, dtype=np.float64) / half)
+
+
+def timestep_embedding(t: np.ndarray, dim: int) -> np.ndarray:
+    """[N, dim] float32 embedding of integer steps ``t`` [N]: cos then sin, computed in float64."""
+    args = t.astype(np.float64)[:, None] * time_frequencies(dim)[None]
+    return np.concatenate([np.cos(args), np.sin(args)], -1).astype(np.float32)
