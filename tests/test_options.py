@@ -40,7 +40,7 @@ def test_the_command_line_takes_its_defaults_from_the_options_type() -> None:
     GenerateOptions(),
     GenerateOptions(model="procedural", fps=29.97, seed=7, transcript="bob met pam", lips=0.5, expression=2.0,
                     blinks=0.0, device="cpu", max_seconds=60.0),
-    GenerateOptions(instructions=TRACK, seed=3, device="cuda:1"),
+    GenerateOptions(instructions=TRACK, seed=3, device="cuda:1", runtime="torch"),
     GenerateOptions(instruction_text="An angry person speaks with brow strongly lowered."),
 ])
 def test_the_wire_format_round_trips_through_json(options: GenerateOptions) -> None:
@@ -66,6 +66,8 @@ def test_the_wire_format_round_trips_through_json(options: GenerateOptions) -> N
     ({"expression": False}, "expression must be a number"),
     ({"model": "nonexistent-model"}, "unknown model"),
     ({"device": "tpu"}, "unknown compute device"),
+    ({"runtime": "jax"}, "unknown stage-2 runtime"),
+    ({"runtime": "numpy", "device": "cuda"}, "numpy runtime runs on the CPU"),
     ({"instruction_text": "   "}, "instruction text is empty"),
     ({"instructions": (), }, "no segments"),
     ({"instructions": TRACK, "instruction_text": "A sad person speaks."}, "not both"),
@@ -184,3 +186,27 @@ def test_the_cache_checks_the_audio_file_before_hashing_it(tmp_path: Path) -> No
     worker.join(10)
     assert not worker.is_alive(), "the cache blocked on a named pipe"
     assert isinstance(outcome[0], AviTalkError) and "pipe" in str(outcome[0])
+
+
+@pytest.mark.parametrize("runtime", ["numpy", "torch"])
+def test_the_runtime_is_chosen_and_recorded(spoken: SpokenClip, tmp_path: Path, runtime: str) -> None:
+    from avi_talking.core.animation import Animation
+
+    out = tmp_path / f"{runtime}.npz"
+    done = run_cli("generate", str(spoken.path), "-o", str(out), "--runtime", runtime, "--text",
+                   "A neutral person speaks.")
+    assert done.returncode == 0, done.stderr
+    assert Animation.load(out).meta["runtime"] == runtime
+
+
+def test_the_torch_runtime_without_torch_is_one_line(spoken: SpokenClip, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "take.npz"
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from avi_talking.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "generate", str(spoken.path), "-o", str(out), "--runtime",
+                           "torch"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "pip install" in done.stderr
+    assert not out.exists()

@@ -8,7 +8,7 @@ from types import ModuleType
 from ...core.common.errors import AviTalkError
 from ...core.instructions import check_text_length, read_track
 from ...core.lipsync.phone_timing import read_transcript
-from ...core.pipeline.options import DEVICES, GenerateOptions
+from ...core.pipeline.options import DEVICES, RUNTIMES, GenerateOptions
 from ._inputs import check_file_arguments
 
 _D = GenerateOptions  # the one set of defaults: the options type's own
@@ -26,6 +26,9 @@ def add_synthesis_arguments(p: argparse.ArgumentParser, audio: bool = True) -> N
                         "baseline), or the folder of other stage-2 weights")
     p.add_argument("--device", default=_D.device, metavar="|".join(DEVICES),
                    help=f"where stage 2 runs (default {_D.device}: a CUDA GPU when torch sees one, else the CPU)")
+    p.add_argument("--runtime", default=_D.runtime, metavar="|".join(RUNTIMES),
+                   help=f"stage 2's runtime (default {_D.runtime}: numpy on the CPU, no torch needed; torch for a "
+                        "CUDA GPU)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--instructions", metavar="JSON",
                      help="instruction track (an edited 'avitalk analyze' output) for stage 2")
@@ -47,7 +50,7 @@ def options_from(args: argparse.Namespace) -> GenerateOptions:
     if args.text is not None and not check_text_length(args.text, "--text").strip():
         raise AviTalkError("--text is empty")
     return GenerateOptions(
-        model=args.model, device=args.device, fps=args.fps, seed=args.seed,
+        model=args.model, device=args.device, runtime=args.runtime, fps=args.fps, seed=args.seed,
         transcript=read_transcript(args.transcript) if args.transcript else None,
         instructions=tuple(read_track(args.instructions)) if args.instructions else None,
         instruction_text=args.text, lips=args.lips, expression=args.expression, blinks=args.blinks,

@@ -21,9 +21,9 @@ class Analysis:
     phones: list[Phone]
     phone_source: str
     timings: dict[str, float] = field(default_factory=dict)
-    # stage 2's audio encodings of this clip, per (model id, device, fps): a re-bake with other
+    # stage 2's audio encodings of this clip, per (model id, device, runtime, fps): a re-bake with other
     # instructions or another seed re-uses them instead of encoding the audio again
-    encodings: dict[tuple[str, str, float], Any] = field(default_factory=dict)
+    encodings: dict[tuple[str, str, str, float], Any] = field(default_factory=dict)
 
 
 def analyze_audio(audio: Audio, fps: float, transcript: str | None = None,

@@ -72,13 +72,13 @@ def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animat
 def _synthesize_stage2(analysis: Analysis, options: GenerateOptions, device: str) -> Animation:
     from ..stage2.runtime import load_stage2
 
-    model = load_stage2(options.weights, device)
+    model = load_stage2(options.weights, device, options.runtime)
     if options.transcript is not None:
         warnings.warn("stage 2 hears the audio only: --transcript is used by --model procedural", stacklevel=2)
     audio = analysis.audio
     segments, source, confidence = resolve_instructions(audio, options)
     t0 = time.perf_counter()
-    key = (model.id, device, analysis.features.fps)
+    key = (model.id, device, model.runtime, analysis.features.fps)
     prepared = analysis.encodings.get(key)
     if prepared is None:
         prepared = analysis.encodings[key] = model.prepare(audio, analysis.features.fps)
@@ -109,7 +109,7 @@ def generate(audio_path: str | Path, options: GenerateOptions | None = None, pro
     if not options.is_procedural:  # missing torch or bad weights fail before any audio work
         from ..stage2.runtime import load_stage2
 
-        load_stage2(options.weights, device)
+        load_stage2(options.weights, device, options.runtime)
     progress("model", 0.02)
     t0 = time.perf_counter()
     analysis: Analysis | None = None

@@ -17,9 +17,11 @@ from ..audio.loader import DEFAULT_MAX_SECONDS
 from ..common.errors import AviTalkError
 from ..instructions.schema import Segment, check_text_length
 from ..instructions.track import segment_from_dict, segment_to_dict
+from ..stage2.runtime import RUNTIME_CHOICES, check_runtime
 
 MODELS = ("stage2", "procedural")
 DEVICES = ("auto", "cuda", "cpu")  # or "cuda:N"
+RUNTIMES = RUNTIME_CHOICES
 MAX_STRENGTH = 10.0
 MAX_SEED = 2**32 - 1  # numpy's seed range
 MAX_TRANSCRIPT_CHARS = 200_000  # about 8 hours of speech: far beyond the audio limit
@@ -51,6 +53,7 @@ class GenerateOptions:
     expression: float = 1.0
     blinks: float = 1.0
     device: str = "auto"  # where stage 2 runs: auto, cpu, cuda, cuda:N
+    runtime: str = "auto"  # stage 2's runtime: numpy (no torch needed), torch, or auto (torch only for CUDA)
     max_seconds: float = DEFAULT_MAX_SECONDS  # longer audio is refused
 
     def __post_init__(self) -> None:
@@ -65,6 +68,9 @@ class GenerateOptions:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "max_seconds", check_duration_limit(self.max_seconds))
         object.__setattr__(self, "device", check_device(self.device))
+        object.__setattr__(self, "runtime", check_runtime(self.runtime))
+        if self.runtime == "numpy" and self.device.startswith("cuda"):
+            raise AviTalkError("the numpy runtime runs on the CPU: choose the torch runtime for a CUDA device")
         if self.instructions is not None and self.instruction_text is not None:
             raise AviTalkError("give either an instruction track or an instruction text, not both")
         if self.instructions is not None:
@@ -111,7 +117,7 @@ class GenerateOptions:
             if not isinstance(track, list):
                 raise AviTalkError("the options' instructions must be a list of segments")
             values["instructions"] = tuple(segment_from_dict(s) for s in track)
-        for name in ("model", "device"):
+        for name in ("model", "device", "runtime"):
             if name in values and not isinstance(values[name], str):
                 raise AviTalkError(f"the option {name} must be a string")
         for name in ("transcript", "instruction_text"):
