@@ -350,9 +350,12 @@ def test_resampler_lengths_edges_and_paths() -> None:
     x = rng.normal(0, 0.3, 30000).astype(np.float32)
     for rate in (8000, 22050, 96000):
         assert np.max(np.abs(numpy_resample(x, rate, 16000, gather=True) - numpy_resample(x, rate, 16000))) < 1e-5
-    # an odd rate, through the general path: still soxr's numbers on speech-like audio
-    odd = tone(2.0, 12345, freq=440.0) + tone(2.0, 12345, freq=3100.0, level=0.1)
-    assert snr_db(soxr.resample(odd, 12345, 16000, quality="HQ"), numpy_resample(odd, 12345, 16000)) > 80
+    # odd rates, through the general path: still soxr's numbers on speech-like audio
+    for rate in (12345, 191999):  # the second one decimated first, then gathered
+        odd = tone(2.0, rate, freq=440.0) + tone(2.0, rate, freq=3100.0, level=0.1)
+        two_stage = numpy_resample(odd, rate, 16000)
+        assert snr_db(soxr.resample(odd, rate, 16000, quality="HQ"), two_stage) > 80
+        assert np.max(np.abs(numpy_resample(odd, rate, 16000, gather=True) - two_stage)) < 1e-4
 
 
 def test_pitch_and_from_samples_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -464,6 +467,30 @@ def test_runs_where_soundfile_soxr_and_librosa_cannot_be_imported(tmp_path: Path
     segments = [[s.start, s.end, s.instruction.emotion] for s in load_predictor().analyze(audio).segments]
     assert (got["frames"], got["voiced"], got["segments"]) == (features.n_frames, int(features.voiced.sum()),
                                                                segments)
+
+
+BLOCKED_CLI = """
+import sys
+for name in ("soundfile", "soxr", "librosa", "pocketsphinx"):
+    sys.modules[name] = None
+from avi_talking.cli import main
+from avi_talking.core.audio.loader import load_audio
+from avi_talking.core.stage1.describe import transcribe
+assert transcribe(load_audio(sys.argv[1]), 0.0, 1.0) is None  # no words to add without pocketsphinx
+sys.exit(main(["generate", sys.argv[1], "-o", sys.argv[2], "--model", "procedural"]))
+"""
+
+
+def test_procedural_without_pocketsphinx_is_one_line(tmp_path: Path) -> None:
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, tone(1.0, 22050), 22050)
+    out = tmp_path / "take.json"
+    done = subprocess.run([sys.executable, "-c", BLOCKED_CLI, str(wav), str(out)], capture_output=True, text=True,
+                          timeout=600, check=False)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: the procedural model times its phones with pocketsphinx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav"]
 
 
 # ---- Blender's aud module (bpy 5.0; the PyPI bpy 4.2 has no Audaspace) -------------------------------------
