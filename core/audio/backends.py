@@ -4,21 +4,26 @@
 
 - ``auto`` (the default): soundfile and soxr where they import (the command line's install), else the numpy
   WAV reader and the numpy resampler, with Blender's ``aud`` for the other formats (Blender's own Python);
-- ``soundfile``: soundfile (and ffmpeg for MP3 libsndfile cannot read) with soxr, or an error without them;
-- ``numpy``: the numpy WAV reader and resampler; other formats through ``aud`` where it imports;
+- ``soundfile``: soxr-resampled soundfile (and ffmpeg for MP3 libsndfile cannot read), or an error without it;
+- ``numpy``: the numpy WAV reader and resampler; other formats through ``aud`` where it is available;
 - ``aud``: every format through ``aud``, resampled in numpy (for tests and comparisons).
+
+Core never imports Blender's modules: ``aud`` (Blender's Audaspace) is used when the host hands it over
+(``provide_aud``: the add-on does at registration) or has already loaded it (the ``bpy`` module does).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
+from typing import Any
 
 from ..common.errors import AudioError
 
 ENV = "AVITALK_AUDIO_BACKEND"
 BACKENDS = ("auto", "soundfile", "numpy", "aud")
-_IMPORTED: set[str] = set()
+_FOUND: set[str] = set()  # only a success is remembered
+_PROVIDED: dict[str, Any] = {}
 
 
 def requested_backend(explicit: str | None = None) -> str:
@@ -31,30 +36,39 @@ def requested_backend(explicit: str | None = None) -> str:
     return choice
 
 
-def importable(name: str) -> bool:
-    """Whether ``import name`` works (soundfile raises OSError when libsndfile itself is missing). Only a
-    success is remembered: ``aud`` appears once bpy is imported."""
-    if name in _IMPORTED:
-        return True
-    try:
-        importlib.import_module(name)
-    except (ImportError, OSError):
-        return False
-    _IMPORTED.add(name)
+def has_soundfile() -> bool:
+    """soundfile imports (it raises OSError, not ImportError, when libsndfile itself is missing)."""
+    if "soundfile" not in _FOUND:
+        try:
+            import soundfile  # noqa: F401
+        except (ImportError, OSError):
+            return False
+        _FOUND.add("soundfile")
     return True
 
 
-def has_soundfile() -> bool:
-    return importable("soundfile")
-
-
 def has_soxr() -> bool:
-    return importable("soxr")
+    if "soxr" not in _FOUND:
+        try:
+            import soxr  # noqa: F401
+        except (ImportError, OSError):
+            return False
+        _FOUND.add("soxr")
+    return True
+
+
+def provide_aud(module: Any) -> None:
+    """Hand Blender's ``aud`` module to the loader (the add-on calls this when Blender registers it)."""
+    _PROVIDED["aud"] = module
+
+
+def aud_module() -> Any | None:
+    """Blender's Audaspace module where the host provided or loaded it, else None."""
+    return _PROVIDED.get("aud") or sys.modules.get("aud")
 
 
 def has_aud() -> bool:
-    """Blender's Audaspace module: built into Blender's Python (and into the bpy module once it is imported)."""
-    return importable("aud")
+    return aud_module() is not None
 
 
 def use_soxr(backend: str | None = None) -> bool:

@@ -1,6 +1,7 @@
-"""Decoding through Blender's Audaspace (``import aud``): FLAC, Ogg, MP3 (and WAV encodings the numpy reader
-does not decode) inside Blender's own Python, where soundfile is missing. Audaspace decodes with the FFmpeg
-that Blender ships. The PyPI ``bpy`` 4.2 module has no Audaspace; ``bpy`` 5.0 has it once bpy is imported.
+"""Decoding through Blender's Audaspace (the ``aud`` module): FLAC, Ogg, MP3 (and WAV encodings the numpy
+reader does not decode) inside Blender's own Python, where soundfile is missing. Audaspace decodes with the
+FFmpeg that Blender ships. Core does not import ``aud``: ``backends.aud_module`` gives the module the host
+provided or loaded (the PyPI ``bpy`` 4.2 module has no Audaspace; ``bpy`` 5.0 loads it when imported).
 
 Only files whose first bytes name a container we accept are handed over (FFmpeg would otherwise probe
 any format, playlists that open other files among them), and Audaspace reads the file the loader checked
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..common.errors import AudioError
 from ..common.quiet import quiet_fd
+from .backends import aud_module
 from .limits import BLOCK_SAMPLES, check_header
 
 __all__ = ["ACCEPTED_KINDS", "MAX_DECODED_BYTES", "decode_with_aud"]
@@ -33,8 +35,9 @@ def decode_with_aud(src: Path, fh: BinaryIO, kind: str | None, max_seconds: floa
                     ) -> tuple[Iterator[np.ndarray], int, int, str]:
     """(float32 blocks [frames, channels], rate, channels, format) of the open file ``fh`` via ``aud``.
     Raises AudioError (one line) for anything it cannot or will not decode."""
-    import aud
-
+    aud = aud_module()
+    if aud is None:
+        raise AudioError("Blender's aud module is not available in this Python")
     if kind not in ACCEPTED_KINDS:
         raise AudioError(f"{src.name} is not an audio file this tool can read (supported: WAV, FLAC, OGG, MP3)")
     where = _readable_path(src, fh)
@@ -43,7 +46,7 @@ def decode_with_aud(src: Path, fh: BinaryIO, kind: str | None, max_seconds: floa
             sound = aud.Sound.file(where)
             rate_f, channels = sound.specs
             frames = int(sound.length)  # from the header (an estimate for MP3)
-    except _aud_error():
+    except _aud_error(aud):
         raise AudioError(f"{src.name} looks like {kind} but its header is truncated or corrupt") from None
     rate = int(rate_f)
     if rate != rate_f:
@@ -53,24 +56,22 @@ def decode_with_aud(src: Path, fh: BinaryIO, kind: str | None, max_seconds: floa
     if need > MAX_DECODED_BYTES:
         raise AudioError(f"{src.name}: decoding it through Blender's audio module needs {need / 1e9:.1f} GB of "
                          "memory; convert it to WAV (read in blocks) or install soundfile")
-    data = _decode(src, sound, kind)
+    data = _decode(src, sound, kind, _aud_error(aud))
     _same_file(src, fh, where)
     return _blocks(data), rate, int(channels), f"{kind} (aud)"
 
 
-def _aud_error() -> type[Exception]:
-    """``aud.error`` (typed loosely by the bpy stubs)."""
-    import aud
-
+def _aud_error(aud: Any) -> type[Exception]:
+    """``aud.error``: what Audaspace raises for a file it cannot read."""
     error = getattr(aud, "error", Exception)
     return error if isinstance(error, type) and issubclass(error, Exception) else Exception
 
 
-def _decode(src: Path, sound: Any, kind: str) -> np.ndarray:
+def _decode(src: Path, sound: Any, kind: str, aud_error: type[Exception]) -> np.ndarray:
     try:
         with quiet_fd(1), quiet_fd(2):
             data = np.asarray(sound.data(), dtype=np.float32)
-    except (_aud_error(), MemoryError, ValueError) as exc:
+    except (aud_error, MemoryError, ValueError) as exc:
         raise AudioError(f"{src.name}: {kind} audio data is corrupt ({_first_line(exc)})") from None
     if data.ndim != 2 or data.shape[0] == 0:
         raise AudioError(f"{src.name} contains no audio samples")
