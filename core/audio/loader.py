@@ -6,8 +6,11 @@ Decoders (``core.audio.backends`` says which one runs, ``Audio.decoder`` records
   ≥ 1.1); when libsndfile cannot decode an MP3, ffmpeg is used if it is installed. Resampled by soxr.
 - ``numpy-wav`` otherwise (Blender's own Python): the standard-library-and-numpy WAV reader
   (``core.audio.wav``), resampled in numpy (``core.audio.resample``, soxr's response).
-- ``aud`` for the other formats where soundfile is missing and Blender's Audaspace module imports
-  (``core.audio.blender_audio``); without it, a one-line error says to convert the file to WAV.
+- ``aud`` for the other formats where soundfile is missing and Blender's Audaspace module is there (the
+  add-on provides it, the bpy module loads it: ``core.audio.blender_audio``); without it, a one-line error
+  says to convert the file to WAV or install soundfile.
+
+``AVITALK_AUDIO_BACKEND`` (auto, soundfile, numpy, aud) or ``load_audio(backend=...)`` forces a choice.
 
 Long files are read in blocks and mixed down as they come in, so a 30-minute 48 kHz stereo file never
 exists in memory at full width (except through ``aud``, which decodes a clip at once, within a cap).
