@@ -1,8 +1,10 @@
 """Fuzz the audio reader: forged WAV/RF64/WAVE_FORMAT_EXTENSIBLE headers, mutated FLAC/Ogg files and random
-bytes named .flac/.ogg/.mp3 go through ``load_audio`` in-process. Only AviTalkError may escape, each call
+bytes named .flac/.ogg/.mp3 go through ``load_audio`` in-process, the forged WAV files through both the
+soundfile backend and the numpy WAV reader (Blender's path). Only AviTalkError may escape, each call
 returns quickly without a large allocation (its decoded size is checked against the duration limit before
 decoding), and nothing is written beside the input. A few of the same files go through the real CLI:
-exit 2, one ``error:`` line, no output file. 2,500 examples in all."""
+exit 2, one ``error:`` line, no output file. Where Blender's ``aud`` module is there (bpy 5.0), mutated
+files also go through it. 3,650 examples in all."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield tmp_path_factory.mktemp("fuzz_audio")
 
 
-def _load_checked(path: Path) -> Audio | None:
+def _load_checked(path: Path, backend: str = "auto") -> Audio | None:
     """load_audio under the contract: an Audio within the limits, or an AviTalkError; fast; small; no files."""
     before = sorted(os.listdir(path.parent))
     swallowed: list[str] = []  # an exception in a C callback is printed and ignored: a traceback on stderr
@@ -61,7 +63,7 @@ def _load_checked(path: Path) -> Audio | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AudioWarning)  # silence and clipping are fine in fuzzed files
-            audio: Audio | None = load_audio(path, max_seconds=MAX_SECONDS)
+            audio: Audio | None = load_audio(path, max_seconds=MAX_SECONDS, backend=backend)
     except AviTalkError as exc:
         assert "\n" not in str(exc) and str(exc)
         audio = None
@@ -156,6 +158,45 @@ def test_forged_wav_headers(workdir: Path, raw: bytes) -> None:
     _load_checked(path)
 
 
+@st.composite
+def chunky_wav_file(draw: st.DrawFn) -> bytes:
+    """What the numpy reader walks: many and odd-sized chunks (padded or not), ds64 anywhere, chunk sizes
+    past the end, the ambisonic sub-format GUID, several fmt chunks."""
+    fmt = draw(fmt_chunk())
+    if draw(st.integers(0, 5)) == 0:  # the ambisonic B-format GUID holds PCM or float too
+        fmt = fmt[:-12] + bytes.fromhex("2107d3118644c8c1ca000000") if len(fmt) >= 48 else fmt
+    count = draw(st.sampled_from([0, 0, 5, 50, 1022, 1023, 3000]))  # with fmt, 1023 chunks may precede the data
+    odd = draw(st.integers(0, 3)) == 0  # unpadded odd-sized chunks: the next chunk header is misaligned
+    filler = (b"JUNK" + struct.pack("<I", 1) + (b"x" if odd else b"x\0")) * count
+    payload = draw(st.binary(max_size=4000)) + bytes(draw(st.sampled_from([0, 3000, 16000, 40000])))
+    parts = [filler, fmt] if draw(st.booleans()) else [fmt, filler]
+    if draw(st.integers(0, 4)) == 0:
+        parts.append(draw(fmt_chunk()))  # a second fmt chunk
+    parts.append(b"data" + struct.pack("<I", mostly(draw, st.just(len(payload)), u32)) + payload)
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(parts)))
+        parts.insert(at, b"ds64" + struct.pack("<IQQQI", mostly(draw, st.just(28), u32), *(draw(u64) for _ in range(3)),
+                                               0))
+    magic = draw(st.sampled_from([b"RIFF"] * 5 + [b"RF64", b"RF64", b"RIFX"]))  # RIFX: big-endian, misread
+    return magic + struct.pack("<I", draw(u32)) + b"WAVE" + b"".join(parts)
+
+
+@fuzz(600)
+@given(raw=wav_file())
+def test_forged_wav_headers_numpy_reader(workdir: Path, raw: bytes) -> None:
+    path = workdir / "forged_np.wav"
+    path.write_bytes(raw)
+    _load_checked(path, backend="numpy")
+
+
+@fuzz(400)
+@given(raw=chunky_wav_file())
+def test_chunk_layouts_numpy_reader(workdir: Path, raw: bytes) -> None:
+    path = workdir / "chunky.wav"
+    path.write_bytes(raw)
+    _load_checked(path, backend="numpy")
+
+
 # ---- other containers: mutated real files and random bytes --------------------------------------------
 
 
@@ -204,6 +245,40 @@ def test_random_bytes_with_audio_suffixes(workdir: Path, suffix: str, data: st.D
     path = workdir / f"random{suffix}"
     path.write_bytes(head + body)
     _load_checked(path)
+
+
+def _real_mp3() -> bytes:
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        return b""
+    done = subprocess.run(["ffmpeg", "-v", "error", "-f", "f32le", "-ar", "16000", "-ac", "1", "-i", "pipe:0",
+                           "-f", "mp3", "pipe:1"], input=tone(0.5, 16000).tobytes(), capture_output=True, check=True)
+    return done.stdout
+
+
+@pytest.mark.bpy
+@fuzz(150)
+@given(suffix=st.sampled_from([".flac", ".ogg", ".mp3"]), data=st.data())
+def test_mutated_files_through_blender_aud(workdir: Path, suffix: str, data: st.DataObject) -> None:
+    """Blender's decoder (FFmpeg inside Audaspace) on mutated FLAC/Ogg/MP3: the same contract."""
+    pytest.importorskip("bpy")
+    from avi_talking.core.audio.backends import has_aud
+
+    if not has_aud():
+        pytest.skip("this bpy has no aud module (Audaspace; the PyPI bpy 4.2 lacks it)")
+    real = REAL.get(suffix) or REAL.setdefault(suffix, _real_mp3())
+    if not real:
+        pytest.skip("ffmpeg makes the MP3 file")
+    raw = bytearray(real)
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, 200 if data.draw(st.booleans()) else len(raw) - 1))
+        raw[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    path = workdir / f"mutated_aud{suffix}"
+    path.write_bytes(bytes(raw))
+    _load_checked(path, backend="aud")
 
 
 # ---- the same through the command line ----------------------------------------------------------------

@@ -1,8 +1,19 @@
 """The one audio loader: any supported file → mono float32 at 16 kHz, or a one-line AudioError.
 
-WAV/FLAC/OGG (and MP3 with libsndfile ≥ 1.1) are read by soundfile; when libsndfile cannot decode
-an MP3, ffmpeg is used if it is installed. Long files are read in blocks and mixed down as they
-come in, so a 30-minute 48 kHz stereo file never exists in memory at full width.
+Decoders (``core.audio.backends`` says which one runs, ``Audio.decoder`` records it):
+
+- ``soundfile``, where it imports (the command line's install): WAV/FLAC/OGG (and MP3 with libsndfile
+  ≥ 1.1); when libsndfile cannot decode an MP3, ffmpeg is used if it is installed. Resampled by soxr.
+- ``numpy-wav`` otherwise (Blender's own Python): the standard-library-and-numpy WAV reader
+  (``core.audio.wav``), resampled in numpy (``core.audio.resample``, soxr's response).
+- ``aud`` for the other formats where soundfile is missing and Blender's Audaspace module is there (the
+  add-on provides it, the bpy module loads it: ``core.audio.blender_audio``); without it, a one-line error
+  says to convert the file to WAV or install soundfile.
+
+``AVITALK_AUDIO_BACKEND`` (auto, soundfile, numpy, aud) or ``load_audio(backend=...)`` forces a choice.
+
+Long files are read in blocks and mixed down as they come in, so a 30-minute 48 kHz stereo file never
+exists in memory at full width (except through ``aud``, which decodes a clip at once, within a cap).
 
 Every input is checked by :func:`check_input_file` before a byte is read (a regular file, readable,
 not larger than the duration limit allows), and the decoders then read that same open file, so a
@@ -17,6 +28,7 @@ import os
 import shutil
 import subprocess
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -26,20 +38,31 @@ import numpy as np
 from ..common.errors import AudioError
 from ..common.inputs import check_input_file, open_input_file
 from ..common.quiet import quiet_fd
+from .backends import ENV, has_aud, has_soundfile, requested_backend
+from .limits import (
+    BLOCK_SAMPLES,
+    DEFAULT_MAX_SECONDS,
+    MAX_CHANNELS,
+    MAX_RATE,
+    MIN_RATE,
+    MIN_SECONDS,
+    TARGET_SR,
+    check_duration,
+    check_header,
+    check_samples_finite,
+    fmt_duration,
+)
+from .resample import resample, resampler_name
+from .wav import WavUnsupported, iter_blocks, read_header
 
-__all__ = ["Audio", "AudioWarning", "check_input_file", "from_samples", "load_audio", "max_audio_bytes"]
+__all__ = ["DEFAULT_MAX_SECONDS", "MAX_CHANNELS", "MAX_RATE", "MIN_RATE", "MIN_SECONDS", "TARGET_SR", "Audio",
+           "AudioWarning", "check_input_file", "from_samples", "load_audio", "max_audio_bytes"]
 
-TARGET_SR = 16000
-MIN_SECONDS = 0.1
-DEFAULT_MAX_SECONDS = 30 * 60.0
-MIN_RATE, MAX_RATE = 8000, 192000
-MAX_CHANNELS = 64  # 7th-order ambisonics; more is not a speech recording
 SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 
 SILENT_PEAK = 10 ** (-80 / 20)  # −80 dBFS: nothing audible
 CLIP_LEVEL = 0.999
 CLIP_SHARE = 1e-4  # warn when more than 0.01 % of samples sit at full scale
-_BLOCK_SAMPLES = 1 << 20  # samples per read block over all channels: 4 MiB of float32, whatever the channel count
 
 # The size cap of an audio file: the duration limit at the largest bit rate a speech recording plausibly
 # has (192 kHz × 8 channels × 32-bit = 6.144 MB/s, uncompressed), plus room for metadata such as cover art.
@@ -65,6 +88,8 @@ class Audio:
     sha256: str
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    decoder: str = ""  # what decoded it: "soundfile", "ffmpeg", "numpy-wav", "aud" or "samples"
+    resampler: str = ""  # what brought it to ``sr``: "soxr", "numpy" or "none"
 
     @property
     def duration(self) -> float:
@@ -75,34 +100,75 @@ class Audio:
         return bool(np.max(np.abs(self.samples), initial=0.0) < SILENT_PEAK)
 
 
-def load_audio(path: str | Path, *, sr: int = TARGET_SR, max_seconds: float = DEFAULT_MAX_SECONDS) -> Audio:
-    """Load, validate, mix down to mono and resample to ``sr``. Raises AudioError with one line."""
+def load_audio(path: str | Path, *, sr: int = TARGET_SR, max_seconds: float = DEFAULT_MAX_SECONDS,
+               backend: str | None = None) -> Audio:
+    """Load, validate, mix down to mono and resample to ``sr``. Raises AudioError with one line. ``backend``
+    (else ``$AVITALK_AUDIO_BACKEND``, else ``auto``) picks the decoder: see ``core.audio.backends``."""
     src = Path(path)
+    choice = requested_backend(backend)
     note = f" for {_fmt_duration(max_seconds)} of audio (raise it with --max-duration SECONDS)"
     with open_input_file(src, "audio file", max_audio_bytes(max_seconds), AudioError, note) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             raise AudioError(f"audio file {src} is empty (0 bytes)")
-        return _load_open(src, fh, sr, max_seconds)
+        return _load_open(src, fh, sr, max_seconds, choice)
 
 
-def _load_open(src: Path, fh: BinaryIO, sr: int, max_seconds: float) -> Audio:
+def _load_open(src: Path, fh: BinaryIO, sr: int, max_seconds: float, choice: str) -> Audio:
+    kind = _sniff(fh)
+    if choice == "soundfile" or (choice == "auto" and has_soundfile()):
+        if not has_soundfile():
+            raise AudioError(f"{ENV}=soundfile, but soundfile is not installed: pip install soundfile")
+        return _load_soundfile(src, fh, kind, sr, max_seconds, choice)
+    if choice != "aud" and kind == "WAV":
+        try:
+            return _load_wav(src, fh, sr, max_seconds, choice)
+        except WavUnsupported:
+            if not has_aud():
+                raise
+    if choice == "aud" or has_aud():
+        if not has_aud():
+            raise AudioError(f"{ENV}=aud needs Blender's aud module, which this Python does not have")
+        return _load_aud(src, fh, kind, sr, max_seconds, choice)
+    if kind is None:
+        raise AudioError(_unreadable_message(src, kind))
+    raise AudioError(f"{src.name}: this Python has no decoder for {kind} files: convert it to WAV, "
+                     "or install soundfile (pip install soundfile)")
+
+
+def _load_soundfile(src: Path, fh: BinaryIO, kind: str | None, sr: int, max_seconds: float, choice: str) -> Audio:
     import soundfile as sf
 
-    kind = _sniff(fh)
     try:
         with quiet_fd(2):
             info = sf.info(_Unraising(_rewound(fh)))
     except Exception as exc:  # libsndfile's messages are multi-line and cryptic; classify instead
         if kind == "MP3" or src.suffix.lower() == ".mp3":
             mono = _decode_with_ffmpeg(src, _rewound(fh), sr, max_seconds)
-            return _finish(src, fh, mono, sr, sr, 1, "MP3 (ffmpeg)", _clip_share(mono))
+            return _finish(src, fh, mono, sr, sr, 1, "MP3 (ffmpeg)", _clip_share(mono), "ffmpeg", choice)
         raise AudioError(_unreadable_message(src, kind)) from exc
 
     # frames/rate/channels come from the header: refuse before decoding, so nothing is allocated for them
     _check_header(src, info.frames, info.samplerate, info.channels, max_seconds)
     mono, clip_share = _read_mono(src, fh, info.samplerate, info.channels)
-    return _finish(src, fh, mono, info.samplerate, sr, info.channels, f"{info.format} {info.subtype}", clip_share)
+    return _finish(src, fh, mono, info.samplerate, sr, info.channels, f"{info.format} {info.subtype}", clip_share,
+                   "soundfile", choice)
+
+
+def _load_wav(src: Path, fh: BinaryIO, sr: int, max_seconds: float, choice: str) -> Audio:
+    header = read_header(fh, src.name)
+    _check_header(src, header.frames, header.rate, header.channels, max_seconds)
+    mono, clip_share = _mix_down(src, iter_blocks(fh, header), header.rate, max_seconds)
+    return _finish(src, fh, mono, header.rate, sr, header.channels, f"{header.format} {header.subtype}",
+                   clip_share, "numpy-wav", choice)
+
+
+def _load_aud(src: Path, fh: BinaryIO, kind: str | None, sr: int, max_seconds: float, choice: str) -> Audio:
+    from .blender_audio import decode_with_aud
+
+    blocks, rate, channels, fmt = decode_with_aud(src, fh, kind, max_seconds)
+    mono, clip_share = _mix_down(src, blocks, rate, max_seconds)
+    return _finish(src, fh, mono, rate, sr, channels, fmt, clip_share, "aud", choice)
 
 
 def from_samples(samples: np.ndarray, sr: int, *, name: str = "<memory>") -> Audio:
@@ -114,8 +180,9 @@ def from_samples(samples: np.ndarray, sr: int, *, name: str = "<memory>") -> Aud
         raise AudioError(f"{name}: sample rate {sr} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     _check_samples_finite(name, data)
     digest = hashlib.sha256(data.tobytes()).hexdigest()
-    out = _resample(data, sr, TARGET_SR)
-    audio = Audio(out, TARGET_SR, sr, 1, "samples", digest)
+    out = resample(data, sr, TARGET_SR)
+    audio = Audio(out, TARGET_SR, sr, 1, "samples", digest, decoder="samples",
+                  resampler=resampler_name(sr, TARGET_SR))
     _check_duration(name, audio.duration)
     _warn_levels(audio, _clip_share(data), stacklevel=3)  # from_samples' caller
     return audio
@@ -184,61 +251,56 @@ def _unreadable_message(src: Path, kind: str | None) -> str:
 
 
 def _check_header(src: Path, frames: int, rate: int, channels: int, max_seconds: float) -> None:
-    if channels < 1 or frames <= 0:
-        raise AudioError(f"{src.name} contains no audio samples")
-    if channels > MAX_CHANNELS:
-        raise AudioError(f"{src.name} has {channels} channels; at most {MAX_CHANNELS} are supported")
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioError(f"{src.name}: sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
-    _check_duration(src.name, frames / rate, max_seconds)
+    check_header(src.name, frames, rate, channels, max_seconds)
 
 
-def _check_duration(name: str, seconds: float, max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
-    if seconds < MIN_SECONDS:
-        raise AudioError(f"{name} is too short ({seconds * 1000:.0f} ms; at least {MIN_SECONDS * 1000:.0f} ms)")
-    if seconds > max_seconds:
-        raise AudioError(
-            f"{name} is {_fmt_duration(seconds)} long, over the {_fmt_duration(max_seconds)} limit "
-            "(raise it with --max-duration SECONDS)"
-        )
-
-
-def _fmt_duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _check_samples_finite(name: str, block: np.ndarray) -> None:
-    if not np.isfinite(block).all():
-        raise AudioError(f"{name} contains NaN or infinite sample values")
+_check_duration = check_duration
+_fmt_duration = fmt_duration
+_check_samples_finite = check_samples_finite
 
 
 # ---- decoding ---------------------------------------------------------------------------------------
 
 
 def _read_mono(src: Path, fh: BinaryIO, rate: int, channels: int) -> tuple[np.ndarray, float]:
-    """Read in blocks, mixing down as we go. Returns the mono signal and the share of clipped
-    samples, counted on the original channels (mixing down can hide clipping)."""
+    """soundfile's blocks, mixed down as they come in (see ``_mix_down``)."""
     import soundfile as sf
 
-    parts: list[np.ndarray] = []
-    clipped = total = 0
-    block_frames = max(1, _BLOCK_SAMPLES // max(channels, 1))  # a block's memory does not grow with channels
-    try:
+    def blocks() -> Iterator[np.ndarray]:
+        block_frames = max(1, BLOCK_SAMPLES // max(channels, 1))  # a block's memory does not grow with channels
         with quiet_fd(2), sf.SoundFile(_Unraising(_rewound(fh))) as snd:
             while True:
                 block = snd.read(block_frames, dtype="float32", always_2d=True)
                 if len(block) == 0:
-                    break
-                _check_samples_finite(src.name, block)
-                clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
-                total += block.size
-                parts.append(block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].copy())
+                    return
+                yield block
+
+    return _mix_down(src, blocks(), rate, math.inf)
+
+
+def _mix_down(src: Path, blocks: Iterable[np.ndarray], rate: int, max_seconds: float) -> tuple[np.ndarray, float]:
+    """Mix float32 blocks [frames, channels] down to mono as they come in. Returns the mono signal and the
+    share of clipped samples, counted on the original channels (mixing down can hide clipping)."""
+    parts: list[np.ndarray] = []
+    clipped = total = 0
+    source = iter(blocks)
+    try:
+        for block in source:
+            _check_samples_finite(src.name, block)
+            clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
+            total += block.size
+            parts.append(block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].copy())
     except AudioError:
         raise
     except Exception as exc:
         raise AudioError(f"{src.name}: audio data is corrupt ({_first_line(exc)})") from exc
+    finally:
+        # a generator's `with` blocks (soundfile's file, stderr silenced) end now, not when the error is freed
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
     mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    _check_duration(src.name, len(mono) / rate, math.inf)  # the header may promise more than the file has
+    _check_duration(src.name, len(mono) / rate, max_seconds)  # the header may promise more than the file has
     return mono, (clipped / total if total else 0.0)
 
 
@@ -264,18 +326,11 @@ def _decode_with_ffmpeg(src: Path, fh: BinaryIO, sr: int, max_seconds: float) ->
     return mono
 
 
-def _resample(mono: np.ndarray, rate: int, sr: int) -> np.ndarray:
-    if rate == sr:
-        return np.ascontiguousarray(mono, dtype=np.float32)
-    import soxr
-
-    return np.asarray(soxr.resample(mono, rate, sr, quality="HQ"), dtype=np.float32)
-
-
 def _finish(src: Path, fh: BinaryIO, mono: np.ndarray, rate: int, sr: int, channels: int, fmt: str,
-            clip_share: float) -> Audio:
-    audio = Audio(_resample(mono, rate, sr), sr, rate, channels, fmt, _sha256(_rewound(fh)), src)
-    _warn_levels(audio, clip_share, stacklevel=5)  # load_audio's caller (via _load_open, _finish)
+            clip_share: float, decoder: str, choice: str) -> Audio:
+    audio = Audio(resample(mono, rate, sr, choice), sr, rate, channels, fmt, _sha256(_rewound(fh)), src,
+                  decoder=decoder, resampler=resampler_name(rate, sr, choice))
+    _warn_levels(audio, clip_share, stacklevel=6)  # load_audio's caller (via _load_open, _load_*, _finish)
     return audio
 
 

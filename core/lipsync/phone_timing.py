@@ -52,9 +52,21 @@ class PhoneWarning(UserWarning):
     """Phones could not be found the preferred way; a fallback was used."""
 
 
-def _model_files() -> dict[str, str]:
-    from pocketsphinx import get_model_path
+NO_POCKETSPHINX = ("the procedural model times its phones with pocketsphinx, which this Python does not have: "
+                   "pip install pocketsphinx, or use --model stage2")
 
+
+def _pocketsphinx() -> Any:
+    """The pocketsphinx module, or a one-line error (Blender's own Python has none)."""
+    try:
+        import pocketsphinx
+    except ImportError:
+        raise AviTalkError(NO_POCKETSPHINX) from None
+    return pocketsphinx
+
+
+def _model_files() -> dict[str, str]:
+    get_model_path = _pocketsphinx().get_model_path
     return {
         "hmm": get_model_path("en-us/en-us"),
         "dict": get_model_path("en-us/cmudict-en-us.dict"),
@@ -63,11 +75,10 @@ def _model_files() -> dict[str, str]:
 
 
 def _decoder(**options: Any) -> Any:
-    from pocketsphinx import Config, Decoder
-
+    ps = _pocketsphinx()
     files = _model_files()
-    config = Config(hmm=files["hmm"], dict=files["dict"], loglevel="FATAL", **options)
-    return Decoder(config)
+    config = ps.Config(hmm=files["hmm"], dict=files["dict"], loglevel="FATAL", **options)
+    return ps.Decoder(config)
 
 
 def prepare_pcm(samples: np.ndarray, sr: int = 16000) -> bytes:

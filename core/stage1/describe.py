@@ -37,8 +37,12 @@ def describe(prediction: SegmentPrediction, transcript: str | None = None) -> Au
 
 
 def transcribe(audio: Audio, start: float, end: float) -> str | None:
-    """pocketsphinx's words for [start, end) with its US-English language model (None when it hears none)."""
-    from pocketsphinx import Config, Decoder, get_model_path
+    """pocketsphinx's words for [start, end) with its US-English language model (None when it hears none, or
+    where pocketsphinx is not installed: the words only add to a description, as in Blender's own Python)."""
+    try:
+        from pocketsphinx import Config, Decoder, get_model_path
+    except ImportError:
+        return None
 
     from ..lipsync.phone_timing import prepare_pcm
 

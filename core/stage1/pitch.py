@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..audio.resample import resample
+
 PITCH_SR = 8000
 HOP_SECONDS = 0.01  # 100 frames per second
 WINDOW = 256  # 32 ms at 8 kHz: two periods of a 62 Hz voice
@@ -35,11 +37,11 @@ class PitchTrack:
 
 
 def _to_pitch_rate(samples: np.ndarray, sr: int) -> np.ndarray:
+    """soxr where the audio backend uses it (the numbers the model was trained on), else the numpy resampler,
+    whose response is soxr's."""
     if sr == PITCH_SR:
         return samples.astype(np.float32)
-    import soxr
-
-    return soxr.resample(samples.astype(np.float32), sr, PITCH_SR, quality="HQ").astype(np.float32)
+    return resample(samples, sr, PITCH_SR)
 
 
 def track_pitch(samples: np.ndarray, sr: int, n_frames: int | None = None) -> PitchTrack:
