@@ -20,12 +20,25 @@ def _modules() -> list[ModuleType]:
 def register() -> None:
     import bpy
 
+    _provide_blender_audio()
     for module in _modules():
         for cls in getattr(module, "CLASSES", ()):
             bpy.utils.register_class(cls)
         hook = getattr(module, "register_extra", None)
         if hook is not None:
             hook()
+
+
+def _provide_blender_audio() -> None:
+    """Hand Blender's Audaspace (``aud``) to the audio loader: FLAC, Ogg and MP3 then decode inside Blender with
+    nothing installed (core never imports Blender's modules itself)."""
+    try:
+        import aud
+    except ImportError:  # a Blender built without audio (the bpy 4.2 module from PyPI)
+        return
+    from ..core.audio.backends import provide_aud
+
+    provide_aud(aud)
 
 
 def unregister() -> None:

@@ -19,8 +19,8 @@ from .types import OperatorResult
 
 POLL_SECONDS = 0.1
 SYNC_TIMEOUT = 3600.0
-MISSING_DEPS = ("AVI-Talking needs soundfile, soxr and pocketsphinx in Blender's Python: install the "
-                "extension build that bundles them (see the README), or set a worker Python in the preferences")
+MISSING_DEPS = ("Blender's Python lacks a module this job needs ({name}): choose Model: Stage 2 with Runtime: Auto in "
+                "the add-on's preferences (it runs inside Blender), or set a Worker Python that has it")
 
 
 class WorkerJobOperator(Operator):
@@ -46,8 +46,8 @@ class WorkerJobOperator(Operator):
             return self.job_params(context)
         except AviTalkError as exc:
             self.report({"ERROR"}, str(exc))
-        except ImportError:
-            self.report({"ERROR"}, MISSING_DEPS)
+        except ImportError as exc:
+            self.report({"ERROR"}, MISSING_DEPS.format(name=exc.name or exc))
         return None
 
     def _finish(self, context: Context, job: Job) -> OperatorResult:
@@ -69,7 +69,7 @@ class WorkerJobOperator(Operator):
         if params is None:
             return {"CANCELLED"}
         try:
-            job = worker_session.client(context).submit(self.job_op, params)
+            job = worker_session.client(context, self.job_op, params).submit(self.job_op, params)
         except AviTalkError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -93,7 +93,7 @@ class WorkerJobOperator(Operator):
         if params is None:
             return {"CANCELLED"}
         try:
-            self._job = worker_session.client(context).submit(self.job_op, params)
+            self._job = worker_session.client(context, self.job_op, params).submit(self.job_op, params)
         except AviTalkError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

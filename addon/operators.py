@@ -133,7 +133,7 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         if model.model != "procedural" and len(settings.segments):
             edited = tuple(track_from_dict({"segments": segments.track(settings)}))
         options = GenerateOptions(
-            model=model.model, device=model.device, fps=fps, seed=self._seed, lips=settings.lips,
+            model=model.model, device=model.device, runtime=model.runtime, fps=fps, seed=self._seed, lips=settings.lips,
             expression=settings.expression, blinks=settings.blinks, transcript=settings.transcript or None,
             instructions=edited)
         self._tmp = Path(tempfile.mkdtemp(prefix="avitalk-take-"))

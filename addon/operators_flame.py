@@ -207,8 +207,9 @@ class AVITALK_OT_import_flame_sequence(Operator):
             sound = audio_path if audio_path is not None and compat.audio_supported() else None
             result = bake_animation(context.active_object, anim, scene=scene, audio_path=sound,
                                     frame_start=scene.frame_start)
-        except ImportError:
-            self.report({"ERROR"}, "reading the audio needs soundfile and soxr in Blender's Python (see the README)")
+        except ImportError as exc:
+            self.report({"ERROR"}, f"Blender's Python lacks {exc.name or exc}, which reading this audio needs: "
+                                   "give a WAV file")
             return {"CANCELLED"}
         except AviTalkError as exc:
             self.report({"ERROR"}, str(exc))

@@ -263,23 +263,35 @@ class AVITALK_AddonPreferences(AddonPreferences):
     model: EnumProperty(  # type: ignore[valid-type]
         name="Model",
         description="What animates the face",
-        items=[("stage2", "Stage 2 (trained)", "Follows the instructions per segment; takes differ by seed; "
-                                               "needs torch (in Blender's Python or the worker's)"),
-               ("procedural", "Procedural", "Phone-timed visemes and blinks; ignores instructions")],
+        items=[("stage2", "Stage 2 (trained)", "Follows the instructions per segment; takes differ by seed; runs "
+                                               "inside Blender (numpy runtime)"),
+               ("procedural", "Procedural", "Phone-timed visemes and blinks; ignores instructions; needs pocketsphinx "
+                                            "(a Worker Python that has it)")],
         default="stage2",
+    )
+    runtime: EnumProperty(  # type: ignore[valid-type]
+        name="Runtime",
+        description="What runs the stage-2 network",
+        items=[("AUTO", "Auto", "numpy on the CPU (inside Blender, nothing to install); torch for a CUDA GPU"),
+               ("NUMPY", "numpy", "Inside Blender's own Python, on the CPU"),
+               ("TORCH", "torch", "torch (CPU or CUDA): needs torch, in Blender's Python or in the Worker Python")],
+        default="AUTO",
     )
     run_mode: EnumProperty(  # type: ignore[valid-type]
         name="Run In",
         description="Where the models run",
-        items=[("AUTO", "Auto", "In Blender when torch and the audio libraries import here, else a worker process"),
-               ("WORKER", "Worker Process", "Always a separate Python process (the worker Python below)"),
-               ("IN_PROCESS", "Blender", "Always inside Blender's Python (needs torch there)")],
+        items=[("AUTO", "Auto", "Inside Blender when the job needs nothing Blender's Python lacks (the default models "
+                                "never do), else a worker process"),
+               ("WORKER", "Worker Process", "Always a separate Python process (the Worker Python below)"),
+               ("IN_PROCESS", "Blender", "Always inside Blender's Python (not the procedural model or the torch "
+                                         "runtime, unless Blender's Python has pocketsphinx or torch)")],
         default="AUTO",
     )
     worker_python: StringProperty(  # type: ignore[valid-type]
         name="Worker Python",
-        description="A Python 3.11 with this project and torch installed (pip install 'avi-talking[models]'). "
-                    "Empty: detected (the project's .venv, AVITALK_WORKER_PYTHON, python3 on the PATH)",
+        description="Only for the torch runtime (CUDA) and the procedural model: a Python 3.11 with this project "
+                    "installed (and torch or pocketsphinx). Empty: detected (the project's .venv, "
+                    "AVITALK_WORKER_PYTHON, python3 on the PATH)",
         subtype="FILE_PATH",
     )
 
@@ -305,6 +317,7 @@ class AVITALK_AddonPreferences(AddonPreferences):
         box.label(text="Models and Worker", icon="SETTINGS")
         col = box.column()
         col.prop(self, "model")
+        col.prop(self, "runtime")
         col.prop(self, "compute_device")
         col.prop(self, "run_mode")
         row = col.row(align=True)

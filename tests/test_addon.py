@@ -71,7 +71,7 @@ def test_register_and_unregister_leave_nothing_behind() -> None:
         assert not hasattr(bpy.types, name)
     assert not hasattr(bpy.types.Scene, "avi_talking")
     assert set(dir(bpy.ops.avitalk)) == before_ops
-    assert worker_session._client is None
+    assert worker_session._in_process is None and worker_session.worker_client() is None
     avi_talking.register()  # and again: registration must be repeatable
     avi_talking.unregister()
 
@@ -88,7 +88,9 @@ def test_add_head_operator(registered: None) -> None:
 
 def test_analyze_edit_bake_takes(enabled: Any, spoken: SpokenClip) -> None:
     """Analyze → edit a segment's text → Bake (its instructions reach the model) → New Take → switch takes."""
-    assert isinstance(worker_session.client(bpy.context), InProcessClient)  # torch imports here
+    wav_job = {"audio": str(spoken.path), "options": {}}
+    # the default job (stage 2, numpy runtime, WAV) runs inside Blender's Python: no worker process
+    assert isinstance(worker_session.client(bpy.context, "generate", wav_job), InProcessClient)
     scene = bpy.context.scene
     head = _head_with_audio(spoken)
     settings = scene.avi_talking
@@ -116,7 +118,9 @@ def test_analyze_edit_bake_takes(enabled: Any, spoken: SpokenClip) -> None:
     assert bpy.ops.avitalk.bake_audio(new_take=True) == {"FINISHED"}
     take2 = key.animation_data.action
     assert take2.name.startswith("AVI sentence take 2") and settings.seed == 1
-    clip = next(iter(worker_session.client(bpy.context).runner.cache._clips.values()))
+    in_process = worker_session.client(bpy.context, "generate", wav_job)
+    assert isinstance(in_process, InProcessClient) and worker_session.worker_client() is None
+    clip = next(iter(in_process.runner.cache._clips.values()))
     assert len(clip.analyses) == 1 and len(next(iter(clip.analyses.values())).encodings) == 1
     assert take1.use_fake_user and take1.name in bpy.data.actions
 
@@ -169,7 +173,7 @@ def test_bake_in_the_worker_process(enabled: Any, spoken: SpokenClip) -> None:
     assert "torch" in probe_report.last_probe()[0] and probe_report.last_probe()[1]
     # INVOKE_DEFAULT (what the button does) runs synchronously without a window
     assert bpy.ops.avitalk.bake_audio("INVOKE_DEFAULT") == {"FINISHED"}
-    client = worker_session.client(bpy.context)
+    client = worker_session.worker_client()
     assert isinstance(client, WorkerClient) and client.alive
     action = head.data.shape_keys.animation_data.action
     assert json.loads(action[META_PROPERTY])["model"] == "procedural"

@@ -61,6 +61,7 @@ def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animat
         "instructions": [],
         "audio": audio.path.name if audio.path else None,
         "audio_sha256": audio.sha256,
+        "audio_decoder": f"{audio.decoder}+{audio.resampler}",  # which libraries read the audio
         "duration": round(audio.duration, 6),
         "phones": analysis.phone_source,
         "settings": {"lips": options.lips, "expression": options.expression, "blinks": options.blinks},
@@ -91,6 +92,7 @@ def _synthesize_stage2(analysis: Analysis, options: GenerateOptions, device: str
         "stage1_confidence": [round(c, 4) for c in confidence],  # per segment, when stage 1 chose them
         "audio": audio.path.name if audio.path else None,
         "audio_sha256": audio.sha256,
+        "audio_decoder": f"{audio.decoder}+{audio.resampler}",  # which libraries read the audio
         "duration": round(audio.duration, 6),
         "phones": analysis.phone_source,
         "warnings": list(audio.warnings),

@@ -5,7 +5,6 @@ that the caller polls (a Blender modal operator on a timer) or waits on (``--bac
 from __future__ import annotations
 
 import collections
-import importlib.util
 import itertools
 import json
 import os
@@ -23,6 +22,7 @@ from typing import IO, Any
 from ..common.errors import AviTalkError
 from ..common.progress import Cancelled, ProgressFn
 from .jobs import JobRunner, describe_failure
+from .needs import describe, missing
 from .protocol import Message, ProtocolError, decode_message, encode, request
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding blender_manifest.toml
@@ -258,7 +258,7 @@ class WorkerClient:
 # ---- in this process ---------------------------------------------------------------------------------
 
 class InProcessClient:
-    """The same jobs in a thread of this process (when torch and the audio libraries import here)."""
+    """The same jobs in a thread of this process (when the job needs nothing this Python lacks)."""
 
     python = sys.executable
 
@@ -284,7 +284,7 @@ class InProcessClient:
             try:
                 result, notes = self.runner.run(op, params, progress)
             except Exception as exc:
-                job.deliver(Message("error", job.id, message=describe_failure(exc)))
+                job.deliver(Message("error", job.id, message=describe_failure(exc, in_process=True)))
                 return
             job.deliver(Message("result", job.id, result=result, warnings=tuple(notes)))
 
@@ -307,9 +307,10 @@ Client = WorkerClient | InProcessClient
 
 # ---- choosing a Python ---------------------------------------------------------------------------------
 
-def in_process_possible() -> bool:
-    """torch and the audio libraries import in this Python (then no worker process is needed)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "soundfile", "soxr"))
+def in_process_possible(op: str = "generate", params: dict[str, Any] | None = None) -> bool:
+    """This Python can run the operation itself (then no worker process is needed): the default path —
+    stage 1, stage 2 on the numpy runtime, WAV audio — needs numpy alone (``needs``)."""
+    return not missing(op, params or {})
 
 
 def python_candidates() -> list[str]:
@@ -364,8 +365,21 @@ def detect_python(preferred: str = "") -> str:
                       "(pip install 'avi-talking[models]') and set it as the worker Python in the preferences")
 
 
-def start_client(config: WorkerConfig = WorkerConfig()) -> Client:
-    """An in-process client when allowed and possible, else a worker process client (not started yet)."""
-    if config.in_process or (config.in_process is None and not config.python and in_process_possible()):
+def runs_in_process(config: WorkerConfig, op: str, params: dict[str, Any]) -> bool:
+    """Whether ``config`` runs this operation here (True) or in a worker process (False). Forced in-process
+    (``in_process=True``) with something missing here is a one-line WorkerError naming it."""
+    if config.in_process is False:
+        return False
+    lacking = missing(op, params)
+    if config.in_process and lacking:
+        raise WorkerError(f"this Python lacks {describe(lacking)}, so it cannot run this job in-process")
+    return not lacking
+
+
+def start_client(config: WorkerConfig = WorkerConfig(), op: str = "generate",
+                 params: dict[str, Any] | None = None) -> Client:
+    """An in-process client when allowed and the operation can run here, else a worker process client (not
+    started yet)."""
+    if runs_in_process(config, op, params or {}):
         return InProcessClient()
     return WorkerClient(detect_python(config.python))

@@ -18,11 +18,17 @@ from ..common.errors import AviTalkError
 from ..common.progress import Cancelled, ProgressFn, scaled
 from ..pipeline.cache import AnalysisCache
 
+OPTIONAL_MODULES = ("torch", "soundfile", "soxr", "pocketsphinx")
+
 
 def probe() -> dict[str, Any]:
-    """What this Python can run: the project's version, torch and CUDA."""
+    """What this Python can run: the project's version, torch and CUDA, and which optional modules import
+    (``needs`` says which job needs which)."""
+    from .needs import importable
+
     info: dict[str, Any] = {"python": sys.executable, "python_version": platform.python_version(),
-                            "avi_talking": __version__, "torch": None, "cuda": False, "cuda_device": None}
+                            "avi_talking": __version__, "torch": None, "cuda": False, "cuda_device": None,
+                            "modules": {name: importable(name) for name in OPTIONAL_MODULES}}
     try:
         import torch
     except ImportError:
@@ -105,11 +111,14 @@ def _audio_param(params: dict[str, Any]) -> str:
     return str(audio)
 
 
-def describe_failure(exc: BaseException) -> str:
-    """One line for the user; the traceback of an unexpected failure goes to stderr."""
+def describe_failure(exc: BaseException, in_process: bool = False) -> str:
+    """One line for the user; the traceback of an unexpected failure goes to stderr. ``in_process``: the job ran
+    in the caller's own Python (inside Blender), so a missing module is that Python's, not a worker's."""
     if isinstance(exc, AviTalkError):
         return str(exc)
     if isinstance(exc, ImportError):
+        if in_process:
+            return f"this Python lacks a module the job needs ({exc.name or exc})"
         return (f"the worker's Python lacks a module ({exc.name or exc}): install the project there "
                 "(pip install 'avi-talking[models]') or pick another Python in the preferences")
     if isinstance(exc, Cancelled):
