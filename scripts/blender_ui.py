@@ -4,8 +4,9 @@
 The add-on reaches Blender through a throw-away user scripts folder (``BLENDER_USER_SCRIPTS``) holding
 ``addons/avi_talking`` → this checkout, so Blender's own add-on loader (``bl_info``) is what loads it.
 The worker Python (Blender's own has no soundfile/soxr/pocketsphinx) is the Python running this file,
-unless ``AVITALK_WORKER_PYTHON`` says otherwise. The script gets ``ARGS`` after ``--`` in ``sys.argv``
-and the path of a JSON file for its results in ``AVITALK_RESULT`` (see ``blender_session.finish``).
+unless ``AVITALK_WORKER_PYTHON`` says otherwise (``run(..., env={"AVITALK_WORKER_PYTHON": ""})``: none set).
+The script gets ``ARGS`` after ``--`` in ``sys.argv`` and the path of a JSON file for its results in
+``AVITALK_RESULT`` (see ``blender_session.finish``).
 
 Used by ``tests/test_blender_window.py`` and ``scripts/screenshot_panel.sh``. Needs ``blender`` and
 ``xvfb-run`` on the PATH (Debian: ``apt-get install blender xvfb xauth python3-numpy``).

@@ -1,5 +1,6 @@
 """The add-on in a real, windowed Blender: Debian's Blender 3.4 binary under Xvfb, loading this checkout
-as a legacy add-on (``bl_info``), with the model in the worker process (this test's Python).
+as a legacy add-on (``bl_info``), with the model in the worker process (this test's Python), or — the default
+models, no worker Python anywhere — inside Blender's own Python.
 
 Each test runs one in-Blender script from ``tests/blender_window/`` (or ``scripts/screenshot_panel.py``)
 through ``scripts/blender_ui.py`` and checks what it reported, and that Blender printed no Python
@@ -9,12 +10,14 @@ run once, in the bpy 5.0.1 environment (not marked ``bpy``)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import struct
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +44,8 @@ pytestmark = [
 ]
 
 
-def _run(script: Path, *args: str) -> Any:
-    run = blender_ui.run(script, *args, timeout=120.0)
+def _run(script: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    run = blender_ui.run(script, *args, timeout=120.0, env=env)
     assert not run.result.get("error"), run.result.get("error")
     assert run.returncode == 0, f"Blender exited with {run.returncode}:\n{run.stderr[-3000:]}"
     assert not run.tracebacks(), "Blender printed Python tracebacks:\n" + "\n---\n".join(run.tracebacks())
@@ -104,3 +107,62 @@ def test_screenshot_script_saves_the_panel_in_use(tmp_path: Path) -> None:
     assert width > 800 and height > 600 and out.stat().st_size > 50_000  # a drawn 3D View, not a blank
     assert result["counts"]["AVITALK_PT_main"] >= 1 and result["counts"]["AVITALK_UL_segments"] >= 2
     assert result["draw_errors"] == [] and result["model"] == "procedural"
+
+
+def _path_without_python(folder: Path) -> str:
+    """A PATH with every program of this one but no ``python*`` (for Blender, Xvfb and xvfb-run): the worker
+    detection finds no python3.11, python3 or python there, nor does Blender (its ``sys.executable`` is None)."""
+    folder.mkdir()
+    for directory in filter(None, os.environ.get("PATH", "").split(os.pathsep)):
+        if not Path(directory).is_dir():
+            continue
+        for program in Path(directory).iterdir():
+            link = folder / program.name
+            if not program.name.startswith("python") and not link.is_symlink():
+                link.symlink_to(program)
+    return str(folder)
+
+
+@pytest.mark.filterwarnings("ignore:stage 1 is unsure")
+def test_analyze_and_bake_run_in_blenders_own_python_with_no_worker(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default Analyze and Bake clicked in Blender 3.4 (Debian's, its Python with python3-numpy) with no
+    worker Python set or to be found: both run inside Blender, and the keys equal stage 2's torch runtime."""
+    from avi_talking.core.instructions.track import track_from_dict
+    from avi_talking.core.pipeline.generate import generate
+    from avi_talking.core.pipeline.options import GenerateOptions
+
+    env = {"PATH": _path_without_python(tmp_path / "bin"), "AVITALK_WORKER_PYTHON": ""}
+    result = _run(SCRIPTS / "numpy_bake.py", str(AUDIO), env=env).result
+    assert result["preferences"] == {"model": "stage2", "runtime": "AUTO", "run_mode": "AUTO", "worker_python": ""}
+    assert result["candidates"] == [] and result["detected"] is None and "no Python" in result["detect_error"]
+    text, ok = result["test_report"]
+    # (Blender found no python3.11 at start-up: its sys.executable is None, which the report must survive)
+    assert result["test"] == ["FINISHED"] and ok and "None" not in text
+    assert text.startswith("stage 2 on the numpy runtime runs inside Blender: ")
+    # as the buttons run them: modal, the job in a thread of Blender's own Python
+    for step in ("analyze", "bake"):
+        assert result[f"{step}_invoke"] == ["RUNNING_MODAL"]
+        assert result[step]["error"] is None and result[step]["cancelled"] is False
+        assert result[step]["client"] == "InProcessClient"
+    assert result["worker_started"] is False and result["children"] == [] and result["imported"] == []
+    take = result["take"]
+    assert take is not None and take["name"] == "AVI sample take 1" and len(take["curves"]) == 52
+    meta = take["meta"]
+    assert meta["runtime"] == "numpy" and meta["audio_decoder"] == "numpy-wav+numpy"
+    assert [s["text"] for s in meta["instructions"]] == result["texts"] and len(result["texts"]) >= 1
+
+    monkeypatch.setenv("AVITALK_AUDIO_BACKEND", "numpy")  # the same samples: the comparison is of stage 2
+    settings = result["settings"]
+    options = GenerateOptions(runtime="torch", fps=take["fps"], seed=settings["seed"], lips=settings["lips"],
+                              expression=settings["expression"], blinks=settings["blinks"],
+                              instructions=tuple(track_from_dict({"segments": result["track"]})))
+    # the job's parameters as Bake sent them (a track's action-unit weights travel rounded to 4 decimals)
+    torch_take = generate(AUDIO, GenerateOptions.from_params(options.to_params())).animation
+    assert torch_take.meta["runtime"] == "torch"
+    assert take["frame_end"] - take["frame_start"] + 1 == torch_take.n_frames
+    assert take["fps"] == pytest.approx(torch_take.fps, rel=1e-6) and set(take["curves"]) == set(torch_take.channels)
+    for name in torch_take.channels:  # Blender frame frame_start + t holds frame t
+        baked = np.asarray(take["keys"][name], dtype=np.float64)
+        assert baked.shape == (torch_take.n_frames,)
+        assert np.max(np.abs(baked - torch_take.channel(name))) < 1e-4, name

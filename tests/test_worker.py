@@ -190,3 +190,18 @@ def test_generate_anywhere_through_a_worker(spoken: SpokenClip) -> None:
     finally:
         client.close()
     assert anim.fps == 24.0 and anim.n_frames > 50 and anim.meta["seed"] == 2 and seen
+
+
+def test_worker_detection_in_a_python_without_an_executable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Blender's Python has ``sys.executable = None`` when Blender found no python3.11 on the PATH at start-up
+    (Debian's Blender 3.4): the detection then finds nothing, in one line, instead of an AttributeError."""
+    from avi_talking.core.worker import client
+
+    monkeypatch.setattr(sys, "executable", None)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("AVITALK_WORKER_PYTHON", raising=False)
+    venvs = [client.PACKAGE_ROOT / venv / "bin" / "python" for venv in (".venv", "venv")]
+    assert client.python_candidates() == [str(p) for p in venvs if p.is_file()]
+    if not any(p.is_file() for p in venvs):
+        with pytest.raises(WorkerError, match="no Python that can run the worker was found"):
+            client.detect_python()

@@ -260,7 +260,7 @@ class WorkerClient:
 class InProcessClient:
     """The same jobs in a thread of this process (when the job needs nothing this Python lacks)."""
 
-    python = sys.executable
+    python = sys.executable or ""
 
     def __init__(self) -> None:
         self.runner = JobRunner()
@@ -318,8 +318,9 @@ def python_candidates() -> list[str]:
     found = [os.environ.get("AVITALK_WORKER_PYTHON", "")]
     for venv in (".venv", "venv"):
         found.append(str(PACKAGE_ROOT / venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")))
-    if "blender" not in sys.executable.lower():
-        found.append(sys.executable)
+    here = sys.executable or ""  # None in a Blender that found no python3.11 on the PATH at start-up
+    if here and "blender" not in here.lower():
+        found.append(here)
     found += [shutil.which(name) or "" for name in ("python3.11", "python3", "python")]
     return [p for p in dict.fromkeys(found) if p and Path(p).is_file()]
 

@@ -26,7 +26,8 @@ def probe() -> dict[str, Any]:
     (``needs`` says which job needs which)."""
     from .needs import importable
 
-    info: dict[str, Any] = {"python": sys.executable, "python_version": platform.python_version(),
+    # sys.executable is None in a Blender that found no python3.11 on the PATH
+    info: dict[str, Any] = {"python": sys.executable or "this process", "python_version": platform.python_version(),
                             "avi_talking": __version__, "torch": None, "cuda": False, "cuda_device": None,
                             "modules": {name: importable(name) for name in OPTIONAL_MODULES}}
     try:
