@@ -79,10 +79,13 @@ def client(context: Context | None, op: str, params: dict[str, Any]) -> Client:
         _stop_worker()
         try:
             python = detect_python(wanted.python)
-        except WorkerError as exc:
+        except WorkerError:
             if not lacking:
                 raise
-            raise AviTalkError(f"Blender's Python lacks {describe(lacking)} and {exc}: {_WAY_OUT}") from None
+            modules = " and ".join(need.module for need in lacking)
+            raise AviTalkError(f"Blender's Python lacks {describe(lacking)} and no Worker Python was found. "
+                               f"Set Worker Python (Preferences) to a Python 3.11 with this project and {modules}, "
+                               f"or {_WAY_OUT}") from None
         _worker, _worker_config = WorkerClient(python), wanted
     return _worker
 
