@@ -48,8 +48,21 @@ class BlenderRun:
         return [part.split("\n\n")[0] for part in text.split("Traceback (most recent call last):")[1:]]
 
 
-def run(script: Path, *args: str, timeout: float = 90.0, env: dict[str, str] | None = None) -> BlenderRun:
-    """Run ``script`` in Blender under Xvfb (see the module docstring) and collect what it reported."""
+def _copy_tracked(target: Path) -> None:
+    """The files git tracks (what the extension zip holds and more), without .venv, build or caches."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def run(script: Path, *args: str, timeout: float = 90.0, env: dict[str, str] | None = None,
+        installed_copy: bool = False) -> BlenderRun:
+    """Run ``script`` in Blender under Xvfb (see the module docstring) and collect what it reported.
+    ``installed_copy``: the add-on is a copy of the tracked files, as an install would be, instead of a link to
+    this checkout (whose ``.venv`` the worker detection would find)."""
     script = script.resolve()
     missing = missing_tools()
     if missing:
@@ -58,7 +71,10 @@ def run(script: Path, *args: str, timeout: float = 90.0, env: dict[str, str] | N
         work = Path(tmp)
         addons = work / "scripts" / "addons"
         addons.mkdir(parents=True)
-        (addons / "avi_talking").symlink_to(ROOT, target_is_directory=True)
+        if installed_copy:
+            _copy_tracked(addons / "avi_talking")
+        else:
+            (addons / "avi_talking").symlink_to(ROOT, target_is_directory=True)
         result_file = work / "result.json"
         full_env = {
             **os.environ,

@@ -201,7 +201,12 @@ def test_malformed_wav_is_refused_in_one_line(tmp_path: Path, case: str) -> None
     make, expected = MALFORMED[case]
     path = tmp_path / f"{case}.wav"
     path.write_bytes(make())
-    assert expected in _one_line_error(path)
+    if case == "unknown-guid" and has_aud():
+        # an encoding the numpy reader does not know goes on to Blender's decoder where there is one (here: bpy,
+        # imported by an earlier test, loaded aud), which refuses it in its own words
+        assert "truncated or corrupt" in _one_line_error(path)
+    else:
+        assert expected in _one_line_error(path)
     with pytest.raises(AudioError, match=expected.replace("(", r"\(")):
         read_wav(path)
 

@@ -44,8 +44,8 @@ pytestmark = [
 ]
 
 
-def _run(script: Path, *args: str, env: dict[str, str] | None = None) -> Any:
-    run = blender_ui.run(script, *args, timeout=120.0, env=env)
+def _run(script: Path, *args: str, env: dict[str, str] | None = None, installed_copy: bool = False) -> Any:
+    run = blender_ui.run(script, *args, timeout=120.0, env=env, installed_copy=installed_copy)
     assert not run.result.get("error"), run.result.get("error")
     assert run.returncode == 0, f"Blender exited with {run.returncode}:\n{run.stderr[-3000:]}"
     assert not run.tracebacks(), "Blender printed Python tracebacks:\n" + "\n---\n".join(run.tracebacks())
@@ -133,7 +133,8 @@ def test_analyze_and_bake_run_in_blenders_own_python_with_no_worker(tmp_path: Pa
     from avi_talking.core.pipeline.options import GenerateOptions
 
     env = {"PATH": _path_without_python(tmp_path / "bin"), "AVITALK_WORKER_PYTHON": ""}
-    result = _run(SCRIPTS / "numpy_bake.py", str(AUDIO), env=env).result
+    # a copy as an install would be: the checkout's own .venv would be found as a worker Python
+    result = _run(SCRIPTS / "numpy_bake.py", str(AUDIO), env=env, installed_copy=True).result
     assert result["preferences"] == {"model": "stage2", "runtime": "AUTO", "run_mode": "AUTO", "worker_python": ""}
     assert result["candidates"] == [] and result["detected"] is None and "no Python" in result["detect_error"]
     text, ok = result["test_report"]
