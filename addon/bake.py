@@ -7,6 +7,11 @@ so a failed bake leaves no half-made action, strip or frame-rate change behind.
 Values are keyed exactly as the Animation holds them, with no clamping: a key block's
 ``slider_min``/``slider_max`` is the rig's business (Blender clamps the evaluated value to it).
 
+Shape-key rigs: the channels go onto keys through a rig mapping (``core.rigs.mapping``: each key ← Σ weight ×
+channel; a file, the one saved on the rig, or the automatic fit of ``core.rigs.fit``), the keys' curves
+computed as one matrix product. Channel groups (``core.rigs.channel_groups``) limit a bake to some channels;
+a layered bake plays the new action in an NLA track over the artist's animation (``layers.py``).
+
 FLAME rigs (``flame_rig.find_flame_rig``: ours or the MPI FLAME add-on's) take ``flame``-space
 Animations: expression channels key the expression shape keys (those the Animation lacks are keyed 0,
 as FLAME reads a missing coefficient), joint rotations key the bones in each bone's own rotation mode, and
@@ -21,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -37,8 +42,12 @@ from ..core.flame.loading import JOINT_NAMES
 from ..core.flame.model import corrective_weights
 from ..core.flame.retarget import ArkitToFlame
 from ..core.flame.rotations import rotation_channels
+from ..core.rigs.channel_groups import GROUPS, select
+from ..core.rigs.fit import fit_rig
+from ..core.rigs.layer import BakeLayer
+from ..core.rigs.mapping import RigMapping, bake_values
 from ..core.rigs.names import channel_mapping
-from . import compat
+from . import compat, layers
 from .flame_rig import SLIDER_LIMIT, FlameRig, find_flame_rig, retarget_for
 from .keyframes import write_keys
 
@@ -56,9 +65,14 @@ class BakeResult:
     sound_strip: str | None = None  # name of the sound strip added, if any
     pose_action: bpy.types.Action | None = None  # the armature's new action (FLAME rigs)
     notes: tuple[str, ...] = ()  # things the user should know (e.g. how far a retarget can be trusted)
+    left_out: tuple[str, ...] = ()  # channels outside the channel groups asked for (not keyed, not "unmatched")
+    groups: tuple[str, ...] | None = None  # the channel groups asked for (None: every channel)
+    layer: str | None = None  # the NLA track of a layered bake
 
 
 META_PROPERTY = "avi_talking_meta"  # custom property on each baked action: the Animation's meta as JSON
+# custom property on each baked action: what the bake placed, as JSON {"placed", "not_placed", "groups", "layer"}
+PLACEMENT_PROPERTY = "avi_talking_placement"
 _ROTATION_PROPERTY = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}  # else Euler
 
 
@@ -79,6 +93,8 @@ class _Plan:
     bone_channels: tuple[str, ...] = ()  # the Animation channels the bone curves key
     sliders: tuple[str, ...] = ()  # key blocks whose slider range widens to ±SLIDER_LIMIT
     notes: tuple[str, ...] = ()
+    placed: tuple[str, ...] = ()  # the Animation channels that drive a key (the Animation's order)
+    left_out: tuple[str, ...] = ()  # channels outside the groups asked for
 
 
 # ---- frame rate --------------------------------------------------------------------------------------
@@ -127,34 +143,40 @@ def _shape_key(obj: bpy.types.Object | None) -> bpy.types.Key:
     return key
 
 
-def _match_channels(
-    key: bpy.types.Key, anim: Animation, channel_map: Mapping[str, str] | None
-) -> tuple[tuple[tuple[int, str, str], ...], tuple[str, ...]]:
-    """Pair Animation channels with key blocks by name, tolerant of case, prefixes and side suffixes
-    (``core.rigs.names``), with ``channel_map`` on top (a channel mapped to ``""`` is not keyed).
+def _fit_channels(key: bpy.types.Key, anim: Animation, channel_map: Mapping[str, str] | None,
+                  mapping: RigMapping | None, groups: tuple[str, ...] | None
+                  ) -> tuple[tuple[tuple[str, np.ndarray], ...], tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                             tuple[str, ...]]:
+    """The shape-key curves of a bake: ``mapping`` (a rig mapping file or the one saved on the rig) or the
+    automatic fit (``core.rigs.fit``: presets, then tolerant names), ``channel_map`` picks on top (channel →
+    one key; ``""`` leaves a channel unkeyed), only the channels of ``groups``, the values as one matrix
+    product (``core.rigs.mapping.bake_values``). Returns (curves, placed, unplaced, left out, notes).
 
     The reference key (Basis) is never a target: keying it does not deform anything."""
-    blocks = {kb.name for kb in key.key_blocks} - {key.reference_key.name}
-    mapping = channel_mapping(anim.channels, sorted(blocks), dict(channel_map or {}))
-    targets: list[tuple[int, str, str]] = []
-    unmatched: list[str] = []
-    claimed: dict[str, str] = {}
-    for column, channel in enumerate(anim.channels):
-        block = mapping.get(channel, "")
-        if block not in blocks:
-            unmatched.append(channel)
-            continue
-        if block in claimed:
-            raise AviTalkError(f"channels {claimed[block]!r} and {channel!r} both map to shape key {block!r}")
-        claimed[block] = channel
-        targets.append((column, channel, block))
-    if not targets:
-        example = ", ".join(repr(c) for c in anim.channels[:3])
-        raise AviTalkError(
-            f"none of the animation's {len(anim.channels)} channels ({example}, ...) matches a shape key "
-            f"on {key.user.name!r}: check the channel mapping"
-        )
-    return tuple(targets), tuple(unmatched)
+    blocks = sorted({kb.name for kb in key.key_blocks} - {key.reference_key.name})
+    base = mapping if mapping is not None else fit_rig(anim.channels, blocks).mapping
+    base = base.with_picks(dict(channel_map or {}), blocks)
+    selected, left_out = select(anim.channels, groups)
+    if groups is not None and not selected:
+        raise AviTalkError(f"the channel groups {', '.join(groups)} hold none of the animation's "
+                           f"{len(anim.channels)} channels")
+    fitted, missing = base.restricted(selected).on_keys(blocks)
+    keys, values = bake_values(anim.values, anim.channels, fitted)
+    placed = fitted.placed()
+    placed_channels = tuple(c for c in selected if c in placed)
+    if not keys:
+        asked = (f"{len(selected)} channels of {', '.join(groups)}" if groups is not None
+                 else f"{len(anim.channels)} channels")
+        example = ", ".join(repr(c) for c in selected[:3])
+        raise AviTalkError(f"none of the animation's {asked} ({example}, ...) matches a shape key on "
+                           f"{key.user.name!r}: check the channel mapping")
+    notes: tuple[str, ...] = ()
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        notes = (f"the rig mapping names {len(missing)} shape keys {key.user.name!r} lacks ({shown})",)
+    curves = tuple((k, values[:, j]) for j, k in enumerate(keys))
+    unplaced = tuple(c for c in selected if c not in placed)
+    return curves, placed_channels, unplaced, left_out, notes
 
 
 def _check_audio(audio_path: str | Path) -> Path:
@@ -186,6 +208,9 @@ def _plan(
     frame_start: int,
     channel_map: Mapping[str, str] | None,
     retarget: ArkitToFlame | None = None,
+    mapping: RigMapping | None = None,
+    groups: tuple[str, ...] | None = None,
+    layer: BakeLayer | None = None,
 ) -> _Plan:
     rig = find_flame_rig(obj)
     # ARKit takes go onto a FLAME rig through the retarget, unless the mesh has ARKit-named keys of its own
@@ -195,7 +220,12 @@ def _plan(
         name = obj.name if obj is not None else "nothing"
         raise AviTalkError(f"a FLAME animation needs a FLAME head ({name!r} is not one): add one with "
                            "Add FLAME Head, or select the MPI FLAME add-on's mesh")
+    if onto_flame and (groups is not None or layer is not None or mapping is not None):
+        raise AviTalkError("channel groups, layers and rig mappings are for shape-key rigs: a FLAME rig's "
+                           "expression keys mix every channel (bake the whole face onto it)")
     key = _shape_key(rig.mesh if rig is not None and onto_flame else obj)
+    if layer is not None:
+        layers.check_layerable(key)
     if anim.n_frames < 1:
         raise AviTalkError("the animation has no frames")
     max_frame = cast(bpy.types.IntProperty, bpy.types.Scene.bl_rna.properties["frame_end"]).hard_max
@@ -206,8 +236,9 @@ def _plan(
     if rig is not None and onto_flame:
         plan = _plan_flame(rig, key, anim, retarget, fps, frame_end)
     else:
-        targets, unmatched = _match_channels(key, anim, channel_map)
-        plan = _Plan(key, targets, unmatched, fps, frame_end, None, anim)
+        curves, placed, unmatched, left_out, notes = _fit_channels(key, anim, channel_map, mapping, groups)
+        plan = _Plan(key, (), unmatched, fps, frame_end, None, anim, curves, notes=notes, placed=placed,
+                     left_out=left_out)
     audio = _check_audio(audio_path) if audio_path is not None else None
     return dataclasses.replace(plan, audio=audio)
 
@@ -274,7 +305,7 @@ def _plan_flame(rig: FlameRig, key: bpy.types.Key, anim: Animation, retarget: Ar
             sliders.append(block)
     bone_channels = tuple(c for j in keyed_joints for c in JOINT_CHANNELS[j])
     return _Plan(key, tuple(targets), tuple(unmatched), fps, frame_end, None, anim, tuple(computed), armature,
-                 tuple(bone_curves), bone_channels, tuple(sliders), notes)
+                 tuple(bone_curves), bone_channels, tuple(sliders), notes, tuple(c for _, c, _ in targets))
 
 
 # ---- writing -----------------------------------------------------------------------------------------
@@ -317,15 +348,21 @@ def _assign_new(id_data: bpy.types.ID, action: bpy.types.Action) -> None:
     compat.assign_action(id_data, action)
 
 
-def _write_action(key: bpy.types.Key, plan: _Plan, name: str, frame_start: int) -> Any:
-    """A new action with one curve per target (and computed curve), assigned to ``key``."""
+def _value_path(block: str) -> str:
+    return f'key_blocks["{bpy.utils.escape_identifier(block)}"].value'
+
+
+def _write_action(key: bpy.types.Key, plan: _Plan, name: str, frame_start: int, assign: bool = True) -> Any:
+    """A new action with one curve per target (and computed curve), assigned to ``key`` (unless ``assign``
+    is False: a layered bake plays it from an NLA strip)."""
     action = bpy.data.actions.new(name)  # Blender makes the name unique: nothing is overwritten
     frames = frame_start + np.arange(plan.anim.n_frames, dtype=np.float32)
     curves = [(block, plan.anim.values[:, column]) for column, _channel, block in plan.targets]
     for block, values in curves + list(plan.computed):
-        data_path = f'key_blocks["{bpy.utils.escape_identifier(block)}"].value'
+        data_path = _value_path(block)
         write_keys(compat.new_action_fcurve(action, key, data_path), frames, values)
-    _assign_new(key, action)
+    if assign:
+        _assign_new(key, action)
     return action
 
 
@@ -351,11 +388,18 @@ def bake_animation(
     frame_start: int = 1,
     channel_map: Mapping[str, str] | None = None,
     retarget: ArkitToFlame | None = None,
+    mapping: RigMapping | None = None,
+    groups: Sequence[str] | None = None,
+    layer: BakeLayer | None = None,
 ) -> BakeResult:
     """Key ``anim`` onto the shape keys of ``obj`` as a new action and set the scene up to play it.
 
-    Channels match key blocks by exact name, or through ``channel_map`` (channel → key block name);
-    channels with no match are reported in :attr:`BakeResult.unmatched`. On a FLAME rig (``obj`` may be
+    Channels go onto key blocks through ``mapping`` (complete: what it does not name is not placed) or the
+    automatic fit (presets, then tolerant names), with ``channel_map`` picks on top (channel → key block
+    name); channels with no key are reported in :attr:`BakeResult.unmatched`. ``groups`` (channel groups,
+    ``core.rigs.channel_groups``) keys only their channels. With ``layer`` the new action plays in a new NLA
+    track above the animation already there, which is left as it is (``addon/layers.py``); without it the
+    new action becomes the active one (the previous one is kept with a fake user). On a FLAME rig (``obj`` may be
     its mesh or its armature) the module docstring's rules apply; ``retarget`` turns an ARKit Animation
     into FLAME (default: solved from the model file the head was made from). The scene gets the
     animation's frame rate (fractional ones through ``fps_base``), its frame range, audio-synced
@@ -364,7 +408,10 @@ def bake_animation(
     scene = scene if scene is not None else bpy.context.scene
     if scene is None:
         raise AviTalkError("no scene to bake into")
-    plan = _plan(obj, anim, audio_path, frame_start, channel_map, retarget)
+    chosen = tuple(groups) if groups is not None else None
+    if chosen is not None and set(chosen) >= set(GROUPS):
+        chosen = None  # every group: no mask
+    plan = _plan(obj, anim, audio_path, frame_start, channel_map, retarget, mapping, chosen, layer)
 
     # The rate goes first: a sound strip's length in frames is fixed from it when the strip is added.
     scene.render.fps, scene.render.fps_base = plan.fps
@@ -374,9 +421,15 @@ def bake_animation(
     for block in plan.sliders:
         kb = plan.key.key_blocks[block]
         kb.slider_min, kb.slider_max = min(kb.slider_min, -SLIDER_LIMIT), max(kb.slider_max, SLIDER_LIMIT)
-    action = _write_action(plan.key, plan, name, frame_start)
+    action = _write_action(plan.key, plan, name, frame_start, assign=layer is None)
     # the take's provenance (model, seed, instruction texts...) travels with the action, as JSON text
     action[META_PROPERTY] = json.dumps(anim.meta, default=str, ensure_ascii=False)
+    track = None
+    if layer is not None:
+        rest = {_value_path(block): float(plan.key.key_blocks[block].value) for block, _ in plan.computed}
+        track = layers.add_layer(plan.key, action, frame_start, layer, rest)
+    action[PLACEMENT_PROPERTY] = json.dumps({"placed": len(plan.placed + plan.bone_channels),
+                                             "not_placed": list(plan.unmatched), "groups": chosen, "layer": track})
     pose_action = None
     if plan.armature is not None and plan.bone_curves:
         pose_action = _write_pose_action(plan.armature, plan, f"{name} Pose", frame_start)
@@ -385,10 +438,13 @@ def bake_animation(
     scene.sync_mode = "AUDIO_SYNC"
     return BakeResult(
         action=action,
-        keyed=tuple(channel for _column, channel, _block in plan.targets) + plan.bone_channels,
+        keyed=plan.placed + plan.bone_channels,
         unmatched=plan.unmatched,
         frame_range=(frame_start, plan.frame_end),
         sound_strip=strip_name,
         pose_action=pose_action,
         notes=plan.notes,
+        left_out=plan.left_out,
+        groups=chosen,
+        layer=track,
     )

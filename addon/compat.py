@@ -15,7 +15,12 @@ releases — which have both the legacy and the slotted API — take the slotted
   4.4+ have slotted/layered actions: ``Action.slots.new(id_type, name)``,
   ``Action.layers.new(name).strips.new(type='KEYFRAME')`` and
   ``strip.channelbag(slot, ensure=True).fcurves.new(data_path, index, group_name)``; 5.0 removed
-  ``Action.fcurves``. An assigned action also needs ``AnimData.action_slot`` there.
+  ``Action.fcurves``. An assigned action also needs ``AnimData.action_slot`` there, and an NLA strip
+  ``NlaStrip.action_slot``. 5.0 refuses a second layer in an action ("An Action may not have more than one
+  layer"), so a layered bake is an NLA track on both.
+- ``ShapeKey.value``'s RNA default is 0 on 4.2 and 1 on 5.0. The NLA blends a strip with a channel's default
+  where nothing below animates it, so on 5.0 a half-influence strip would blend toward 1 and a channel outside
+  its strips would evaluate to 1: ``addon/layers.py`` keys the channels' resting values below each layer.
 - Sequencer: 5.0 has ``SequenceEditor.strips``; 4.2 ``SequenceEditor.sequences`` (same ``new_sound``,
   ``remove`` signatures).
 - Sound: some ``bpy`` builds (the PyPI wheel of 4.2) have no Audaspace; ``new_sound`` then raises.
@@ -106,8 +111,10 @@ def action_fcurves(action: bpy.types.Action, id_data: bpy.types.ID) -> list[bpy.
         legacy: Any = action
         return list(legacy.fcurves)
     slot = _find_slot(action, id_data)
-    if slot is None:
-        return []
+    return _slot_fcurves(action, slot) if slot is not None else []
+
+
+def _slot_fcurves(action: bpy.types.Action, slot: Any) -> list[bpy.types.FCurve]:
     curves: list[bpy.types.FCurve] = []
     for layer in action.layers:
         for strip in layer.strips:
@@ -132,6 +139,41 @@ def assign_action(id_data: bpy.types.ID, action: bpy.types.Action) -> None:
     ad.action = action
     if slot is not None:
         ad.action_slot = slot
+
+
+def active_action_slot(id_data: bpy.types.ID) -> Any | None:
+    """The slot the active action of ``id_data`` plays (4.4+/5.0); None on 4.2 or without an action."""
+    ad = getattr(id_data, "animation_data", None)
+    if ad is None or ad.action is None or not has_slotted_actions():
+        return None
+    return ad.action_slot
+
+
+def new_nla_strip(id_data: bpy.types.ID, track: Any, action: bpy.types.Action, start: float, slot: Any = None) -> Any:
+    """An NLA strip playing ``action`` from frame ``start`` (fractional starts too) on ``track`` of ``id_data``.
+
+    4.4+/5.0: the strip also plays a slot: ``slot``, else the one found for ``id_data`` (Blender's own choice
+    on ``strips.new`` depends on names). 4.2: strips have no slots."""
+    strip = track.strips.new(action.name, int(start), action)
+    if strip.frame_start != start:
+        strip.frame_start_ui = start  # moves the strip, keeping its length (``strips.new`` takes whole frames)
+    if has_slotted_actions():
+        slot = slot if slot is not None else _find_slot(action, id_data)
+        if slot is not None and strip.action_slot != slot:
+            strip.action_slot = slot
+    return strip
+
+
+def strip_fcurves(strip: Any, id_data: bpy.types.ID) -> list[bpy.types.FCurve]:
+    """The F-curves an NLA strip plays on ``id_data``: its slot's (4.4+/5.0), or all of its action's (4.2)."""
+    action = strip.action
+    if action is None:
+        return []
+    if not has_slotted_actions():
+        legacy: Any = action
+        return list(legacy.fcurves)
+    slot = strip.action_slot
+    return _slot_fcurves(action, slot) if slot is not None else []
 
 
 def audio_supported() -> bool:

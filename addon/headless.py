@@ -23,9 +23,12 @@ from ..core.common.quiet import quiet_fd
 from ..core.flame.landmarks import load_embedding
 from ..core.flame.loading import load_flame
 from ..core.flame.retarget import ArkitToFlame, arkit_to_flame
+from ..core.rigs.layer import BakeLayer
+from ..core.rigs.mapping import RigMapping
+from ..core.rigs.report import channels_phrase, unplaced_phrase
 from . import compat
-from .bake import bake_animation
-from .flame_rig import build_flame_object
+from .bake import BakeResult, bake_animation
+from .flame_rig import build_flame_object, find_flame_rig
 from .head import build_head_object
 from .preview_scene import add_preview_camera_and_light
 
@@ -40,6 +43,41 @@ class BakeSummary:
     sound: bool
     timings: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    unplaced: tuple[str, ...] = ()  # channels asked for that found no shape key
+    groups: tuple[str, ...] | None = None  # the channel groups baked (None: all)
+    layer: str | None = None  # the NLA track of a layered bake
+
+    @property
+    def channels(self) -> str:
+        """``"50 of 52 channels"`` (with the groups when masked)."""
+        return channels_phrase(self.keyed, self.unplaced, self.groups)
+
+    @property
+    def not_placed(self) -> str:
+        """``"; not placed: tongueOut, …"`` or nothing."""
+        return unplaced_phrase(self.unplaced)
+
+
+@dataclass(frozen=True)
+class RigOptions:
+    """How a headless bake goes onto the rig: a ``--mapping`` file, channel groups, a layer."""
+
+    mapping: RigMapping | None = None
+    groups: tuple[str, ...] | None = None
+    layer: BakeLayer | None = None
+
+
+def _bake(obj: bpy.types.Object, animation: Animation, rig: RigOptions, scene: bpy.types.Scene,
+          audio_path: Path | None, retarget: ArkitToFlame | None = None, action_name: str | None = None
+          ) -> BakeResult:
+    """``bake_animation`` with the rig's mapping: the ``--mapping`` file, else the one saved on the object
+    (with the picks of its list), else the automatic fit. FLAME rigs take none of these."""
+    from .rig_mapping import bake_inputs
+
+    mapping, picks = (rig.mapping, None) if find_flame_rig(obj) is not None else bake_inputs(obj, rig.mapping)
+    return bake_animation(obj, animation, scene=scene, audio_path=audio_path, retarget=retarget,
+                          action_name=action_name, mapping=mapping, channel_map=picks, groups=rig.groups,
+                          layer=rig.layer)
 
 
 def bake_to_blend(
@@ -51,12 +89,15 @@ def bake_to_blend(
     object_name: str | None = None,
     flame_model: Path | None = None,
     landmarks: Path | None = None,
+    rig: RigOptions | None = None,
 ) -> BakeSummary:
     """Bake onto the built-in head in a new scene, or onto ``object_name`` inside ``base_blend``.
 
     With ``flame_model`` the new head is a FLAME head made from that model (the eyes' midpoint at the
     origin), and an ARKit ``animation`` is retargeted to FLAME with it (and ``landmarks``, if given) —
-    also when baking onto ``object_name``, e.g. a rig made by the MPI FLAME add-on."""
+    also when baking onto ``object_name``, e.g. a rig made by the MPI FLAME add-on. ``rig``: a mapping file,
+    channel groups and a layer (:class:`RigOptions`)."""
+    rig = rig or RigOptions()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     scene = _open_scene(base_blend)
@@ -86,21 +127,26 @@ def bake_to_blend(
     sound = audio_path if audio_path is not None and compat.audio_supported() else None
     if audio_path is not None and sound is None:
         warnings.warn("this Blender build has no audio support: the sound strip is left out", stacklevel=2)
-    result = bake_animation(obj, animation, scene=scene, audio_path=sound, retarget=retarget)
+    result = _bake(obj, animation, rig, scene=scene, audio_path=sound, retarget=retarget)
     timings["bake"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     save_blend(output)
     timings["save"] = time.perf_counter() - t0
     return BakeSummary(output, obj.name, result.action.name, len(result.keyed), result.frame_range,
-                       result.sound_strip is not None, timings, result.notes)
+                       result.sound_strip is not None, timings, result.notes, result.unmatched, result.groups,
+                       result.layer)
 
 
 def bake_takes_to_blend(takes: list[tuple[Path, Animation]], output: Path, *, base_blend: Path | None = None,
-                        object_name: str | None = None) -> dict[str, str]:
+                        object_name: str | None = None, rig: RigOptions | None = None) -> dict[str, BakeSummary]:
     """One take (a new Action "AVI <audio> take 1") per ``(audio, animation)`` on one rig, in one .blend: the
     built-in head in a new scene, or ``object_name`` in a copy of ``base_blend``. The last take is active
-    (with its sound strip); the others are kept with a fake user. Returns audio file name → Action name."""
+    (with its sound strip); the others are kept with a fake user. ``rig``: a mapping file and channel groups
+    (a layer would stack every take: refused). Returns audio file name → what was baked."""
+    rig = rig or RigOptions()
+    if rig.layer is not None:
+        raise AviTalkError("a layer holds one take over the animation: bake the takes without one")
     from .takes import mark_take, shape_key_of, take_name
 
     scene = _open_scene(base_blend)
@@ -109,16 +155,18 @@ def bake_takes_to_blend(takes: list[tuple[Path, Animation]], output: Path, *, ba
     else:
         obj = build_head_object(scene.collection)
         add_preview_camera_and_light(scene, obj)
-    names: dict[str, str] = {}
+    baked: dict[str, BakeSummary] = {}
     for audio, animation in takes:
         key = shape_key_of(obj)
         name, number = take_name(audio.stem, key)
         sound = audio.resolve() if compat.audio_supported() else None
-        result = bake_animation(obj, animation, scene=scene, audio_path=sound, action_name=name)
+        result = _bake(obj, animation, rig, scene=scene, audio_path=sound, action_name=name)
         mark_take(result.action, shape_key_of(obj), number)
-        names[audio.name] = result.action.name
+        baked[audio.name] = BakeSummary(output, obj.name, result.action.name, len(result.keyed), result.frame_range,
+                                        result.sound_strip is not None, {}, result.notes, result.unmatched,
+                                        result.groups)
     save_blend(output)
-    return names
+    return baked
 
 
 def save_blend(output: Path) -> None:

@@ -19,13 +19,13 @@ from ..core.animation import Animation, normalize_fps
 from ..core.common.errors import AviTalkError
 from ..core.instructions.track import track_from_dict
 from ..core.pipeline.options import GenerateOptions
-from . import compat, segments, takes, worker_session
+from ..core.rigs.report import channels_phrase, unplaced_phrase
+from . import compat, panel_layers, rig_mapping, segments, takes, worker_session
 from .bake import bake_animation, scene_fps
 from .flame_rig import find_flame_rig
 from .head import build_head_object
 from .job_operator import MISSING_DEPS, WorkerJobOperator
 from .preview_scene import add_preview_camera_and_light
-from .rig_mapping import overrides
 from .types import OperatorResult
 
 __all__ = ["CLASSES", "MISSING_DEPS"]
@@ -125,6 +125,9 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         if takes.shape_key_of(obj) is None and find_flame_rig(obj) is None:
             raise AviTalkError(f"object {obj.name!r} has no shape keys to animate")
         audio = _audio_path(settings)
+        panel_layers.bake_options(scene)  # what the bake would refuse, refused before the model runs
+        if find_flame_rig(obj) is None:
+            rig_mapping.bake_inputs(obj)
         fps = scene_fps(scene) if settings.use_scene_fps else normalize_fps(settings.fps)
         model = worker_session.model_settings(context)
         self._seed = settings.seed + 1 if self.new_take else settings.seed
@@ -171,9 +174,11 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         key = takes.shape_key_of(obj)
         name, number = takes.take_name(self._audio.stem, key)
         sound = self._audio if compat.audio_supported() else None
-        mapping = overrides(obj) if find_flame_rig(obj) is None else None
+        groups, layer = panel_layers.bake_options(scene)
+        mapping, picks = rig_mapping.bake_inputs(obj) if find_flame_rig(obj) is None else (None, None)
         baked = bake_animation(obj, anim, scene=scene, audio_path=sound, action_name=name,
-                               frame_start=scene.frame_start, channel_map=mapping)
+                               frame_start=scene.frame_start, channel_map=picks, mapping=mapping, groups=groups,
+                               layer=layer)
         takes.mark_take(baked.action, takes.shape_key_of(obj), number)
         settings.seed = self._seed
         for note in (*result.get("audio_warnings", ()), *warnings, *baked.notes):
@@ -181,7 +186,9 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         if sound is None:
             self.report({"WARNING"}, "this Blender build has no audio support: no sound strip was added")
         reused = " (audio analysis re-used)" if result.get("reused_analysis") else ""
-        self.report({"INFO"}, f"baked {len(baked.keyed)} channels into {baked.action.name!r}{reused}")
+        where = f" as layer {baked.layer!r}" if baked.layer else ""
+        self.report({"INFO"}, f"baked {channels_phrase(len(baked.keyed), baked.unmatched, baked.groups)} into "
+                              f"{baked.action.name!r}{where}{reused}{unplaced_phrase(baked.unmatched)}")
 
 
 class AVITALK_OT_segment_split(Operator):

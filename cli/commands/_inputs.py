@@ -17,6 +17,7 @@ MAX_TRACK_BYTES = 16 << 20  # an instruction track (JSON): a few kB per minute o
 MAX_TRANSCRIPT_BYTES = 4 << 20  # a transcript: about 1 kB per minute of speech
 MAX_FLAME_BYTES = 1 << 30  # a FLAME model: 50-150 MB for the published ones
 MAX_LANDMARK_BYTES = 64 << 20  # a landmark embedding: tens of kB
+MAX_MAPPING_BYTES = 1 << 20  # a rig mapping (JSON): a few kB (core.rigs.mapping.MAX_BYTES)
 TRANSCRIPT_SUFFIXES = (".txt", ".lab", ".text")  # as core.lipsync.phone_timing.read_transcript reads them
 
 
@@ -44,6 +45,8 @@ def check_file_arguments(args: argparse.Namespace) -> None:
         check_input_file(args.landmarks, "landmark file", MAX_LANDMARK_BYTES)
     if getattr(args, "blend", None):
         check_blend_file(args.blend, "blend file")
+    if getattr(args, "mapping", None):
+        check_input_file(args.mapping, "rig mapping", MAX_MAPPING_BYTES)
 
 
 def named_inputs(args: argparse.Namespace) -> list[tuple[str, str | Path | None]]:
@@ -55,4 +58,5 @@ def named_inputs(args: argparse.Namespace) -> list[tuple[str, str | Path | None]
         ("--landmarks file", getattr(args, "landmarks", None)),
         ("--instructions track", getattr(args, "instructions", None)),
         ("--transcript file", transcript_path(getattr(args, "transcript", None))),
+        ("--mapping file", getattr(args, "mapping", None)),
     ]

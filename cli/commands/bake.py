@@ -22,6 +22,7 @@ from ...core.flame.loading import load_flame
 from ...core.worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, load_headless, options_from
 from ._inputs import named_inputs
+from ._rig import add_rig_arguments, describe, rig_options, rig_parts
 
 
 def add_parser(sub: Any) -> None:
@@ -34,6 +35,7 @@ def add_parser(sub: Any) -> None:
                    "--object FLAME rig), the ARKit animation retargeted to FLAME")
     p.add_argument("--landmarks", metavar="FILE", help="FLAME landmark embedding (e.g. DECA's "
                    "landmark_embedding.npy) for a retarget beyond the jaw")
+    add_rig_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     check_input_file(args.audio, "audio file", max_audio_bytes(args.max_duration), AudioError)
     options = options_from(args)  # every value, and every file the arguments name (kind, size, .blend header)
     blend = Path(args.blend) if args.blend else None
+    parts = rig_parts(args)  # the mapping file, channel groups and layer: checked before any synthesis
     flame, landmarks = _check_flame(args)
     headless = load_headless()
     bar = TextBar()
@@ -67,15 +70,16 @@ def run(args: argparse.Namespace) -> int:
         animation = generate_anywhere(args.audio, options, scaled(bar, 0.0, 0.9))
         bar("baking", 0.92)
         summary = headless.bake_to_blend(animation, Path(args.audio).resolve(), out, base_blend=blend,
-                                         object_name=args.object, flame_model=flame, landmarks=landmarks)
+                                         object_name=args.object, flame_model=flame, landmarks=landmarks,
+                                         rig=rig_options(headless, parts))
         bar("saved", 1.0)
     finally:
         bar.close()
     for note in summary.notes:
         warnings.warn(note, stacklevel=1)
     if not args.quiet:
-        print(f"baked {summary.keyed} channels on {summary.object_name!r}, frames "
-              f"{summary.frames[0]}-{summary.frames[1]} at {animation.fps:.3f} fps"
-              f"{' with sound' if summary.sound else ''} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        print(f"baked {describe(summary)}, frames {summary.frames[0]}-{summary.frames[1]} at {animation.fps:.3f} "
+              f"fps{' with sound' if summary.sound else ''} in {time.perf_counter() - t0:.1f} s{summary.not_placed}",
+              file=sys.stderr)
     print(f"wrote {out}")
     return 0

@@ -23,6 +23,7 @@ from ...core.common.fileio import atomic_output, refuse_inputs_as_outputs
 from ...core.worker.remote import generate_anywhere
 from ._common import add_synthesis_arguments, load_headless, options_from
 from ._inputs import named_inputs
+from ._rig import RigParts, add_rig_arguments, rig_options, rig_parts
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SUMMARY = "batch_summary.json"
@@ -39,6 +40,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--object", metavar="NAME", help="object with the shape keys (default: a new built-in head)")
     p.add_argument("--takes", metavar="NAME.blend",
                    help="one .blend (in the output folder) with one take per audio file on the rig")
+    add_rig_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.takes and not args.takes.lower().endswith(".blend"):
         raise AviTalkError("--takes names a .blend file")
     options = options_from(args)  # every value, and every file the arguments name (the --blend header, ...)
+    parts = rig_parts(args)  # the mapping file, channel groups and layer
     blend = Path(args.blend).resolve() if args.blend else None
     files = audio_files(Path(args.folder))
     out_dir = Path(args.output)
@@ -109,12 +112,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         for k, audio in enumerate(files, 1):
             started = k
-            report.append(_bake_one(args, audio, out_dir / names[audio], options, headless, blend, takes))
+            report.append(_bake_one(args, audio, out_dir / names[audio], options, headless, blend, takes, parts))
             entry = report[-1]
-            status = f"ok {entry.get('output', '')}" if entry["ok"] else f"FAILED: {entry['error']}"
+            status = f"ok {entry.get('output', '')}{_placed(entry)}" if entry["ok"] else f"FAILED: {entry['error']}"
             print(f"[{k}/{len(files)}] {audio.name}: {status}", file=sys.stderr)
         if args.takes and takes:
-            _save_takes(args, report, takes, out_dir, headless, blend)
+            _save_takes(args, report, takes, out_dir, headless, blend, parts)
+            for entry in report:
+                if entry["ok"]:
+                    print(f"{entry['audio']}: {entry['output']}{_placed(entry)}", file=sys.stderr)
     except BaseException as exc:  # Ctrl-C (or a bug): record what finished, then stop as the CLI does
         if args.takes:
             for entry in report:
@@ -133,8 +139,18 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _placed(entry: dict[str, Any]) -> str:
+    """`` (baked 50 of 52 channels; not placed: tongueOut, …)`` for a baked file's line."""
+    return f" ({entry['baked']})" if "baked" in entry else ""
+
+
+def _record(entry: dict[str, Any], summary: Any) -> None:
+    """What was placed, in the summary: the words of the line and the channels not placed."""
+    entry.update(baked=f"baked {summary.channels}{summary.not_placed}", not_placed=list(summary.unplaced))
+
+
 def _bake_one(args: argparse.Namespace, audio: Path, output: Path, options: Any, headless: ModuleType,
-              blend: Path | None, takes: list[tuple[Path, Any]]) -> dict[str, Any]:
+              blend: Path | None, takes: list[tuple[Path, Any]], parts: RigParts) -> dict[str, Any]:
     t0 = time.perf_counter()
     entry: dict[str, Any] = {"audio": audio.name}
     try:
@@ -147,8 +163,9 @@ def _bake_one(args: argparse.Namespace, audio: Path, output: Path, options: Any,
                 takes.append((audio, animation))
             else:
                 summary = headless.bake_to_blend(animation, audio.resolve(), output, base_blend=blend,
-                                                 object_name=args.object)
+                                                 object_name=args.object, rig=rig_options(headless, parts))
                 entry.update(output=output.name, action=summary.action_name, frames=list(summary.frames))
+                _record(entry, summary)
         entry.update(ok=True, warnings=list(dict.fromkeys(str(w.message) for w in caught)))
     except AviTalkError as exc:
         entry.update(ok=False, error=str(exc))
@@ -157,13 +174,14 @@ def _bake_one(args: argparse.Namespace, audio: Path, output: Path, options: Any,
 
 
 def _save_takes(args: argparse.Namespace, report: list[dict[str, Any]], takes: list[tuple[Path, Any]],
-                out_dir: Path, headless: ModuleType, blend: Path | None) -> None:
+                out_dir: Path, headless: ModuleType, blend: Path | None, parts: RigParts) -> None:
     try:
         result = headless.bake_takes_to_blend(takes, out_dir / Path(args.takes).name, base_blend=blend,
-                                              object_name=args.object)
+                                              object_name=args.object, rig=rig_options(headless, parts))
         for entry in report:
             if entry["ok"]:
-                entry.update(output=Path(args.takes).name, action=result[entry["audio"]])
+                entry.update(output=Path(args.takes).name, action=result[entry["audio"]].action_name)
+                _record(entry, result[entry["audio"]])
     except AviTalkError as exc:
         for entry in report:
             if entry["ok"]:

@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
         for note in summary.notes:
             warnings.warn(note, stacklevel=1)
         if not args.quiet:
-            print(f"baked {summary.keyed} channels on {summary.object_name!r}, frames {summary.frames[0]}-"
-                  f"{summary.frames[1]} at {anim.fps:.3f} fps{' with sound' if summary.sound else ''}",
-                  file=sys.stderr)
+            print(f"baked {summary.channels} on {summary.object_name!r}, frames {summary.frames[0]}-"
+                  f"{summary.frames[1]} at {anim.fps:.3f} fps{' with sound' if summary.sound else ''}"
+                  f"{summary.not_placed}", file=sys.stderr)
     if not args.quiet:
         print(f"{anim.n_frames} frames of {anim.meta.get('format', 'FLAME')} at {anim.fps:.3f} fps", file=sys.stderr)
     print(f"wrote {out}")
