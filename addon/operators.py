@@ -19,7 +19,7 @@ from ..core.animation import Animation, normalize_fps
 from ..core.common.errors import AviTalkError
 from ..core.instructions.track import track_from_dict
 from ..core.pipeline.options import GenerateOptions
-from . import compat, segments, takes, worker_session
+from . import compat, segments, takes, timeline, worker_session
 from .bake import bake_animation, scene_fps
 from .flame_rig import find_flame_rig
 from .head import build_head_object
@@ -82,7 +82,7 @@ class AVITALK_OT_analyze(WorkerJobOperator):
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        return _settings(context) is not None
+        return super().poll(context) and _settings(context) is not None
 
     def job_params(self, context: Context) -> dict[str, Any]:
         return {"audio": str(_audio_path(_settings(context)))}
@@ -116,7 +116,8 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
     @classmethod
     def poll(cls, context: Context) -> bool:
         obj = context.active_object
-        return obj is not None and obj.type in {"MESH", "ARMATURE"} and _settings(context) is not None
+        return (super().poll(context) and obj is not None and obj.type in {"MESH", "ARMATURE"}
+                and _settings(context) is not None)
 
     def job_params(self, context: Context) -> dict[str, Any]:
         scene, obj, settings = context.scene, context.active_object, _settings(context)
@@ -176,6 +177,10 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
                                frame_start=scene.frame_start, channel_map=mapping)
         takes.mark_take(baked.action, takes.shape_key_of(obj), number)
         settings.seed = self._seed
+        strip = compat.sound_strips(scene).get(baked.sound_strip) if baked.sound_strip else None
+        if strip is not None:
+            compat.show_waveform(strip)
+        timeline.resync(scene)  # the bake may have changed the frame rate: markers move to their times
         for note in (*result.get("audio_warnings", ()), *warnings, *baked.notes):
             self.report({"WARNING"}, str(note))
         if sound is None:
