@@ -1,14 +1,17 @@
 """Per-scene settings the panel edits (``scene.avi_talking``), with the instruction segments.
 
 Each segment keeps its editable text and, beside it, what the instruction parser read from it (emotion,
-intensity, action units, ignored words), refreshed whenever the text changes. Moving a segment's start
-or end moves the neighbouring segment's boundary with it, so the track stays without gaps or overlaps."""
+intensity, action units, ignored words), refreshed whenever the text changes, and the structured editor's
+values (emotion, intensity, a slider per action unit) that rewrite the text when moved (``segments.py``).
+Moving a segment's start or end moves the neighbouring segment's boundary with it, so the track stays
+without gaps or overlaps."""
 
 from __future__ import annotations
 
 from typing import cast
 
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import (
     BoolProperty,
     CollectionProperty,
@@ -122,11 +125,23 @@ for _code in AUS:
         min=0.0, max=1.0, precision=2, update=_au_changed)
 
 
+@persistent
+def _show_saved_readings(_file: object = None) -> None:
+    """After a .blend loads: segments saved before the structured editor existed show their reading in it."""
+    for scene in bpy.data.scenes:
+        settings = getattr(scene, "avi_talking", None)
+        if settings is not None:
+            segments.show_readings(settings)
+
+
 def register_extra() -> None:
     bpy.types.Scene.avi_talking = PointerProperty(type=AVITALK_PG_settings)  # type: ignore[attr-defined]
+    bpy.app.handlers.load_post.append(_show_saved_readings)
 
 
 def unregister_extra() -> None:
+    if _show_saved_readings in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_show_saved_readings)
     del bpy.types.Scene.avi_talking  # type: ignore[attr-defined]
 
 

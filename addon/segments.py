@@ -81,6 +81,24 @@ def structure_changed(seg: Any, what: str) -> None:
         _syncing = False
 
 
+def show_readings(settings: Any) -> int:
+    """Fill the editor of segments that have a reading but an empty editor (saved before the editor existed):
+    it shows the reading. The text, the reading and the markers stay as they are. Returns how many."""
+    shown = 0
+    for seg in settings.segments:
+        if seg.edit_emotion != "neutral" or seg.edit_intensity > 0 or any(
+                getattr(seg, au_prop(code)) > 0 for code in AUS):
+            continue
+        try:
+            reading = Instruction(str(seg.emotion), float(seg.intensity), aus_of(seg))
+        except AviTalkError:  # a reading this version cannot hold: the next text edit makes a new one
+            continue
+        if reading.emotion != "neutral" or reading.aus:
+            _show_structure(seg, reading)
+            shown += 1
+    return shown
+
+
 def set_au(seg: Any, code: str, value: float) -> None:
     """Set one action unit's slider (adding or removing the unit; the text follows)."""
     setattr(seg, au_prop(code), value)

@@ -142,3 +142,9 @@ def test_screenshot_script_saves_the_panel_in_use(tmp_path: Path) -> None:
     assert width > 800 and height > 600 and out.stat().st_size > 50_000  # a drawn 3D View, not a blank
     assert result["counts"]["AVITALK_PT_main"] >= 1 and result["counts"]["AVITALK_UL_segments"] >= 2
     assert result["draw_errors"] == [] and result["model"] == "procedural"
+    # the sliders rewrote the first segment's text; the timeline has its segment and word markers
+    assert result["text"].startswith("A strongly happy person speaks with") and "jaw mildly dropped" in result["text"]
+    words = len(AUDIO.with_suffix(".txt").read_text(encoding="utf-8").split())
+    assert result["markers"] >= words + 2
+    timeline_width, timeline_height = _png_size(tmp_path / "panel_timeline.png")
+    assert timeline_width == width and 40 < timeline_height < height

@@ -133,6 +133,27 @@ def test_action_unit_menu_and_dialog_edit_the_segment(enabled: Any) -> None:
         bpy.ops.avitalk.segment_edit_text(index=4, text="A person speaks.")
 
 
+def test_segments_saved_before_the_editor_show_their_reading_when_loaded(enabled: Any, tmp_path: Path) -> None:
+    settings = _scene().avi_talking
+    segments.fill(settings, TRACK)
+    segments._syncing = True  # as a .blend from before the editor: a reading, and the editor at its defaults
+    try:
+        for seg in settings.segments:
+            seg.edit_emotion, seg.edit_intensity = "neutral", 0.0
+            for code in AUS:
+                setattr(seg, segments.au_prop(code), 0.0)
+    finally:
+        segments._syncing = False
+    texts = [seg.text for seg in settings.segments]
+    path = tmp_path / "old.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))  # the add-on's load handler runs
+    loaded = bpy.context.scene.avi_talking.segments
+    assert [seg.text for seg in loaded] == texts  # the text is left as it was
+    assert [seg.edit_emotion for seg in loaded] == ["sad", "happy"] and _sliders(loaded[1]).keys() == {"AU12"}
+    assert len(bpy.context.scene.timeline_markers) == 2
+
+
 # ---- timeline -------------------------------------------------------------------------------------------
 
 def _markers(scene: Any) -> list[tuple[str, int]]:
