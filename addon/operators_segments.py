@@ -3,6 +3,7 @@ a segment's text in a wide dialog, word markers from the transcript, and cancel 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import bpy
@@ -156,8 +157,6 @@ class AVITALK_OT_word_markers(WorkerJobOperator):
         settings = _settings(context)
         if not settings.audio_path:
             raise AviTalkError("choose an audio file first")
-        from pathlib import Path
-
         audio = Path(bpy.path.abspath(settings.audio_path))
         if not audio.is_file():
             raise AviTalkError(f"audio file {audio} does not exist")

@@ -134,6 +134,9 @@ def _draw_fps(layout: UILayout, context: Context, settings: Any) -> None:
         row.prop(settings, "fps")
 
 
+TAKE_PREFIX = "AVI "  # takes.take_name's: dropped from the buttons, which have little room
+
+
 def _draw_takes(layout: UILayout, context: Context) -> None:
     key = takes.shape_key_of(context.active_object)
     found = takes.takes_for(key)
@@ -156,9 +159,6 @@ def _draw_takes(layout: UILayout, context: Context) -> None:
         meta = _meta(current)
         ui_text.draw_wrapped(box, context, f"{current.name}: {str(meta.get('model', '?')).split(':')[0]}, "
                              f"seed {meta.get('seed', '?')}", in_box=True)
-
-
-TAKE_PREFIX = "AVI "
 
 
 def _meta(action: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The add-on in a real, windowed Blender: Debian's Blender 3.4 binary under Xvfb, loading this checkout
 as a legacy add-on (``bl_info``), with the model in the worker process (this test's Python).
 
-Each test runs one in-Blender script from ``tests/blender_window/`` (or ``scripts/screenshot_panel.py``)
-through ``scripts/blender_ui.py`` and checks what it reported, and that Blender printed no Python
+Each test checks a run of an in-Blender script from ``tests/blender_window/`` (or
+``scripts/screenshot_panel.py``; draw_panels.py's one run serves two tests) through ``scripts/blender_ui.py``:
+what it reported, and that Blender printed no Python
 traceback (a ``draw`` that raises is printed, not raised). They launch a binary in a subprocess, so they
 run once, in the bpy 5.0.1 environment (not marked ``bpy``)."""
 
