@@ -133,10 +133,12 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         edited = None  # stage 1 predicts the instructions, unless the artist has segments (the procedural ignores them)
         if model.model != "procedural" and len(settings.segments):
             edited = tuple(track_from_dict({"segments": segments.track(settings)}))
+        # only the procedural model reads the transcript (stage 2 hears the audio; the transcript may be there for
+        # the word markers, and would only earn a warning worded for the command line)
+        transcript = (settings.transcript or None) if model.model == "procedural" else None
         options = GenerateOptions(
             model=model.model, device=model.device, runtime=model.runtime, fps=fps, seed=self._seed, lips=settings.lips,
-            expression=settings.expression, blinks=settings.blinks, transcript=settings.transcript or None,
-            instructions=edited)
+            expression=settings.expression, blinks=settings.blinks, transcript=transcript, instructions=edited)
         self._tmp = Path(tempfile.mkdtemp(prefix="avitalk-take-"))
         return {"audio": str(audio), "output": str(self._tmp / "take.npz"), "options": options.to_params()}
 

@@ -207,15 +207,19 @@ def test_jump_moves_the_playhead_to_a_segments_start(enabled: Any) -> None:
     assert bpy.ops.avitalk.segment_jump() == {"FINISHED"} and scene.frame_current == 5
 
 
-def test_bake_moves_markers_to_its_rate_and_shows_the_waveform(enabled: Any, spoken: SpokenClip) -> None:
+def test_bake_moves_markers_to_its_rate_and_shows_the_waveform(enabled: Any, spoken: SpokenClip,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
     scene = _scene(fps=24)
     bpy.ops.avitalk.add_head()
     settings = scene.avi_talking
-    settings.audio_path = str(spoken.path)
+    settings.audio_path, settings.transcript = str(spoken.path), spoken.text  # a transcript for word markers
     settings.use_scene_fps, settings.fps = False, 30.0
     segments.fill(settings, TRACK)
     assert ("S2 happy", 1 + 36) in _markers(scene)
+    capfd.readouterr()
     assert bpy.ops.avitalk.bake_audio() == {"FINISHED"}
+    reported = "".join(capfd.readouterr())
+    assert "transcript" not in reported  # stage 2 is not handed it: no warning meant for the command line
     assert scene.render.fps == 30 and ("S2 happy", 1 + 45) in _markers(scene)  # 1.5 s at the bake's 30 fps
     if compat.audio_supported():  # the PyPI bpy 4.2 has no audio: no strip at all there
         strips = list(compat.iter_sound_strips(scene))
