@@ -10,7 +10,7 @@ from types import ModuleType
 
 # Registered in this order, unregistered in reverse.
 _UI_MODULES: tuple[str, ...] = ("properties", "preferences", "worker_session", "rig_mapping", "operators",
-                                 "operators_flame", "panels", "panel_layers")
+                                 "operators_segments", "operators_flame", "panels", "panel_layers")
 
 
 def _modules() -> list[ModuleType]:

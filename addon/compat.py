@@ -10,6 +10,8 @@ releases — which have both the legacy and the slotted API — take the slotted
 - ``UILayout.progress`` is 4.0+; older layouts show the fraction as a text bar in a label.
 - ``bpy.utils.extension_path_user`` is 4.2+ (extensions); a legacy add-on has no per-extension folder.
 - ``ID.is_editable`` is 4.x; before it, data linked from a library (``ID.library``) is what cannot be edited.
+- Sound strips draw their waveform in the sequencer where ``show_waveform`` is on (3.x–5.0 all have it; it is
+  set only where the strip type offers it).
 
 - Actions: 4.2/4.3 keep F-curves in ``Action.fcurves`` (``fcurves.new(data_path, index, action_group)``).
   4.4+ have slotted/layered actions: ``Action.slots.new(id_type, name)``,
@@ -223,7 +225,7 @@ def shade_smooth(mesh: bpy.types.Mesh) -> None:
     mesh.polygons.foreach_set("use_smooth", [True] * len(mesh.polygons))
 
 
-_BAR_CELLS = 10
+_BAR_CELLS = 6  # a short bar: the sidebar's row also holds the stage and a cancel button
 
 
 def progress(layout: bpy.types.UILayout, factor: float, text: str) -> None:
@@ -260,3 +262,11 @@ def set_face_loops(mesh: bpy.types.Mesh, loop_starts: Any, loop_totals: Any) -> 
     total = bpy.types.MeshPolygon.bl_rna.properties.get("loop_total")
     if total is not None and not total.is_readonly:
         mesh.polygons.foreach_set("loop_total", loop_totals)
+
+
+def show_waveform(strip: Any) -> bool:
+    """Have the sequencer draw ``strip``'s waveform; False where the strip type has no such option."""
+    if "show_waveform" not in strip.bl_rna.properties:
+        return False
+    strip.show_waveform = True
+    return True

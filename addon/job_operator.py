@@ -31,6 +31,11 @@ class WorkerJobOperator(Operator):
     _timer: Any = None
     _request: dict[str, Any] | None = None
 
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        """Greyed out while a job runs: one job at a time (subclasses add their own conditions)."""
+        return not worker_session.busy()
+
     # ---- for subclasses -------------------------------------------------------------------------------
 
     def job_params(self, context: Context) -> dict[str, Any]:
@@ -86,7 +91,7 @@ class WorkerJobOperator(Operator):
         wm = context.window_manager
         if bpy.app.background or wm is None or context.window is None:
             return self.execute(context)
-        if worker_session.running is not None and not worker_session.running.job.done:
+        if worker_session.busy() and worker_session.running is not None:
             self.report({"WARNING"}, f"wait for {worker_session.running.label} to finish (or press Esc)")
             return {"CANCELLED"}
         params = self._prepare(context)

@@ -20,7 +20,7 @@ from ..core.common.errors import AviTalkError
 from ..core.instructions.track import track_from_dict
 from ..core.pipeline.options import GenerateOptions
 from ..core.rigs.report import channels_phrase, unplaced_phrase
-from . import compat, panel_layers, rig_mapping, segments, takes, worker_session
+from . import compat, panel_layers, rig_mapping, segments, takes, timeline, worker_session
 from .bake import bake_animation, scene_fps
 from .flame_rig import find_flame_rig
 from .head import build_head_object
@@ -82,7 +82,7 @@ class AVITALK_OT_analyze(WorkerJobOperator):
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        return _settings(context) is not None
+        return super().poll(context) and _settings(context) is not None
 
     def job_params(self, context: Context) -> dict[str, Any]:
         return {"audio": str(_audio_path(_settings(context)))}
@@ -116,7 +116,8 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
     @classmethod
     def poll(cls, context: Context) -> bool:
         obj = context.active_object
-        return obj is not None and obj.type in {"MESH", "ARMATURE"} and _settings(context) is not None
+        return (super().poll(context) and obj is not None and obj.type in {"MESH", "ARMATURE"}
+                and _settings(context) is not None)
 
     def job_params(self, context: Context) -> dict[str, Any]:
         scene, obj, settings = context.scene, context.active_object, _settings(context)
@@ -135,10 +136,12 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         edited = None  # stage 1 predicts the instructions, unless the artist has segments (the procedural ignores them)
         if model.model != "procedural" and len(settings.segments):
             edited = tuple(track_from_dict({"segments": segments.track(settings)}))
+        # only the procedural model reads the transcript (stage 2 hears the audio; the transcript may be there for
+        # the word markers, and would only earn a warning worded for the command line)
+        transcript = (settings.transcript or None) if model.model == "procedural" else None
         options = GenerateOptions(
             model=model.model, device=model.device, runtime=model.runtime, fps=fps, seed=self._seed, lips=settings.lips,
-            expression=settings.expression, blinks=settings.blinks, transcript=settings.transcript or None,
-            instructions=edited)
+            expression=settings.expression, blinks=settings.blinks, transcript=transcript, instructions=edited)
         self._tmp = Path(tempfile.mkdtemp(prefix="avitalk-take-"))
         return {"audio": str(audio), "output": str(self._tmp / "take.npz"), "options": options.to_params()}
 
@@ -181,6 +184,10 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
                                layer=layer)
         takes.mark_take(baked.action, takes.shape_key_of(obj), number)
         settings.seed = self._seed
+        strip = compat.sound_strips(scene).get(baked.sound_strip) if baked.sound_strip else None
+        if strip is not None:
+            compat.show_waveform(strip)
+        timeline.resync(scene)  # the bake may have changed the frame rate: markers move to their times
         for note in (*result.get("audio_warnings", ()), *warnings, *baked.notes):
             self.report({"WARNING"}, str(note))
         if sound is None:

@@ -7,14 +7,17 @@ from typing import Any
 
 from bpy.types import Context, Panel, UILayout, UIList
 
-from . import compat, takes, worker_session
-from .bake import META_PROPERTY
-from .segments import aus_of
+from ..core.instructions.au_names import au_label, au_name, au_short_name
+from ..core.instructions.schema import AUS
+from . import compat, segments, takes, timeline, ui_text, worker_session
+from .bake import META_PROPERTY, scene_fps
+from .operators_segments import word_markers_unavailable
 
 
 class AVITALK_UL_segments(UIList):
-    """One row per instruction segment: its times and the editable text (start and end are edited in the
-    active segment's box below the list, where they have room at the sidebar's default width)."""
+    """One row per instruction segment: a jump to its start, its times and the emotion it reads as (the text,
+    the times and the structure are edited in the active segment's box below the list, where they have room
+    at the sidebar's default width)."""
 
     def draw_item(self, context: Context | None, layout: UILayout, data: Any | None, item: Any | None,
                   icon: int | None, active_data: Any, active_property: str | None, index: int | None = 0,
@@ -22,30 +25,116 @@ class AVITALK_UL_segments(UIList):
         if item is None:
             return
         row = layout.row(align=True)
-        times = row.row(align=True)
-        times.ui_units_x = 3.5
-        times.label(text=f"{item.start:.1f}–{item.end:.1f}")
-        row.prop(item, "text", text="", emboss=False, icon="NONE" if item.understood and not item.ignored else "ERROR")
+        jump = row.operator("avitalk.segment_jump", text="", icon="TIME", emboss=False)
+        if jump is not None:
+            jump.index = index or 0
+        # the times (no unit: the row is narrow) get what the longest need — the last segment's, as the times
+        # only grow — and the emotion the rest
+        times = segment_times(item, unit="")
+        longest = segment_times(data.segments[-1], unit="") if data is not None and len(data.segments) else times
+        measure = ui_text.measurer(context)
+        room = ui_text.label_width(context, ui_text.ICON_WIDTH + ui_text.LIST_MARGIN)
+        split = row.split(factor=min(max((measure(longest) + 10 * ui_text.ui_scale(context)) / room, 0.3), 0.75),
+                          align=True)
+        split.label(text=times)
+        ok = item.understood and not item.ignored
+        split.label(text=item.emotion, icon="NONE" if ok else "ERROR")
 
 
-def _draw_interpretation(layout: UILayout, seg: Any) -> None:
-    """What the parser read from the active segment's text: emotion, intensity, AU bars, ignored words."""
+def segment_times(seg: Any, unit: str = " s") -> str:
+    """'0.00–1.25 s'."""
+    return f"{seg.start:.2f}–{seg.end:.2f}{unit}"
+
+
+def _au_text(context: Context, code: str, width: float) -> str:
+    """The slider's label: 'Brow lowerer (AU4)' where it fits beside the value, else the name alone, else
+    in fewer letters ('Lip corner puller L')."""
+    measure = ui_text.measurer(context)
+    room = width - measure("0.00") - 30 * ui_text.ui_scale(context)  # the value and the slider's padding
+    for text in (au_label(code), au_name(code)):
+        if measure(text) <= room:
+            return text
+    return au_short_name(code)
+
+
+def _draw_segment(layout: UILayout, context: Context, settings: Any, k: int) -> None:
+    """The active segment: its times, its text in full (wrapped; a wide editor in a dialog) and the structured
+    editor — emotion, intensity and a slider per action unit it has, plus a menu to add one."""
+    seg = settings.segments[k]
     box = layout.box()
-    times = box.row(align=True)
-    times.prop(seg, "start")
-    times.prop(seg, "end")
-    box.prop(seg, "text", text="")
-    emotion = seg.emotion if seg.emotion == "neutral" else f"{seg.emotion}, intensity {seg.intensity:.2f}"
-    box.label(text=f"Read as: {emotion}", icon="INFO")
+    head = box.row(align=True)
+    head.label(text=f"Segment {k + 1}: {segment_times(seg)}")
+    jump = head.operator("avitalk.segment_jump", text="", icon="TIME")
+    if jump is not None:
+        jump.index = k
+    times = box.column(align=True)
+    times.prop(seg, "start", text="Start (s)")
+    times.prop(seg, "end", text="End (s)")
+    ui_text.draw_wrapped(box, context, seg.text or "(no instruction: neutral)", in_box=True)
+    row = box.row(align=True)
+    row.prop(seg, "text", text="")
+    edit = row.operator("avitalk.segment_edit_text", text="", icon="GREASEPENCIL")
+    if edit is not None:
+        edit.index = k
     col = box.column(align=True)
-    for au, value in aus_of(seg).items():
-        compat.progress(col, value, f"{au} {value:.2f}")
+    col.prop(seg, "edit_emotion", text="")
+    sub = col.row(align=True)
+    sub.enabled = seg.edit_emotion != "neutral"
+    sub.prop(seg, "edit_intensity", slider=True)
+    # the units the segment has, one slider each (at 0 a unit leaves the text: Backspace over it resets it)
+    slider_width = ui_text.label_width(context, ui_text.BOX_MARGIN)
+    aus = box.column(align=True)
+    for code in AUS:
+        prop = segments.au_prop(code)
+        if getattr(seg, prop) > 0.0:
+            aus.prop(seg, prop, text=_au_text(context, code, slider_width), slider=True)
+    box.operator_menu_enum("avitalk.segment_au", "au", text="Add Action Unit", icon="ADD")
     if not seg.understood:
-        box.label(text="Nothing understood: this segment is neutral", icon="ERROR")
+        ui_text.draw_wrapped(box, context, "Nothing understood: this segment is neutral", icon="ERROR", in_box=True)
     if seg.ignored:
-        box.label(text=f"Ignored: {seg.ignored}", icon="ERROR")
+        ui_text.draw_wrapped(box, context, f"Ignored: {seg.ignored}", icon="ERROR", in_box=True)
     if seg.notes:
-        box.label(text=seg.notes, icon="INFO")
+        ui_text.draw_wrapped(box, context, seg.notes, icon="INFO", in_box=True)
+
+
+def _draw_status(layout: UILayout, context: Context) -> None:
+    """One row, always: the target, or while a job runs its progress and a cancel button. The panel keeps its
+    height when a job starts, so the sub-panels below need no re-layout (Blender animates that, and until it
+    has, their headers were drawn over the Seed and Bake rows)."""
+    row = layout.row(align=True)
+    running = worker_session.running
+    if running is not None and worker_session.busy():
+        compat.progress(row, running.job.fraction, f"{running.label}: {running.job.stage}")
+        row.operator("avitalk.cancel_job", text="", icon="CANCEL")
+        return
+    obj = context.active_object
+    row.label(text=f"Target: {obj.name if obj is not None else 'no active object'}", icon="OBJECT_DATA")
+
+
+def _draw_timeline(layout: UILayout, context: Context, settings: Any) -> None:
+    col = layout.column(align=True)
+    col.label(text="Timeline markers:")
+    row = col.row(align=True)
+    row.prop(settings, "segment_markers", text="Segments", toggle=True)
+    row.operator("avitalk.word_markers", text="Words", icon="MARKER")
+    if context.scene is not None and timeline.word_count(context.scene):
+        row.operator("avitalk.clear_word_markers", text="", icon="X")
+    unavailable = word_markers_unavailable(context)
+    if settings.transcript.strip() and unavailable:
+        ui_text.draw_wrapped(layout, context, unavailable, icon="INFO")
+
+
+def _draw_fps(layout: UILayout, context: Context, settings: Any) -> None:
+    """The frame rate the bake will use: the scene's (shown as a number, not a greyed field) or the panel's."""
+    row = layout.row(align=True)
+    row.prop(settings, "use_scene_fps", text="Scene FPS")
+    if settings.use_scene_fps and context.scene is not None:
+        row.label(text=f"{scene_fps(context.scene):.4g} fps")
+    else:
+        row.prop(settings, "fps")
+
+
+TAKE_PREFIX = "AVI "  # takes.take_name's: dropped from the buttons, which have little room
 
 
 def _draw_takes(layout: UILayout, context: Context) -> None:
@@ -56,14 +145,20 @@ def _draw_takes(layout: UILayout, context: Context) -> None:
     box = layout.box()
     box.label(text="Takes", icon="ACTION")
     current = takes.current_take(key)
+    col = box.column(align=True)
     for action in found:
         meta = _meta(action)
-        row = box.row(align=True)
-        props = row.operator("avitalk.use_take", text=action.name,
+        row = col.split(factor=0.68, align=True)
+        name = action.name[len(TAKE_PREFIX):] if action.name.startswith(TAKE_PREFIX) else action.name
+        props = row.operator("avitalk.use_take", text=name,
                              icon="CHECKMARK" if action == current else "BLANK1", depress=action == current)
         if props is not None:
             props.action = action.name
-        row.label(text=f"seed {meta.get('seed', '?')}, {str(meta.get('model', '?')).split(':')[0]}")
+        row.label(text=f"seed {meta.get('seed', '?')}")
+    if current is not None:
+        meta = _meta(current)
+        ui_text.draw_wrapped(box, context, f"{current.name}: {str(meta.get('model', '?')).split(':')[0]}, "
+                             f"seed {meta.get('seed', '?')}", in_box=True)
 
 
 def _meta(action: Any) -> dict[str, Any]:
@@ -101,29 +196,21 @@ class AVITALK_PT_main(_Sidebar):
         col = layout.column(align=True)
         col.prop(settings, "audio_path")
         col.prop(settings, "transcript")
-        obj = context.active_object
-        layout.label(text=f"Target: {obj.name if obj is not None else 'no active object'}", icon="OBJECT_DATA")
-
-        running = worker_session.running
-        if running is not None and not running.job.done:
-            compat.progress(layout, running.job.fraction, f"{running.label}: {running.job.stage}")
-            layout.label(text="Esc cancels", icon="CANCEL")
+        _draw_status(layout, context)
 
         layout.operator("avitalk.analyze", icon="VIEWZOOM")
         if len(settings.segments):
-            row = layout.row()
-            row.template_list("AVITALK_UL_segments", "", settings, "segments", settings, "active_segment", rows=4)
-            side = row.column(align=True)
-            side.operator("avitalk.segment_split", text="", icon="ADD")
-            side.operator("avitalk.segment_merge", text="", icon="REMOVE")
+            # as many rows as segments, up to 8: no scroll bar taking the rows' width before that
+            rows = min(max(len(settings.segments), 3), 8)
+            layout.template_list("AVITALK_UL_segments", "", settings, "segments", settings, "active_segment", rows=rows)
+            row = layout.row(align=True)
+            row.operator("avitalk.segment_split", text="Split", icon="ADD")
+            row.operator("avitalk.segment_merge", text="Merge", icon="REMOVE")
             if 0 <= settings.active_segment < len(settings.segments):
-                _draw_interpretation(layout, settings.segments[settings.active_segment])
+                _draw_segment(layout, context, settings, settings.active_segment)
+        _draw_timeline(layout, context, settings)
 
-        row = layout.row(align=True)
-        row.prop(settings, "use_scene_fps", text="Scene FPS")
-        sub = row.row(align=True)
-        sub.enabled = not settings.use_scene_fps
-        sub.prop(settings, "fps")
+        _draw_fps(layout, context, settings)
         col = layout.column(align=True)
         col.prop(settings, "lips", slider=True)
         col.prop(settings, "expression", slider=True)

@@ -1,15 +1,21 @@
 """Per-scene settings the panel edits (``scene.avi_talking``), with the instruction segments.
 
 Each segment keeps its editable text and, beside it, what the instruction parser read from it (emotion,
-intensity, action units, ignored words), refreshed whenever the text changes. Moving a segment's start
-or end moves the neighbouring segment's boundary with it, so the track stays without gaps or overlaps."""
+intensity, action units, ignored words), refreshed whenever the text changes, and the structured editor's
+values (emotion, intensity, a slider per action unit) that rewrite the text when moved (``segments.py``).
+Moving a segment's start or end moves the neighbouring segment's boundary with it, so the track stays
+without gaps or overlaps."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import (
     BoolProperty,
     CollectionProperty,
+    EnumProperty,
     FloatProperty,
     IntProperty,
     PointerProperty,
@@ -17,7 +23,10 @@ from bpy.props import (
 )
 from bpy.types import Context, PropertyGroup
 
-from . import segments
+from ..core.instructions.au_names import au_label
+from ..core.instructions.schema import AUS, EMOTIONS
+from ..core.instructions.text import EMOTION_WORDS
+from . import segments, timeline
 
 
 def _text_changed(self: AVITALK_PG_segment, context: Context) -> None:
@@ -32,12 +41,32 @@ def _end_changed(self: AVITALK_PG_segment, context: Context) -> None:
     segments.retimed(self, "end")
 
 
+def _emotion_changed(self: AVITALK_PG_segment, context: Context) -> None:
+    segments.structure_changed(self, "emotion")
+
+
+def _intensity_changed(self: AVITALK_PG_segment, context: Context) -> None:
+    segments.structure_changed(self, "intensity")
+
+
+def _au_changed(self: AVITALK_PG_segment, context: Context) -> None:
+    segments.structure_changed(self, "au")
+
+
+def _markers_changed(self: AVITALK_PG_settings, context: Context) -> None:
+    timeline.sync_segment_markers(cast(bpy.types.Scene, self.id_data))
+
+
+EMOTION_ITEMS = [(e, EMOTION_WORDS[e].capitalize(), f"Speak {EMOTION_WORDS[e]}") for e in EMOTIONS]
+
+
 class AVITALK_PG_segment(PropertyGroup):
+    # plain seconds with two decimals: Blender 3.4 draws a TIME_ABSOLUTE unit rounded to whole seconds
     start: FloatProperty(  # type: ignore[valid-type]
-        name="Start", description="Start of the segment (seconds from the audio start)", min=0.0, unit="TIME_ABSOLUTE",
-        precision=2, step=10, update=_start_changed)
+        name="Start", description="Start of the segment (seconds from the audio start)", min=0.0, precision=2,
+        step=10, update=_start_changed)
     end: FloatProperty(  # type: ignore[valid-type]
-        name="End", description="End of the segment (seconds)", min=0.0, unit="TIME_ABSOLUTE", precision=2, step=10,
+        name="End", description="End of the segment (seconds from the audio start)", min=0.0, precision=2, step=10,
         update=_end_changed)
     text: StringProperty(  # type: ignore[valid-type]
         name="Instruction", description="How this stretch is spoken, in words (edit freely: the parser reads it)",
@@ -49,6 +78,14 @@ class AVITALK_PG_segment(PropertyGroup):
     ignored: StringProperty(name="Ignored Words")  # type: ignore[valid-type]
     notes: StringProperty(name="Parser Notes")  # type: ignore[valid-type]
     understood: BoolProperty(name="Understood", default=True)  # type: ignore[valid-type]
+    # the structured editor: shows the parser's reading of the text; moving one rewrites the text (segments.py)
+    edit_emotion: EnumProperty(  # type: ignore[valid-type]
+        name="Emotion", description="The emotion (rewrites the instruction text)", items=EMOTION_ITEMS,
+        default="neutral", update=_emotion_changed)
+    edit_intensity: FloatProperty(  # type: ignore[valid-type]
+        name="Intensity", description="How strongly the emotion shows (rewrites the instruction text)", min=0.0,
+        max=1.0, precision=2, update=_intensity_changed)
+    # and au_AU1 … au_AU45R, one slider per action unit (added below)
 
 
 class AVITALK_PG_settings(PropertyGroup):
@@ -76,13 +113,35 @@ class AVITALK_PG_settings(PropertyGroup):
     segments_audio: StringProperty(  # type: ignore[valid-type]
         name="Analysed Audio", description="sha256 of the audio the segments were analysed from")
     show_takes: BoolProperty(name="Takes", default=True)  # type: ignore[valid-type]
+    segment_markers: BoolProperty(  # type: ignore[valid-type]
+        name="Segment Markers", description="A timeline marker at each segment's start, named by its emotion",
+        default=True, update=_markers_changed)
+
+
+# One slider per action unit the instruction language knows, named in plain words ("Brow lowerer (AU4)").
+for _code in AUS:
+    AVITALK_PG_segment.__annotations__[segments.au_prop(_code)] = FloatProperty(
+        name=au_label(_code), description=f"{au_label(_code)}: how strongly (rewrites the instruction text)",
+        min=0.0, max=1.0, precision=2, update=_au_changed)
+
+
+@persistent
+def _show_saved_readings(_file: object = None) -> None:
+    """After a .blend loads: segments saved before the structured editor existed show their reading in it."""
+    for scene in bpy.data.scenes:
+        settings = getattr(scene, "avi_talking", None)
+        if settings is not None:
+            segments.show_readings(settings)
 
 
 def register_extra() -> None:
     bpy.types.Scene.avi_talking = PointerProperty(type=AVITALK_PG_settings)  # type: ignore[attr-defined]
+    bpy.app.handlers.load_post.append(_show_saved_readings)
 
 
 def unregister_extra() -> None:
+    if _show_saved_readings in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_show_saved_readings)
     del bpy.types.Scene.avi_talking  # type: ignore[attr-defined]
 
 

@@ -1,8 +1,11 @@
 """The instruction segments in the panel: filling them from an analysis, reading them back as an
-instruction track for the model, what the parser understood, and split / merge / retime.
+instruction track for the model, what the parser understood, the structured editor (emotion, intensity, a
+slider per action unit) kept in step with the text both ways, and split / merge / retime (with the timeline's
+segment markers following).
 
-No model logic here: the interpretation is ``core.instructions.parser.parse``; this module only moves
-values between it and Blender properties."""
+No model logic here: the interpretation is ``core.instructions.parser.parse`` and the sentence a structure
+makes is ``core.instructions.text.to_text``; this module only moves values between them and Blender
+properties. The text stays the source of truth: what is baked is what the parser reads from it."""
 
 from __future__ import annotations
 
@@ -12,13 +15,24 @@ from typing import Any
 
 from ..core.common.errors import AviTalkError
 from ..core.instructions.parser import parse
+from ..core.instructions.schema import AUS, Instruction
+from ..core.instructions.text import to_text
+from . import timeline
 
 MIN_LENGTH = 0.1  # seconds: no segment gets shorter by splitting or retiming
+DEFAULT_INTENSITY = 0.5  # an emotion picked while the intensity is 0 starts here ("fairly"), an added AU too
 _retiming = False  # set while this module moves boundaries (the property updates call back into it)
+_syncing = False  # set while the text and the structured editor are written from each other (ditto)
+
+
+def au_prop(code: str) -> str:
+    """The segment property of an action unit's slider: 'AU4' → 'au_AU4'."""
+    return f"au_{code}"
 
 
 def interpret(seg: Any) -> None:
-    """Refresh what the parser read from ``seg.text``."""
+    """Refresh what the parser read from ``seg.text``; the structured editor shows that reading unless the
+    editor itself wrote the text."""
     result = parse(seg.text)
     seg.emotion = result.instruction.emotion
     seg.intensity = result.instruction.intensity
@@ -26,6 +40,68 @@ def interpret(seg: Any) -> None:
     seg.ignored = ", ".join(item.word for item in result.ignored)
     seg.notes = "; ".join(result.warnings)
     seg.understood = not result.empty
+    if not _syncing:
+        _show_structure(seg, result.instruction)
+    if not _retiming:  # a bulk change (fill, split) syncs once at its end
+        timeline.sync_segment_markers(seg.id_data)
+
+
+def _show_structure(seg: Any, instruction: Instruction) -> None:
+    global _syncing
+    _syncing = True
+    try:
+        seg.edit_emotion = instruction.emotion
+        seg.edit_intensity = instruction.intensity
+        for code in AUS:
+            setattr(seg, au_prop(code), instruction.aus.get(code, 0.0))
+    finally:
+        _syncing = False
+
+
+def structure(seg: Any) -> Instruction:
+    """The structured editor's values as an Instruction (no intensity for neutral; AUs at 0 left out)."""
+    emotion = str(seg.edit_emotion)
+    aus = {code: value for code in AUS if (value := float(getattr(seg, au_prop(code)))) > 0.0}
+    return Instruction(emotion, float(seg.edit_intensity) if emotion != "neutral" else 0.0, aus)
+
+
+def structure_changed(seg: Any, what: str) -> None:
+    """After the emotion, the intensity or an action unit's slider moved: the sentence is rewritten from
+    the structure (``to_text``) and read back by the parser, which gives the sliders' values to within an
+    adverb's bin (seven per 0..1). The sliders keep what the artist set."""
+    global _syncing
+    if _syncing:
+        return
+    _syncing = True
+    try:
+        if what == "emotion" and seg.edit_emotion != "neutral" and seg.edit_intensity <= 0.0:
+            seg.edit_intensity = DEFAULT_INTENSITY
+        seg.text = to_text(structure(seg))  # its update re-reads it (interpret)
+    finally:
+        _syncing = False
+
+
+def show_readings(settings: Any) -> int:
+    """Fill the editor of segments that have a reading but an empty editor (saved before the editor existed):
+    it shows the reading. The text, the reading and the markers stay as they are. Returns how many."""
+    shown = 0
+    for seg in settings.segments:
+        if seg.edit_emotion != "neutral" or seg.edit_intensity > 0 or any(
+                getattr(seg, au_prop(code)) > 0 for code in AUS):
+            continue
+        try:
+            reading = Instruction(str(seg.emotion), float(seg.intensity), aus_of(seg))
+        except AviTalkError:  # a reading this version cannot hold: the next text edit makes a new one
+            continue
+        if reading.emotion != "neutral" or reading.aus:
+            _show_structure(seg, reading)
+            shown += 1
+    return shown
+
+
+def set_au(seg: Any, code: str, value: float) -> None:
+    """Set one action unit's slider (adding or removing the unit; the text follows)."""
+    setattr(seg, au_prop(code), value)
 
 
 def aus_of(seg: Any) -> dict[str, float]:
@@ -50,6 +126,7 @@ def fill(settings: Any, segments: Iterable[Mapping[str, Any]]) -> int:
     finally:
         _retiming = False
     settings.active_segment = 0
+    timeline.sync_segment_markers(settings.id_data)
     return len(items)
 
 
@@ -92,6 +169,7 @@ def retimed(seg: Any, which: str) -> None:
                 items[k + 1].start = seg.end
     finally:
         _retiming = False
+    timeline.sync_segment_markers(seg.id_data)
 
 
 def split(settings: Any, index: int, at: float | None = None) -> int:
@@ -115,6 +193,7 @@ def split(settings: Any, index: int, at: float | None = None) -> int:
     finally:
         _retiming = False
     settings.active_segment = index + 1
+    timeline.sync_segment_markers(settings.id_data)
     return index + 1
 
 
@@ -131,3 +210,4 @@ def merge(settings: Any, index: int) -> None:
     finally:
         _retiming = False
     settings.active_segment = index
+    timeline.sync_segment_markers(settings.id_data)

@@ -47,6 +47,11 @@ _worker_config: WorkerConfig | None = None
 running: Running | None = None
 
 
+def busy() -> bool:
+    """Whether a modal job is running (the operators that would start another are greyed out meanwhile)."""
+    return running is not None and not running.job.done
+
+
 def config(prefs: AVITALK_AddonPreferences | None) -> WorkerConfig:
     if prefs is None:
         return WorkerConfig()

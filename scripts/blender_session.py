@@ -112,10 +112,46 @@ def last_tab(region: Any) -> None:
     sidebar opens, Ctrl+Shift+Tab wraps around to the last. The switch happens when Blender handles the
     events, after the current step."""
     win = window()
-    x, y = region.x + region.width // 2, region.y + region.height // 2
+    # near the region's top, over the first panel: where an overlapping sidebar has no panel, events go to
+    # the 3D View under it (whose Ctrl+Shift+Tab is the snapping menu)
+    x, y = region.x + region.width // 2, region.y + region.height - 40
     win.event_simulate(type="MOUSEMOVE", value="NOTHING", x=x, y=y)
     win.event_simulate(type="TAB", value="PRESS", x=x, y=y, ctrl=True, shift=True)
     win.event_simulate(type="TAB", value="RELEASE", x=x, y=y, ctrl=True, shift=True)
+
+
+def park_mouse() -> None:
+    """Move the pointer into the 3D View, away from the sidebar, so no tooltip opens over the panel."""
+    region = region_of(area_of("VIEW_3D"), "WINDOW")
+    window().event_simulate(type="MOUSEMOVE", value="NOTHING", x=region.x + region.width // 3,
+                            y=region.y + region.height // 2)
+
+
+def region_pixels(path: Path, area: Any, region: Any) -> Any:
+    """The RGBA pixels of ``region`` in a screenshot of ``area`` (``screenshot(path, area)``), as a numpy array
+    of rows from the bottom up (Blender's image order)."""
+    import numpy as np
+
+    image = bpy.data.images.load(str(path))
+    try:
+        width, height = image.size
+        pixels = np.empty(width * height * 4, dtype=np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    if (width, height) != (area.width, area.height):
+        raise RuntimeError(f"the screenshot is {width}×{height}, the area {area.width}×{area.height}")
+    x0, y0 = region.x - area.x, region.y - area.y
+    return pixels.reshape(height, width, 4)[y0:y0 + region.height, x0:x0 + region.width]
+
+
+def changed_rows(before: Path, after: Path, area: Any, region: Any) -> float:
+    """The share of ``region``'s pixel rows that differ between two screenshots of ``area``."""
+    import numpy as np
+
+    a, b = region_pixels(before, area, region), region_pixels(after, area, region)
+    differs = (np.abs(a - b) > 0.02).any(axis=(1, 2))
+    return float(differs.mean())
 
 
 def show_addon_preferences(area: Any) -> None:

@@ -6,7 +6,8 @@ The add-on reaches Blender through a throw-away user scripts folder (``BLENDER_U
 The worker Python (Blender's own has no soundfile/soxr/pocketsphinx) is the Python running this file,
 unless ``AVITALK_WORKER_PYTHON`` says otherwise (``run(..., env={"AVITALK_WORKER_PYTHON": ""})``: none set).
 The script gets ``ARGS`` after ``--`` in ``sys.argv`` and the path of a JSON file for its results in
-``AVITALK_RESULT`` (see ``blender_session.finish``).
+``AVITALK_RESULT`` (see ``blender_session.finish``). The screen is 1600×1000 unless ``AVITALK_SCREEN``
+(``WIDTHxHEIGHT``) says otherwise.
 
 Used by ``tests/test_blender_window.py`` and ``scripts/screenshot_panel.sh``. Needs ``blender`` and
 ``xvfb-run`` on the PATH (Debian: ``apt-get install blender xvfb xauth python3-numpy``).
@@ -59,7 +60,7 @@ def _copy_tracked(target: Path) -> None:
 
 
 def run(script: Path, *args: str, timeout: float = 90.0, env: dict[str, str] | None = None,
-        installed_copy: bool = False) -> BlenderRun:
+        screen: tuple[int, int] = SCREEN, installed_copy: bool = False) -> BlenderRun:
     """Run ``script`` in Blender under Xvfb (see the module docstring) and collect what it reported.
     ``installed_copy``: the add-on is a copy of the tracked files, as an install would be, instead of a link to
     this checkout (whose ``.venv`` the worker detection would find)."""
@@ -86,7 +87,7 @@ def run(script: Path, *args: str, timeout: float = 90.0, env: dict[str, str] | N
             **(env or {}),
         }
         full_env.setdefault("AVITALK_WORKER_PYTHON", sys.executable)
-        width, height = SCREEN
+        width, height = screen
         command = ["xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24",
                    "blender", "--factory-startup", "--window-geometry", "0", "0", str(width), str(height),
                    "--enable-event-simulate",
@@ -112,8 +113,10 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
+    size = os.environ.get("AVITALK_SCREEN", "")  # "WIDTHxHEIGHT": a taller screen shows the whole panel
+    screen = tuple(int(n) for n in size.split("x")) if size else SCREEN
     try:
-        outcome = run(Path(argv[0]).resolve(), *argv[1:], timeout=300.0)
+        outcome = run(Path(argv[0]).resolve(), *argv[1:], timeout=300.0, screen=(screen[0], screen[1]))
     except (FileNotFoundError, TimeoutError) as exc:
         print(f"blender_ui: {exc}", file=sys.stderr)
         return 1

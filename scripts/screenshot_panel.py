@@ -1,9 +1,11 @@
-"""The README's panel picture: runs inside a windowed Blender started by ``scripts/blender_ui.py``
+"""The README's panel pictures: runs inside a windowed Blender started by ``scripts/blender_ui.py``
 (``scripts/screenshot_panel.sh`` does that). Args: AUDIO OUT.png [MODEL].
 
-Adds the built-in head, analyses AUDIO, gives the first segment a happier instruction, bakes it with
-MODEL (default: the preferences' default, stage 2) in the worker process, moves to the frame where the
-mouth is widest, frames the head and saves the 3D View with its sidebar open on the add-on's tab."""
+Adds the built-in head, analyses AUDIO, gives the first segment a happier instruction and moves two of its
+sliders (the text follows), puts word markers from AUDIO's transcript (AUDIO with .txt, when there is one)
+on the timeline, bakes with MODEL (default: the preferences' default, stage 2) in the worker process, moves
+to the frame where the mouth is widest, frames the head and saves the 3D View with its sidebar open on the
+add-on's tab as OUT.png, and the timeline with the segment and word markers as OUT_timeline.png."""
 
 from __future__ import annotations
 
@@ -58,7 +60,15 @@ def steps() -> session.Steps:
     settings.audio_path = audio
     if "FINISHED" not in bpy.ops.avitalk.analyze():
         raise RuntimeError("Analyze failed (see the console)")
-    settings.segments[0].text = INSTRUCTION
+    first = settings.segments[0]
+    first.text = INSTRUCTION
+    first.edit_intensity = 0.8  # the sliders rewrite the text: "An extremely happy person … jaw mildly dropped"
+    first.au_AU26 = 0.35
+    transcript = Path(args[0]).with_suffix(".txt")
+    if transcript.is_file():
+        settings.transcript = transcript.read_text(encoding="utf-8").strip()
+        if "FINISHED" not in bpy.ops.avitalk.word_markers():
+            raise RuntimeError("Word Markers failed (see the console)")
     if "FINISHED" not in bpy.ops.avitalk.bake_audio():
         raise RuntimeError("Bake failed (see the console)")
     scene = bpy.context.scene
@@ -78,10 +88,18 @@ def steps() -> session.Steps:
     with session.in_view3d():
         bpy.ops.view3d.view_selected()  # frames the selected head, with the sidebar open
     head.select_set(False)  # no selection outline; it stays the active object (the panel's target)
+    session.park_mouse()
+    timeline_area = session.area_of("DOPESHEET_EDITOR")  # the default layout's Timeline
+    with bpy.context.temp_override(window=session.window(), area=timeline_area,
+                                   region=session.region_of(timeline_area, "WINDOW")):
+        bpy.ops.action.view_all()  # the whole baked range, with every marker
     yield 0.1
     session.screenshot(out, area)
-    return {"screenshot": str(out), "counts": counter.counts, "draw_errors": counter.errors,
-            "model": prefs.model, "head_faces": len(head.data.polygons)}
+    timeline_out = out.with_name(f"{out.stem}_timeline.png")
+    session.screenshot(timeline_out, timeline_area)
+    return {"screenshot": str(out), "timeline": str(timeline_out), "counts": counter.counts,
+            "draw_errors": counter.errors, "model": prefs.model, "head_faces": len(head.data.polygons),
+            "markers": len(scene.timeline_markers), "text": first.text}
 
 
 session.run_steps(steps())

@@ -243,6 +243,11 @@ class RecordingLayout:
 
         return Props()
 
+    def operator_menu_enum(self, idname: str, property: str, **kwargs: Any) -> None:
+        group, name = idname.split(".")
+        assert property in getattr(getattr(bpy.ops, group), name).get_rna_type().properties
+        self.log.append(f"menu:{idname}.{property}")
+
     def prop_search(self, data: Any, name: str, search_data: Any, search_prop: str, **kwargs: Any) -> None:
         assert name in data.bl_rna.properties and search_prop in search_data.bl_rna.properties
         self.log.append(f"prop_search:{kwargs.get('text', name)}")
@@ -276,9 +281,9 @@ def test_panels_draw(enabled: Any, spoken: SpokenClip) -> None:
     takes.mark_take(action, head.data.shape_keys, 1)
     compat.assign_action(head.data.shape_keys, action)
     log = _draw(bpy.types.AVITALK_PT_main)
-    assert "list:AVITALK_UL_segments" in log and "label:Read as: angry, intensity 0.50" in log
-    assert any(line.startswith("progress:AU4") for line in log) and any("Ignored:" in line for line in log)
-    assert "set:new_take" in log and "set:action" in log and "label:seed 3, stage2" in log
+    assert "list:AVITALK_UL_segments" in log and "prop:edit_emotion" in log and "prop:edit_intensity" in log
+    assert "prop:au_AU4" in log and "prop:au_AU1" not in log and any("Ignored:" in line for line in log)
+    assert "set:new_take" in log and "set:action" in log and "label:seed 3" in log
     assert "operator:avitalk.add_flame_head" in _draw(bpy.types.AVITALK_PT_flame)
     assert "label:Not matched yet: names are matched automatically at bake time" in _draw(bpy.types.AVITALK_PT_mapping)
     head.data.shape_keys.key_blocks["jawOpen"].name = "MTH_open"

@@ -2,8 +2,9 @@
 as a legacy add-on (``bl_info``), with the model in the worker process (this test's Python), or — the default
 models, no worker Python anywhere — inside Blender's own Python.
 
-Each test runs one in-Blender script from ``tests/blender_window/`` (or ``scripts/screenshot_panel.py``)
-through ``scripts/blender_ui.py`` and checks what it reported, and that Blender printed no Python
+Each test checks a run of an in-Blender script from ``tests/blender_window/`` (or
+``scripts/screenshot_panel.py``; draw_panels.py's one run serves two tests) through ``scripts/blender_ui.py``:
+what it reported, and that Blender printed no Python
 traceback (a ``draw`` that raises is printed, not raised). They launch a binary in a subprocess, so they
 run once, in the bpy 5.0.1 environment (not marked ``bpy``)."""
 
@@ -23,6 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "blender_window"
 AUDIO = ROOT / "samples" / "sample.wav"
+EDITED_TEXT = "A happy person speaks with a broad smile, raised brows and zorbly flutter"  # draw_panels.py's
 
 
 def _load_runner() -> ModuleType:
@@ -52,8 +54,14 @@ def _run(script: Path, *args: str, env: dict[str, str] | None = None, installed_
     return run
 
 
-def test_panels_segment_list_and_preferences_draw_in_a_window() -> None:
-    run = _run(SCRIPTS / "draw_panels.py", str(AUDIO))
+@pytest.fixture(scope="module")
+def draw_panels_run() -> Any:
+    """One run of draw_panels.py, checked by the two tests below."""
+    return _run(SCRIPTS / "draw_panels.py", str(AUDIO))
+
+
+def test_panels_segment_list_and_preferences_draw_in_a_window(draw_panels_run: Any) -> None:
+    run = draw_panels_run
     result = run.result
     assert result["head_faces"] > 10000  # 3.4 keeps the faces only with loop_total set (compat)
     assert result["analyze"] == ["FINISHED"] and len(result["segments"]) >= 2
@@ -75,6 +83,37 @@ def test_panels_segment_list_and_preferences_draw_in_a_window() -> None:
     assert result["test_worker"] == ["FINISHED"] and f"worker: {sys.executable}" in run.stdout
     assert result["counts"]["AVITALK_AddonPreferences"] >= 1
     assert result["draw_errors"] == []
+
+
+def test_segment_editor_at_the_default_sidebar_width(draw_panels_run: Any) -> None:
+    """The same run, for issue 17's panel: text wrapped at the sidebar's default width, the panel's height
+    kept while a job runs (no sub-panel drawn over its buttons), the controls that would start a second
+    job greyed, timeline markers for segments and (aligned in the worker) words, the jump, the wide editor."""
+    from avi_talking.core.lipsync.phone_timing import tokenize
+
+    result = draw_panels_run.result
+    sidebar = result["sidebar"]
+    assert abs(sidebar["region_width"] - 220 * sidebar["ui_scale"]) <= 1  # Blender's default sidebar width
+    edited = [entry for entry in result["wrapped"] if entry["text"] == EDITED_TEXT]
+    assert edited, "the segment's text was not drawn wrapped"
+    for entry in edited:
+        assert entry["region_width"] == sidebar["region_width"] and len(entry["lines"]) >= 3
+        assert " ".join(entry["lines"]) == EDITED_TEXT and entry["widest"] <= entry["width"]
+    # Bake starts: of the sidebar's pixel rows only the status row and the greyed buttons change (before,
+    # two more rows pushed everything down and the sub-panels' headers were drawn over Seed and Bake: 77%)
+    assert result["rows_changed"] < 0.25, result["rows_changed"]
+    assert result["poll_while_running"] == {"analyze": False, "bake_audio": False, "word_markers": False,
+                                            "cancel_job": True}
+    assert result["segment_markers"] == [[1, "S1 happy"], [result["jump_frame"][1], "S2 happy"]]
+    assert result["jump"] == ["FINISHED"] and result["jump_frame"][0] == result["jump_frame"][1]
+    assert result["words_invoke"] == ["RUNNING_MODAL"] and result["words"]["error"] is None
+    assert result["word_markers"] == tokenize(AUDIO.with_suffix(".txt").read_text(encoding="utf-8"))
+    # with jobs kept inside Blender (no pocketsphinx there) the panel says so and the button is greyed
+    assert "pocketsphinx" in result["words_unavailable"] and result["words_poll_in_process"] is False
+    assert result["words_unavailable"] in result["wrapped_in_process"]
+    # the wide editor: a dialog Blender drew, the text on one line at its width
+    assert result["dialog_invoke"] == ["RUNNING_MODAL"] and result["counts"]["AVITALK_OT_segment_edit_text"] >= 1
+    assert [entry["lines"] for entry in result["dialog_wrapped"]][:1] == [[EDITED_TEXT]]
 
 
 def test_undo_restores_the_scene_exactly_and_each_bake_is_one_step() -> None:
@@ -107,6 +146,12 @@ def test_screenshot_script_saves_the_panel_in_use(tmp_path: Path) -> None:
     assert width > 800 and height > 600 and out.stat().st_size > 50_000  # a drawn 3D View, not a blank
     assert result["counts"]["AVITALK_PT_main"] >= 1 and result["counts"]["AVITALK_UL_segments"] >= 2
     assert result["draw_errors"] == [] and result["model"] == "procedural"
+    # the sliders rewrote the first segment's text; the timeline has its segment and word markers
+    assert result["text"].startswith("A strongly happy person speaks with") and "jaw mildly dropped" in result["text"]
+    words = len(AUDIO.with_suffix(".txt").read_text(encoding="utf-8").split())
+    assert result["markers"] >= words + 2
+    timeline_width, timeline_height = _png_size(tmp_path / "panel_timeline.png")
+    assert timeline_width == width and 40 < timeline_height < height
 
 
 def _path_without_python(folder: Path) -> str:

@@ -14,6 +14,7 @@ import itertools
 import re
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,16 @@ def align_phones(audio: Audio, transcript: str, progress: ProgressFn = null_prog
 
 def _align_piece(samples: np.ndarray, sr: int, words: list[str]) -> list[Phone] | None:
     """Align ``words`` to ``samples``, trying the passes in turn; None when none reaches the end."""
+    alignment = _alignment(samples, sr, words)
+    if alignment is None:
+        return None
+    segments = [(ph.name, ph.start, ph.start + ph.duration) for word in alignment for ph in word]
+    return _to_phones(segments, len(samples) / sr)
+
+
+def _alignment(samples: np.ndarray, sr: int, words: list[str]) -> Any | None:
+    """pocketsphinx's word alignment (words, each iterating its phones; times in frames of the padded
+    signal) from the first pass that reaches the end of ``words``; None when none does."""
     pcm = prepare_pcm(samples, sr)
     for options in _ALIGN_PASSES:
         decoder = _decoder(**options)
@@ -195,9 +206,67 @@ def _align_piece(samples: np.ndarray, sr: int, words: list[str]) -> list[Phone] 
         decoder.end_utt()
         alignment = decoder.get_alignment()
         if alignment is not None and _covers([w.name for w in alignment], words):
-            segments = [(ph.name, ph.start, ph.start + ph.duration) for word in alignment for ph in word]
-            return _to_phones(segments, len(samples) / sr)
+            return alignment
     return None
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """One transcript word with its aligned times in seconds from the audio start."""
+
+    word: str
+    start: float
+    end: float
+
+
+def align_words(audio: Audio, transcript: str) -> list[TimedWord]:
+    """When each word of ``transcript`` is spoken (forced alignment, as ``align_phones`` does it: the whole
+    clip, then sentence by sentence cut at the longest pauses). Raises AviTalkError when neither aligns: a
+    word marker placed by guess would mislead more than none."""
+    words = tokenize(transcript)
+    if not words:
+        raise AviTalkError("the transcript is empty")
+    if audio.is_silent:
+        raise AviTalkError("cannot align a transcript to silent audio")
+    timed = _timed_words(audio.samples, audio.sr, words, 0.0)
+    if timed is None:
+        timed = _timed_words_by_sentences(audio, transcript)
+    if timed is None:
+        raise AviTalkError("the transcript could not be aligned to the audio (does it say what is spoken?)")
+    return timed
+
+
+def _timed_words(samples: np.ndarray, sr: int, words: list[str], offset: float) -> list[TimedWord] | None:
+    alignment = _alignment(samples, sr, words)
+    if alignment is None:
+        return None
+    duration = len(samples) / sr
+    timed: list[TimedWord] = []
+    for word in alignment:
+        name = re.sub(r"\(\d+\)$", "", word.name)
+        if name.startswith(("<", "[")) or name == "</s>":  # sentence marks, silence and noise fillers
+            continue
+        start = min(max(0.0, word.start / FRAME_RATE - PAD_SECONDS + TIME_OFFSET), duration)
+        end = min(max(start, (word.start + word.duration) / FRAME_RATE - PAD_SECONDS + TIME_OFFSET), duration)
+        timed.append(TimedWord(name, round(start + offset, 4), round(end + offset, 4)))
+    return timed
+
+
+def _timed_words_by_sentences(audio: Audio, transcript: str) -> list[TimedWord] | None:
+    sentences = [w for w in (tokenize(s) for s in re.split(r"(?<=[.!?;:])\s+", transcript)) if w]
+    if len(sentences) < 2:
+        return None
+    cuts = _pause_cuts(audio, len(sentences) - 1)
+    if cuts is None:
+        return None
+    bounds = [0, *cuts, len(audio.samples)]
+    timed: list[TimedWord] = []
+    for (a, b), words in zip(itertools.pairwise(bounds), sentences, strict=True):
+        piece = _timed_words(audio.samples[a:b], audio.sr, words, a / audio.sr)
+        if piece is None:
+            return None
+        timed.extend(piece)
+    return timed
 
 
 def _align_by_sentences(audio: Audio, transcript: str) -> list[Phone] | None:

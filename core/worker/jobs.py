@@ -53,7 +53,8 @@ class JobRunner:
     def run(self, op: str, params: dict[str, Any], progress: ProgressFn) -> tuple[dict[str, Any], list[str]]:
         """``(result, warnings)``; raises AviTalkError (one line) on bad input, Cancelled when stopped."""
         handlers: dict[str, Callable[[dict[str, Any], ProgressFn], dict[str, Any]]] = {
-            "probe": lambda _params, _progress: probe(), "analyze": self.analyze, "generate": self.generate}
+            "probe": lambda _params, _progress: probe(), "analyze": self.analyze, "generate": self.generate,
+            "align_words": self.align_words}
         handler = handlers.get(op)
         if handler is None:
             raise AviTalkError(f"unknown worker operation {op!r} (known: {', '.join(handlers)})")
@@ -85,6 +86,25 @@ class JobRunner:
         audio = clip.audio
         return {**clip.stage1, "cached": cached, "audio_sha256": audio.sha256, "duration": round(audio.duration, 6),
                 "audio_warnings": list(audio.warnings)}
+
+    def align_words(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
+        """When each word of ``params["transcript"]`` is spoken (pocketsphinx forced alignment): the panel's word
+        markers."""
+        from ..lipsync.phone_timing import align_words
+        from ..pipeline.options import GenerateOptions
+
+        transcript = params.get("transcript")
+        if not isinstance(transcript, str) or not transcript.strip():
+            raise AviTalkError("no transcript to align: type what is said in the Transcript field")
+        limit = params.get("max_seconds", GenerateOptions.max_seconds)
+        options = GenerateOptions.from_params({"model": "procedural", "transcript": transcript,
+                                               "max_seconds": limit})  # checked as generate checks them
+        clip, _ = self.cache.clip(_audio_param(params), options.max_seconds)
+        progress("audio", 0.1)
+        words = align_words(clip.audio, transcript)
+        progress("done", 1.0)
+        return {"words": [{"word": w.word, "start": w.start, "end": w.end} for w in words],
+                "audio_sha256": clip.audio.sha256}
 
     def generate(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
         """Audio + options (``GenerateOptions.to_params``) → an animation file (``params["output"]``, .npz),

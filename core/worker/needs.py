@@ -33,8 +33,10 @@ def needs(op: str, params: dict[str, Any]) -> list[Need]:
             found.append(Need("pocketsphinx", "the procedural model's phone timing"))
         elif options.runtime == "torch" or options.device.startswith("cuda"):
             found.append(Need("torch", "stage 2's torch runtime" + (" on CUDA" if "cuda" in options.device else "")))
+    elif op == "align_words":
+        found.append(Need("pocketsphinx", "aligning the transcript's words"))
     audio = params.get("audio")
-    if op in ("generate", "analyze") and isinstance(audio, str) and Path(audio).suffix.lower() != ".wav":
+    if op in ("generate", "analyze", "align_words") and isinstance(audio, str) and Path(audio).suffix.lower() != ".wav":
         if not has_aud():  # Blender's own decoder reads FLAC, Ogg and MP3 wherever the add-on runs
             found.append(Need("soundfile", f"decoding {Path(audio).suffix.lower()} audio"))
     return found

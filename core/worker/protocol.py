@@ -2,7 +2,7 @@
 
 Client → worker::
 
-    {"id": "3", "op": "analyze" | "generate" | "probe", "params": {...}}
+    {"id": "3", "op": "analyze" | "generate" | "align_words" | "probe", "params": {...}}
     (generate: {"audio": path, "output": path.npz, "options": GenerateOptions.to_params()})
     {"op": "shutdown"}
 
