@@ -11,7 +11,7 @@ from typing import Any
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, PointerProperty
-from bpy.types import Context, Panel, PropertyGroup, UILayout
+from bpy.types import Context, PropertyGroup, UILayout
 
 from ..core.arkit import ARKIT52
 from ..core.common.errors import AviTalkError
@@ -22,6 +22,7 @@ from ..core.rigs.report import placement_line
 from . import rig_mapping
 from .bake import PLACEMENT_PROPERTY
 from .flame_rig import find_flame_rig
+from .panels import _SubPanel
 from .takes import shape_key_of, takes_for
 
 
@@ -64,14 +65,6 @@ def bake_options(scene: Any) -> tuple[tuple[str, ...] | None, BakeLayer | None]:
     groups = None if len(chosen) == len(GROUPS) else chosen
     layer = BakeLayer(influence=float(settings.influence), blend=settings.blend) if settings.use_layer else None
     return groups, layer
-
-
-class _SubPanel(Panel):
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "AVI Talk"
-    bl_parent_id = "AVITALK_PT_main"
-    bl_options = {"DEFAULT_CLOSED"}
 
 
 class AVITALK_PT_bake_layer(_SubPanel):

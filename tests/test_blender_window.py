@@ -82,6 +82,8 @@ def test_panels_segment_list_and_preferences_draw_in_a_window(draw_panels_run: A
     # the preferences, drawn by Blender's Preferences editor after Test Worker found this Python
     assert result["test_worker"] == ["FINISHED"] and f"worker: {sys.executable}" in run.stdout
     assert result["counts"]["AVITALK_AddonPreferences"] >= 1
+    # the Layer & Channels and Rig Fit sub-panels, drawn for real beside the others
+    assert result["counts"]["AVITALK_PT_bake_layer"] >= 1 and result["counts"]["AVITALK_PT_rig_fit"] >= 1
     assert result["draw_errors"] == []
 
 

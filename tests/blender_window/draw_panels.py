@@ -74,10 +74,12 @@ def steps() -> session.Steps:
     session.close_splash()
     yield 0.05
     session.enable_addon()
-    from avi_talking.addon import operators_segments, panels, preferences, takes, timeline
+    from avi_talking.addon import operators_segments, panel_layers, panels, preferences, takes, timeline
 
-    session.open_by_default(panels.AVITALK_PT_mapping, panels.AVITALK_PT_flame)
+    session.open_by_default(panels.AVITALK_PT_mapping, panels.AVITALK_PT_flame, panel_layers.AVITALK_PT_bake_layer,
+                            panel_layers.AVITALK_PT_rig_fit)
     counter = session.DrawCounter([panels.AVITALK_PT_main, panels.AVITALK_PT_mapping, panels.AVITALK_PT_flame,
+                                   panel_layers.AVITALK_PT_bake_layer, panel_layers.AVITALK_PT_rig_fit,
                                    panels.AVITALK_UL_segments, preferences.AVITALK_AddonPreferences,
                                    operators_segments.AVITALK_OT_segment_edit_text])
     wrapped: list[dict[str, Any]] = []
