@@ -252,7 +252,9 @@ def _timed_words(samples: np.ndarray, sr: int, words: list[str], offset: float) 
     return timed
 
 
-def _timed_words_by_sentences(audio: Audio, transcript: str) -> list[TimedWord] | None:
+def _sentence_pieces(audio: Audio, transcript: str) -> list[tuple[int, int, list[str]]] | None:
+    """The transcript's sentences, each with the stretch of samples it is spoken in (cut at the longest
+    pauses): ``(start, end, words)``; None when there is one sentence or not enough pauses."""
     sentences = [w for w in (tokenize(s) for s in re.split(r"(?<=[.!?;:])\s+", transcript)) if w]
     if len(sentences) < 2:
         return None
@@ -260,8 +262,15 @@ def _timed_words_by_sentences(audio: Audio, transcript: str) -> list[TimedWord] 
     if cuts is None:
         return None
     bounds = [0, *cuts, len(audio.samples)]
+    return [(a, b, words) for (a, b), words in zip(itertools.pairwise(bounds), sentences, strict=True)]
+
+
+def _timed_words_by_sentences(audio: Audio, transcript: str) -> list[TimedWord] | None:
+    pieces = _sentence_pieces(audio, transcript)
+    if pieces is None:
+        return None
     timed: list[TimedWord] = []
-    for (a, b), words in zip(itertools.pairwise(bounds), sentences, strict=True):
+    for a, b, words in pieces:
         piece = _timed_words(audio.samples[a:b], audio.sr, words, a / audio.sr)
         if piece is None:
             return None
@@ -270,15 +279,11 @@ def _timed_words_by_sentences(audio: Audio, transcript: str) -> list[TimedWord] 
 
 
 def _align_by_sentences(audio: Audio, transcript: str) -> list[Phone] | None:
-    sentences = [w for w in (tokenize(s) for s in re.split(r"(?<=[.!?;:])\s+", transcript)) if w]
-    if len(sentences) < 2:
+    pieces = _sentence_pieces(audio, transcript)
+    if pieces is None:
         return None
-    cuts = _pause_cuts(audio, len(sentences) - 1)
-    if cuts is None:
-        return None
-    bounds = [0, *cuts, len(audio.samples)]
     phones: list[Phone] = []
-    for (a, b), words in zip(itertools.pairwise(bounds), sentences, strict=True):
+    for a, b, words in pieces:
         piece = _align_piece(audio.samples[a:b], audio.sr, words)
         if piece is None:
             return None
