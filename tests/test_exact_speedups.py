@@ -1,13 +1,17 @@
-"""Stage 1's faster splitting gives the very numbers of its definition: syllable nuclei counted on the voiced
-peaks alone, the clip-wide values computed once per clip, the boundary statistics computed alone and once per
-side. Each is compared, bit for bit, with the frame-by-frame or per-segment computation it replaces."""
+"""Speedups that must not change a single bit: stage 1's splitting (syllable nuclei counted on the voiced peaks
+alone, the clip-wide values computed once per clip, the boundary statistics computed alone and once per side),
+the front end's windows gathered from the stretch they cover, and blinks computed on the frames around each.
+Each is compared, bit for bit, with the computation it replaces (which is the definition, kept in the code or
+written out here)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from avi_talking.core.audio.features import _gather
 from avi_talking.core.audio.loader import from_samples
+from avi_talking.core.lipsync.blinks import blink_curve, blinks
 from avi_talking.core.stage1.features import (
     STAT_NAMES,
     FrameFeatures,
@@ -124,3 +128,36 @@ def test_boundaries_and_cuts_are_those_of_full_statistics(ff: FrameFeatures) -> 
     assert chosen == reference(0, ff.n_frames) and len(chosen) >= 2
     # every stretch was scored on the same features (the memo is visited right to left, the reference left first)
     assert sorted(seen["split"]) == sorted(seen["reference"]) and len(seen["split"]) >= 3
+
+
+# ---- the front end's windows and the blinks ----------------------------------------------------------------
+
+
+def test_windows_gathered_from_their_stretch_are_those_of_the_padded_signal() -> None:
+    rng = np.random.default_rng(11)
+    for k in range(400):
+        n, width = int(rng.integers(0, 3000)), int(rng.integers(1, 600))
+        signal = rng.normal(size=n).astype(np.float32 if k % 2 else np.float64)
+        centres = np.sort(rng.uniform(-0.49, n + 0.49, int(rng.integers(0, 40)))) if k % 3 else \
+            np.arange(int(rng.integers(0, 40))) * (n / 40)
+        half = width // 2
+        padded = np.pad(signal, (half, width - half))  # the definition: the whole signal, zero-padded
+        want = padded[np.rint(centres).astype(np.int64)[:, None] + np.arange(width)[None, :]]
+        got = _gather(signal, centres, width)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes(), k
+
+
+@pytest.mark.parametrize("fps", [2.0, 24.0, 29.97, 60.0, 240.0])
+def test_blinks_on_the_frames_around_them_are_those_on_every_frame(fps: float) -> None:
+    rng = np.random.default_rng(int(fps * 100))
+    for seed in range(20):
+        times = np.arange(int(30 * fps)) / fps
+        onsets = sorted(rng.uniform(-0.5, 30.5, 12).tolist())
+        order = rng.permutation(len(times))  # unordered frame times: every frame is computed for every blink
+        fast = blink_curve(times, onsets, np.random.default_rng(seed))
+        everywhere = np.empty_like(fast)
+        everywhere[order] = blink_curve(times[order], onsets, np.random.default_rng(seed))
+        assert fast.tobytes() == everywhere.tobytes()
+        assert fast.max() >= 0.85 or fps < 10  # blinks were drawn (at 2 fps most fall between frames)
+    left, right = blinks(np.arange(900) / 30.0, 30.0, 4)
+    assert (left > 0.8).sum() >= 5 and (right > 0.8).sum() >= 5
