@@ -13,12 +13,13 @@ For each length of espeak-ng speech (no recording needed), each run a fresh proc
       soxr, pocketsphinx and librosa blocked (``sys.modules[m] = None`` before anything), running the same
       command in-process (``cli.main(["bake", ...])``), so numpy is all it has;
 
-each as the best and median wall time of --runs (--long-runs for audio over 2 minutes) and the largest peak
-RSS. Then one more process each for (c) and (b) times every stage of the same job — imports, argument
-parsing, model loads, load audio, the 30 fps front end, stage 1, stage 2 (log-mel, encoder, prior, decoder,
-the rest: resampling, blinks, gaze), import bpy, scene + head, bake, save — with its peak RSS. "First job in
-Blender" is that process's time less the imports and the argument parsing: in Blender, bpy and the add-on
-are loaded when a job starts (the models are not: they load on the first job).
+each as the best and median wall time of --runs (--long-runs for audio over 2 minutes; the three take
+turns run by run, so a load that comes and goes slows each alike) and the largest peak RSS. Then one more
+process each for (c) and (b) times every stage of the same job — imports, argument parsing, model loads,
+load audio, the 30 fps front end, stage 1, stage 2 (log-mel, encoder, prior, decoder, the rest: resampling,
+blinks, gaze), import bpy, scene + head, bake, save — with its peak RSS. "First job in Blender" is that
+process's time less the imports and the argument parsing: in Blender, bpy and the add-on are loaded when a
+job starts (the models are not: they load on the first job).
 
   (d) stage 2 alone, numpy against torch (benchmarks/bench_numpy_runtime.py: one process alternating the
       runtimes take by take, median of --stage2-runs after a warm-up; load time and peak RSS from a fresh
@@ -148,22 +149,25 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def cold(cmd: list[str], runs: int, out: Path) -> tuple[list[float], float]:
-    """Wall seconds of ``runs`` fresh processes of ``cmd`` (which writes ``out``) and their largest peak RSS."""
-    walls, peak = [], 0.0
+def cold(cmds: dict[str, list[str]], runs: int, out: Path) -> dict[str, tuple[list[float], float]]:
+    """Wall seconds of ``runs`` fresh processes of each command (each writes ``out``) and their largest peak RSS.
+    The commands take turns run by run, so a load that comes and goes on the machine slows each alike."""
+    walls: dict[str, list[float]] = {label: [] for label in cmds}
+    peaks = dict.fromkeys(cmds, 0.0)
     for _ in range(runs):
-        out.unlink(missing_ok=True)
-        with tempfile.TemporaryFile() as err:
-            t = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-            _, status, usage = os.wait4(proc.pid, 0)
-            walls.append(time.perf_counter() - t)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode != 0 or not out.is_file():
-                err.seek(0)
-                raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read().decode()}")
-        peak = max(peak, usage.ru_maxrss / 1024)
-    return walls, peak
+        for label, cmd in cmds.items():
+            out.unlink(missing_ok=True)
+            with tempfile.TemporaryFile() as err:
+                t = time.perf_counter()
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+                _, status, usage = os.wait4(proc.pid, 0)
+                walls[label].append(time.perf_counter() - t)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                if proc.returncode != 0 or not out.is_file():
+                    err.seek(0)
+                    raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read().decode()}")
+            peaks[label] = max(peaks[label], usage.ru_maxrss / 1024)
+    return {label: (walls[label], peaks[label]) for label in cmds}
 
 
 def stages(python: str, blocked: tuple[str, ...], wav: Path, out: Path, runtime: str) -> dict:
@@ -187,11 +191,10 @@ def bench_bake(seconds: float, wav: Path, tmp: Path, args: argparse.Namespace) -
         "(b) avitalk bake --runtime torch": [sys.executable, "-m", "avi_talking", *bake, "--runtime", "torch"],
         "(c) Blender's Python, numpy only": [args.bpy_python, "-c", CLI, ",".join(BLOCKED), *bake],
     }
-    print(f"\n== {seconds:.0f} s of speech: cold processes, wall s best / median of {runs}, largest peak RSS "
-          f"(load average {load()}) ==")
+    print(f"\n== {seconds:.0f} s of speech: cold processes taking turns, wall s best / median of {runs}, largest "
+          f"peak RSS (load average {load()}) ==")
     result: dict = {"cold": {}}
-    for label, cmd in modes.items():
-        walls, peak = cold(cmd, runs, out)
+    for label, (walls, peak) in cold(modes, runs, out).items():
         result["cold"][label[:3]] = walls
         print(f"  {label:<44} {best_median(walls)}   {peak:5.0f} MB")
     numpy_stages = stages(args.bpy_python, BLOCKED, wav, out, "auto")
