@@ -43,11 +43,14 @@ def frame_centres(n_samples: int, sr: int, fps: float) -> np.ndarray:
 
 def _gather(signal: np.ndarray, centres: np.ndarray, width: int) -> np.ndarray:
     """[len(centres), width] windows of ``signal`` centred on the nearest samples, zero-padded."""
-    half = width // 2
-    padded = np.pad(signal, (half, width - half))
-    starts = np.rint(centres).astype(np.int64)  # index into padded = centre - half + half
-    idx = starts[:, None] + np.arange(width)[None, :]
-    return padded[idx]
+    starts = np.rint(centres).astype(np.int64) - width // 2  # each window's first sample (may be < 0)
+    if len(starts) == 0:
+        return np.zeros((0, width), signal.dtype)
+    # only the stretch these windows cover is copied and padded (not the whole signal once per chunk)
+    lo, hi = int(starts.min()), int(starts.max()) + width  # the samples [lo, hi) they cover
+    a, b = min(max(lo, 0), len(signal)), min(max(hi, 0), len(signal))  # those inside the signal
+    piece = np.pad(signal[a:b], (max(a - lo, 0), max(hi - b, 0)))
+    return piece[(starts - lo)[:, None] + np.arange(width)[None, :]]
 
 
 @cache

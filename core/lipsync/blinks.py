@@ -11,6 +11,7 @@ import numpy as np
 
 CLOSE_S, HOLD_S, OPEN_S = 0.07, 0.03, 0.14
 DOUBLE_BLINK_CHANCE = 0.12
+_MARGIN_S = 0.1  # beyond a bump's ends, more than the 0.05 s its nearest-frame mark may lie from its centre
 
 
 def blink_times(duration: float, rng: np.random.Generator, rate: float = 1.0) -> list[float]:
@@ -34,17 +35,23 @@ def blink_times(duration: float, rng: np.random.Generator, rate: float = 1.0) ->
 def blink_curve(times: np.ndarray, onsets: list[float], rng: np.random.Generator) -> np.ndarray:
     """Lid closure 0..1 on the frame times, one smooth bump per onset."""
     curve = np.zeros(len(times), np.float64)
+    # a bump is 0 outside (onset, onset + its length), and its nearest-frame mark lies inside: on sorted
+    # times each is computed on the frames around it alone (the same values; a long clip has hundreds)
+    ordered = bool(np.all(np.diff(times) >= 0))
     for onset in onsets:
         peak = float(rng.uniform(0.85, 1.0))
         scale = float(rng.uniform(0.85, 1.25))
         close, hold, release = CLOSE_S * scale, HOLD_S * scale, OPEN_S * scale
-        u = times - onset
+        a, b = 0, len(times)
+        if ordered:
+            a, b = np.searchsorted(times, [onset - _MARGIN_S, onset + close + hold + release + _MARGIN_S])
+        u = times[a:b] - onset
         closing = np.clip(u / close, 0, 1)
         opening = np.clip((u - close - hold) / release, 0, 1)
         bump = _ease(closing) * (1.0 - _ease(opening))
         # a blink is shorter than a few frames: the frame nearest full closure shows it closed
         bump = np.maximum(bump, _nearest_frame_mask(u, close + 0.5 * hold))
-        curve = np.maximum(curve, peak * bump)
+        curve[a:b] = np.maximum(curve[a:b], peak * bump)
     return curve.astype(np.float32)
 
 

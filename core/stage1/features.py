@@ -16,7 +16,9 @@ their difference from the whole clip's (``segment_vector``), which is what a cha
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,6 +40,8 @@ STAT_NAMES: tuple[str, ...] = (
     "snr",
 )  # fmt: skip
 N_STATS = len(STAT_NAMES)
+_ALL_STATS = frozenset(STAT_NAMES)
+_BAND_NAMES = tuple(f"band_{k:02d}" for k in range(N_BANDS))
 FEATURE_NAMES: tuple[str, ...] = STAT_NAMES + tuple(f"{n}_vs_clip" for n in STAT_NAMES)
 
 
@@ -59,6 +63,23 @@ class FrameFeatures:
 
     def frame_at(self, seconds: float) -> int:
         return int(np.clip(round(seconds * FPS), 0, self.n_frames))
+
+    # Whole-clip values every segment's statistics use: computed once per clip, not once per segment
+    # (splitting a long clip asks for thousands of segments). Each is exactly what the per-segment
+    # expression gave, so the statistics are unchanged bit for bit.
+    @cached_property
+    def clip_top(self) -> float:
+        """The clip's loudness reference: the 90th percentile of its active frames' level."""
+        return _pct(self.energy_db[self.active], 90) if self.active.any() else _pct(self.energy_db, 90)
+
+    @cached_property
+    def snr(self) -> float:
+        return _pct(self.energy_db, 95) - _pct(self.energy_db, 5)
+
+    @cached_property
+    def flux(self) -> np.ndarray:
+        """[T-1] mean absolute log-mel change from frame t to t+1 (row by row, so a slice is a segment's)."""
+        return np.mean(np.abs(np.diff(self.logmel, axis=0)), axis=1)
 
 
 def frame_features(audio: Audio) -> FrameFeatures:
@@ -107,6 +128,24 @@ def _nuclei(energy: np.ndarray, voiced: np.ndarray) -> int:
         return 0
     kernel = np.hanning(7)[1:-1]
     smooth = np.convolve(energy, kernel / kernel.sum(), mode="same")
+    if np.isnan(smooth).any():
+        return _nuclei_scan(smooth, voiced)
+    # Only voiced local maxima can count; the dip before each is the minimum since the last counted peak,
+    # taken gap by gap between candidates (the same minimum, exactly, as scanning every frame).
+    peaks = np.flatnonzero((smooth[1:-1] >= smooth[:-2]) & (smooth[1:-1] > smooth[2:]) & voiced[1:-1]) + 1
+    if len(peaks) == 0:
+        return 0
+    gaps = np.minimum.reduceat(smooth[: peaks[-1] + 1], np.concatenate([[1], peaks[:-1] + 1]))
+    count, last, valley = 0, -100, float(smooth[0])
+    for t, gap, level in zip(peaks.tolist(), gaps.tolist(), smooth[peaks].tolist(), strict=True):
+        valley = min(valley, gap)
+        if level - valley >= 3.0 and t - last >= 8:
+            count, last, valley = count + 1, t, level
+    return count
+
+
+def _nuclei_scan(smooth: np.ndarray, voiced: np.ndarray) -> int:
+    """``_nuclei``'s frame-by-frame definition (kept for levels with NaN, where minima differ)."""
     count, last, valley = 0, -100, float(smooth[0])
     for t in range(1, len(smooth) - 1):
         valley = min(valley, float(smooth[t]))
@@ -116,20 +155,23 @@ def _nuclei(energy: np.ndarray, voiced: np.ndarray) -> int:
     return count
 
 
-def segment_stats(ff: FrameFeatures, a: int, b: int) -> np.ndarray:
-    """``STAT_NAMES`` over frames [a, b)."""
+def segment_stats(ff: FrameFeatures, a: int, b: int, names: Collection[str] | None = None) -> np.ndarray:
+    """``STAT_NAMES`` over frames [a, b). With ``names``, the costly statistics not named are left at 0
+    (splitting compares 15 of them on both sides of every candidate pause: thousands of segments in a long
+    clip); those computed are the same either way."""
+    want = _ALL_STATS if names is None else frozenset(names)
     a, b = max(0, a), min(ff.n_frames, max(b, a + 1))
     act = ff.active[a:b]
     f0 = ff.f0[a:b]
     voiced = (f0 > 0) & act
     st = 12.0 * np.log2(np.maximum(f0[voiced], 1.0) / 100.0)
-    times = np.flatnonzero(voiced) / FPS
     out = dict.fromkeys(STAT_NAMES, 0.0)
     if len(st) >= 5:
         out.update(f0_mean=float(st.mean()), f0_std=float(st.std()), f0_p10=_pct(st, 10), f0_p50=_pct(st, 50),
                    f0_p90=_pct(st, 90))
         out["f0_range"] = out["f0_p90"] - out["f0_p10"]
-        if np.ptp(times) > 0:
+        times = np.flatnonzero(voiced) / FPS
+        if "f0_slope" in want and np.ptp(times) > 0:
             out["f0_slope"] = float(np.polyfit(times, st, 1)[0])
         steps = np.diff(st)[np.diff(np.flatnonzero(voiced)) == 1]  # neighbouring voiced frames only
         if len(steps):
@@ -140,26 +182,29 @@ def segment_stats(ff: FrameFeatures, a: int, b: int) -> np.ndarray:
     out["voiced_ratio"] = float(voiced.sum() / n_act) if n_act else 0.0
     energy = ff.energy_db[a:b]
     e_act = energy[act]
-    clip_top = _pct(ff.energy_db[ff.active], 90) if ff.active.any() else _pct(ff.energy_db, 90)
     if len(e_act) >= 3:
-        out.update(energy_std=float(e_act.std()), energy_range=_pct(e_act, 90) - _pct(e_act, 10),
-                   energy_delta=float(np.mean(np.abs(np.diff(e_act)))), energy_rel=_pct(e_act, 90) - clip_top)
+        top = _pct(e_act, 90)
+        out.update(energy_std=float(e_act.std()), energy_range=top - _pct(e_act, 10),
+                   energy_delta=float(np.mean(np.abs(np.diff(e_act)))), energy_rel=top - ff.clip_top)
     seconds = (b - a) / FPS
     active_seconds = n_act / FPS
     out["nuclei_rate"] = _nuclei(energy, voiced) / active_seconds if active_seconds > 0.2 else 0.0
-    inner = [r for r in runs(act, False) if r[0] > 0 and r[1] < len(act) and (r[1] - r[0]) / FPS >= MIN_PAUSE]
-    out["pause_rate"] = len(inner) / seconds
+    if "pause_rate" in want:
+        inner = [r for r in runs(act, False) if r[0] > 0 and r[1] < len(act) and (r[1] - r[0]) / FPS >= MIN_PAUSE]
+        out["pause_rate"] = len(inner) / seconds
     out["active_ratio"] = n_act / max(1, b - a)
     sel = voiced if voiced.sum() >= 5 else act if n_act >= 3 else np.ones(b - a, bool)
-    out.update(tilt_mean=float(ff.tilt[a:b][sel].mean()), tilt_std=float(ff.tilt[a:b][sel].std()),
-               centroid_mean=float(ff.centroid[a:b][sel].mean()), centroid_std=float(ff.centroid[a:b][sel].std()))
+    out.update(tilt_mean=float(ff.tilt[a:b][sel].mean()), centroid_mean=float(ff.centroid[a:b][sel].mean()))
+    if not want.isdisjoint(("tilt_std", "centroid_std")):
+        out.update(tilt_std=float(ff.tilt[a:b][sel].std()), centroid_std=float(ff.centroid[a:b][sel].std()))
     if b - a > 1:
-        flux = np.mean(np.abs(np.diff(ff.logmel[a:b], axis=0)), axis=1)
+        flux = ff.flux[a : b - 1]
         out["flux_mean"] = float(flux[act[1:]].mean()) if act[1:].any() else float(flux.mean())
-    bands = ff.bands[a:b][act].mean(axis=0) if n_act else ff.bands[a:b].mean(axis=0)
-    for k in range(N_BANDS):
-        out[f"band_{k:02d}"] = float(bands[k])
-    out["snr"] = _pct(ff.energy_db, 95) - _pct(ff.energy_db, 5)
+    if not want.isdisjoint(_BAND_NAMES):
+        bands = ff.bands[a:b][act].mean(axis=0) if n_act else ff.bands[a:b].mean(axis=0)
+        for k, name in enumerate(_BAND_NAMES):
+            out[name] = float(bands[k])
+    out["snr"] = ff.snr
     return np.array([out[n] for n in STAT_NAMES], np.float32)
 
 

@@ -56,10 +56,18 @@ def _speech(ff: FrameFeatures, a: int, b: int) -> float:
     return float(ff.active[a:b].sum()) / FPS
 
 
-def boundary_vector(ff: FrameFeatures, cut: Cut, lo: int, hi: int) -> np.ndarray:
+Stats = Callable[[FrameFeatures, int, int], np.ndarray]  # [a, b) → STAT_NAMES (at least the _CHANGE_STATS)
+
+
+def change_stats(ff: FrameFeatures, a: int, b: int) -> np.ndarray:
+    """``segment_stats`` with only what a boundary compares computed (the rest 0)."""
+    return segment_stats(ff, a, b, _CHANGE_STATS)
+
+
+def boundary_vector(ff: FrameFeatures, cut: Cut, lo: int, hi: int, stats: Stats = change_stats) -> np.ndarray:
     """``BOUNDARY_NAMES`` for splitting frames [lo, hi) at ``cut``."""
-    left = segment_stats(ff, lo, cut.a)[_CHANGE_INDEX]
-    right = segment_stats(ff, cut.b, hi)[_CHANGE_INDEX]
+    left = stats(ff, lo, cut.a)[_CHANGE_INDEX]
+    right = stats(ff, cut.b, hi)[_CHANGE_INDEX]
     return np.concatenate([[cut.pause, _speech(ff, lo, cut.a), _speech(ff, cut.b, hi)],
                            np.abs(left - right)]).astype(np.float32)
 
@@ -71,6 +79,15 @@ def split_points(ff: FrameFeatures, scorer: Scorer, threshold: float = 0.5, min_
                  max_seconds: float = MAX_SECONDS) -> list[Cut]:
     """The cuts chosen, in time order."""
     cuts = candidate_cuts(ff)
+    # A stretch's candidates share their outer sides with the stretch it was cut from ([lo, c.a) on the
+    # left piece, [c.b, hi) on the right), so each side's statistics are computed once, not once per level.
+    memo: dict[tuple[int, int], np.ndarray] = {}
+
+    def stats(ff: FrameFeatures, a: int, b: int) -> np.ndarray:
+        if (a, b) not in memo:
+            memo[a, b] = change_stats(ff, a, b)
+        return memo[a, b]
+
     chosen: list[Cut] = []
     stack = [(0, ff.n_frames)]
     while stack:
@@ -79,7 +96,7 @@ def split_points(ff: FrameFeatures, scorer: Scorer, threshold: float = 0.5, min_
                   and _speech(ff, c.b, hi) >= min_speech]
         if not inside:
             continue
-        scores = scorer(np.stack([boundary_vector(ff, c, lo, hi) for c in inside]))
+        scores = scorer(np.stack([boundary_vector(ff, c, lo, hi, stats) for c in inside]))
         best = int(np.argmax(scores))
         if scores[best] >= threshold or (hi - lo) / FPS > max_seconds:
             cut = inside[best]
