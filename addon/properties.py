@@ -119,10 +119,14 @@ class AVITALK_PG_settings(PropertyGroup):
 
 
 # One slider per action unit the instruction language knows, named in plain words ("Brow lowerer (AU4)").
+# Written as annotation strings, like the class body's (``from __future__ import annotations``): Blender
+# evaluates them at registration. A property object with an ``update`` callback placed here instead makes
+# bpy 4.2 crash (segfault) when Python exits after the add-on was unregistered.
 for _code in AUS:
-    AVITALK_PG_segment.__annotations__[segments.au_prop(_code)] = FloatProperty(
-        name=au_label(_code), description=f"{au_label(_code)}: how strongly (rewrites the instruction text)",
-        min=0.0, max=1.0, precision=2, update=_au_changed)
+    _label = au_label(_code)
+    _about = f"{_label}: how strongly (rewrites the instruction text)"
+    AVITALK_PG_segment.__annotations__[segments.au_prop(_code)] = (
+        f"FloatProperty(name={_label!r}, description={_about!r}, min=0.0, max=1.0, precision=2, update=_au_changed)")
 
 
 @persistent

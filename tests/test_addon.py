@@ -54,6 +54,16 @@ def _head_with_audio(spoken: SpokenClip) -> Any:
     return bpy.context.view_layer.objects.active
 
 
+def test_python_exits_cleanly_after_register_and_unregister() -> None:
+    """A crash at exit shows only in a process of its own (bpy 4.2 segfaulted at exit when a property with an
+    update callback was added to a class as an object rather than an annotation string)."""
+    import subprocess
+
+    code = "import bpy, avi_talking\navi_talking.register()\navi_talking.unregister()\nprint('done')\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "done" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
 def test_register_and_unregister_leave_nothing_behind() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     before_ops = set(dir(bpy.ops.avitalk))
