@@ -13,6 +13,7 @@ from ..core.common.errors import AviTalkError
 from ..core.flame.formats import FORMATS
 from . import compat
 from .bake import bake_animation, scene_fps
+from .file_browser import pick_file_then_execute
 from .flame_rig import LANDMARKS_PATH_PROPERTY, MODEL_PATH_PROPERTY, build_flame_object, find_flame_rig
 from .preview_scene import add_preview_camera_and_light
 from .types import OperatorResult
@@ -22,15 +23,6 @@ _FORMAT_ITEMS = [(f, f.upper() if f in ("deca", "emoca", "emote") else f.capital
 
 def _abspath(path: str) -> Path:
     return Path(bpy.path.abspath(path)).expanduser()
-
-
-def _pick_file_then_execute(op: Operator, context: Context) -> OperatorResult:
-    """Run at once when the file is already set (scripts, preferences), else open the file browser."""
-    if getattr(op, "filepath", ""):
-        return op.execute(context)
-    if context.window_manager is not None:
-        context.window_manager.fileselect_add(op)
-    return {"RUNNING_MODAL"}
 
 
 class AVITALK_OT_add_flame_head(Operator):
@@ -63,7 +55,7 @@ class AVITALK_OT_add_flame_head(Operator):
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:
         self._use_preferences(context)
-        return _pick_file_then_execute(self, context)
+        return pick_file_then_execute(self, context)
 
     def _use_preferences(self, context: Context) -> None:
         """No file chosen: the FLAME model (and landmarks) set in the preferences."""
@@ -126,7 +118,7 @@ class AVITALK_OT_link_flame_model(Operator):
         return find_flame_rig(context.active_object) is not None
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:
-        return _pick_file_then_execute(self, context)
+        return pick_file_then_execute(self, context)
 
     def execute(self, context: Context) -> OperatorResult:
         from ..core.flame.landmarks import load_embedding
@@ -185,7 +177,7 @@ class AVITALK_OT_import_flame_sequence(Operator):
         return find_flame_rig(context.active_object) is not None
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:
-        return _pick_file_then_execute(self, context)
+        return pick_file_then_execute(self, context)
 
     def execute(self, context: Context) -> OperatorResult:
         from ..core.audio.loader import load_audio

@@ -23,6 +23,7 @@ from ..core.common.errors import AviTalkError
 from ..core.rigs.fit import NAMES_ONLY, fit_rig
 from ..core.rigs.mapping import RigMapping, mapping_from_text, read_mapping, write_mapping
 from ..core.rigs.presets import PRESETS
+from .file_browser import pick_file_then_execute
 from .takes import shape_key_of
 from .types import OperatorResult
 
@@ -123,13 +124,6 @@ def _picks_fit(mapping: RigMapping, picks: dict[str, str], blocks: list[str]) ->
     return True
 
 
-def _browse(op: Operator, context: Context) -> OperatorResult:
-    if context.window_manager is None:
-        return op.execute(context)
-    context.window_manager.fileselect_add(op)
-    return {"RUNNING_MODAL"}
-
-
 class AVITALK_OT_match_shape_keys(Operator):
     """Fit the 52 ARKit channels to the selected rig's shape keys (presets for ARKit, ICT-FaceKit, Character
     Creator and numbered names; tolerant of case, prefixes and sides) and save the mapping on the rig"""
@@ -170,7 +164,7 @@ class AVITALK_OT_export_rig_mapping(Operator):
     def invoke(self, context: Context, event: Any) -> OperatorResult:
         obj = context.active_object
         self.filepath = f"{bpy.path.clean_name(obj.name) if obj is not None else 'rig'}_mapping.json"
-        return _browse(self, context)
+        return pick_file_then_execute(self, context, always_ask=True)  # the name is only a suggestion
 
     def execute(self, context: Context) -> OperatorResult:
         obj = context.active_object
@@ -204,7 +198,7 @@ class AVITALK_OT_import_rig_mapping(Operator):
         return shape_key_of(context.active_object) is not None
 
     def invoke(self, context: Context, event: Any) -> OperatorResult:
-        return _browse(self, context)
+        return pick_file_then_execute(self, context)
 
     def execute(self, context: Context) -> OperatorResult:
         obj = context.active_object

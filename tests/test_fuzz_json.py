@@ -8,7 +8,6 @@ About 3000 Hypothesis examples in all, derandomized so CI sees the same cases ev
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random
@@ -28,6 +27,7 @@ from avi_talking.core.stage1.model import Stage1Model
 from avi_talking.core.stage1.model import load_model as load_stage1
 
 from conftest import run_cli
+from json_mutation import mutate, paths
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE1 = ROOT / "weights" / "stage1"
@@ -62,48 +62,14 @@ def _write(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path into a JSON value, the root included."""
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _mutate(doc: Any, path: tuple[Any, ...], kind: str, new: Any, key: str) -> Any:
-    """A copy of ``doc`` with the value at ``path`` replaced, deleted, wrapped, doubled or given a key."""
-    doc = copy.deepcopy(doc)
-    if not path:
-        return new if kind == "replace" else [doc] if kind == "wrap" else doc
-    parent = doc
-    for part in path[:-1]:
-        parent = parent[part]
-    last = path[-1]
-    if kind == "replace":
-        parent[last] = new
-    elif kind == "delete":
-        del parent[last]
-    elif kind == "wrap":
-        parent[last] = [parent[last]] if isinstance(new, list) else {"v": parent[last]}
-    elif kind == "double" and isinstance(parent, list):
-        parent.insert(last, copy.deepcopy(parent[last]))
-    elif isinstance(parent[last], dict):
-        parent[last][key] = new
-    return doc
-
-
 MUTATION = st.tuples(st.sampled_from(["replace", "replace", "replace", "delete", "wrap", "double", "add"]), JSON,
                      st.text(max_size=8) | st.sampled_from(["start", "end", "aus", "AU12", "au12", "emotion"]))
 
 
 def _mutated(data: st.DataObject, doc: Any) -> str:
-    path = data.draw(st.sampled_from(_paths(doc)), label="path")
+    path = data.draw(st.sampled_from(paths(doc)), label="path")
     kind, new, key = data.draw(MUTATION, label="mutation")
-    return _dump(_mutate(doc, path, kind, new, key))
+    return _dump(mutate(doc, path, kind, new, key))
 
 
 def _raw_mutated(data: st.DataObject, text: str) -> str:
@@ -241,7 +207,7 @@ def stage2_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 STAGE2_CARD = json.loads((STAGE2 / "model_card.json").read_text(encoding="utf-8"))
 # the paths whose values decide what is loaded (the card's record of training and metrics is only kept)
-STAGE2_DECIDING = [p for p in _paths(STAGE2_CARD)
+STAGE2_DECIDING = [p for p in paths(STAGE2_CARD)
                    if not p or p[0] in ("format", "card_version", "architecture", "weights", "sha256", "config",
                                         "space", "fps") or p in (("channels",), ("tensors",))]
 
@@ -267,7 +233,7 @@ def test_stage2_card_mutated_where_it_decides_the_load(stage2_copy: Path, data: 
 
     path = data.draw(st.sampled_from(STAGE2_DECIDING), label="path")
     kind, new, key = data.draw(MUTATION, label="mutation")
-    _write(stage2_copy / "model_card.json", _dump(_mutate(STAGE2_CARD, path, kind, new, key)))
+    _write(stage2_copy / "model_card.json", _dump(mutate(STAGE2_CARD, path, kind, new, key)))
     _only_user_errors(lambda: weights.load(stage2_copy))
     assert _listing(stage2_copy) == ["model.safetensors", "model_card.json"]
 
@@ -358,10 +324,10 @@ def _refused_mutations(count: int) -> list[str]:
     while len(out) < count:
         rng = random.Random(seed)
         seed += 1
-        paths = _paths(BASE_TRACK)
-        path = paths[rng.randrange(len(paths))]
+        every = paths(BASE_TRACK)
+        path = every[rng.randrange(len(every))]
         new = rng.choice(NASTY)
-        out.append(_dump(_mutate(BASE_TRACK, path, rng.choice(["replace", "delete", "wrap"]), new, "x")))
+        out.append(_dump(mutate(BASE_TRACK, path, rng.choice(["replace", "delete", "wrap"]), new, "x")))
         try:
             read_track_text(out[-1])
             out.pop()

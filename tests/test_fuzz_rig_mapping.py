@@ -9,7 +9,6 @@ gave in-process), no output file.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import struct
@@ -37,6 +36,7 @@ from avi_talking.core.rigs.mapping import (
 from avi_talking.core.rigs.presets import ICT_FACEKIT_KEYS
 
 from conftest import run_cli
+from json_mutation import mutate, paths
 
 FUZZ = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                      HealthCheck.too_slow])
@@ -59,36 +59,6 @@ def _base() -> dict[str, Any]:
 
 
 BASE = _base()
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _mutate(doc: Any, path: tuple[Any, ...], kind: str, new: Any, key: str) -> Any:
-    doc = copy.deepcopy(doc)
-    if not path:
-        return new if kind == "replace" else [doc]
-    parent = doc
-    for part in path[:-1]:
-        parent = parent[part]
-    last = path[-1]
-    if kind == "replace":
-        parent[last] = new
-    elif kind == "delete":
-        del parent[last]
-    elif kind == "wrap":
-        parent[last] = [parent[last]]
-    elif isinstance(parent[last], dict):
-        parent[last][key] = new
-    return doc
 
 
 def _write(path: Path, text: str) -> None:
@@ -133,11 +103,11 @@ def test_mutated_mapping_files(tmp_path: Path, data: st.DataObject) -> None:
             else:
                 text = text[:at] + data.draw(st.sampled_from(RAW_TOKENS), label="token") + text[at:]
     else:
-        path = data.draw(st.sampled_from(_paths(BASE)), label="path")
+        path = data.draw(st.sampled_from(paths(BASE)), label="path")
         kind = data.draw(st.sampled_from(["replace", "replace", "delete", "wrap", "add"]), label="kind")
         new = data.draw(JSON, label="new")
         key = data.draw(st.text(max_size=8) | st.sampled_from(["jawOpen", "tongueOut", "headYaw", "extra"]))
-        text = json.dumps(_mutate(BASE, path, kind, new, key), ensure_ascii=data.draw(st.booleans()))
+        text = json.dumps(mutate(BASE, path, kind, new, key), ensure_ascii=data.draw(st.booleans()))
     target = tmp_path / "mapping.json"
     _write(target, text)
     before = _listing(tmp_path)

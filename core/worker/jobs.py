@@ -66,14 +66,13 @@ class JobRunner:
 
     def analyze(self, params: dict[str, Any], progress: ProgressFn) -> dict[str, Any]:
         """Stage 1: the audio's instruction segments (the editable track)."""
-        from ..pipeline.options import GenerateOptions
+        from ..pipeline.options import GenerateOptions, check_duration_limit
         from ..stage1.predict import load_predictor
 
         weights = params.get("weights")
         if weights is not None and not isinstance(weights, str):
             raise AviTalkError("analyze's weights must be a path")
-        limit = GenerateOptions.from_params({"model": "procedural", "max_seconds": params.get(
-            "max_seconds", GenerateOptions.max_seconds)}).max_seconds  # checked like generate's
+        limit = check_duration_limit(params.get("max_seconds", GenerateOptions.max_seconds))  # as generate's
         predictor = load_predictor(weights)
         clip, _ = self.cache.clip(_audio_param(params), limit)
         progress("audio", 0.1)

@@ -17,11 +17,12 @@ from .client import WorkerClient, detect_python, in_process_possible
 def generate_anywhere(audio: str | Path, options: GenerateOptions, progress: ProgressFn = null_progress,
                       worker: WorkerClient | None = None) -> Animation:
     """The Animation of ``audio``; in ``worker`` when given, else here if possible, else a new worker."""
-    if worker is None and in_process_possible("generate", {"audio": str(audio), "options": options.to_params()}):
+    params = {"audio": str(audio), "options": options.to_params()}
+    if worker is None and in_process_possible("generate", params):
         return generate(audio, options, progress).animation
     client = worker if worker is not None else WorkerClient(detect_python())
     with tempfile.TemporaryDirectory(prefix="avitalk-") as tmp:
-        params = {"audio": str(audio), "output": str(Path(tmp) / "take.npz"), "options": options.to_params()}
+        params["output"] = str(Path(tmp) / "take.npz")
         try:
             result = client.submit("generate", params).wait(on_progress=progress)
             return Animation.load(result["animation"])
