@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.backends import has_aud, has_soundfile
-from ..common.errors import AviTalkError
 from ..pipeline.options import GenerateOptions
 
 
@@ -61,10 +60,3 @@ def describe(lacking: list[Need]) -> str:
     if not lacking:
         return ""
     return ", ".join(f"{need.module} (for {need.why})" for need in lacking)
-
-
-def check_runs_here(op: str, params: dict[str, Any]) -> None:
-    """One line naming what is missing when the operation cannot run in this Python."""
-    lacking = missing(op, params)
-    if lacking:
-        raise AviTalkError(f"this Python lacks {describe(lacking)}")
