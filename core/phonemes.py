@@ -67,6 +67,15 @@ _DROP = set("ˈˌːˑ̩̯̃͡‿-_|.'") | {"\u0303", "\u0329", "\u032f", "\u0361
 _MAX_KEY = max(len(k) for k in _IPA)
 
 
+def match_ipa(text: str) -> tuple[int, tuple[str, ...]]:
+    """The longest IPA symbol at the start of ``text``: (its length in characters, its ARPAbet phones);
+    (1, ()) for a symbol that is not known."""
+    for size in range(min(_MAX_KEY, len(text)), 0, -1):
+        if text[:size] in _IPA:
+            return size, _IPA[text[:size]]
+    return 1, ()
+
+
 def ipa_to_arpabet(ipa: str) -> tuple[str, ...]:
     """Map one espeak-ng IPA phoneme string to ARPAbet phones (empty for pauses/glottal stops)."""
     text = unicodedata.normalize("NFC", ipa)

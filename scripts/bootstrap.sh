@@ -21,13 +21,17 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   exit 2
 fi
 
-# espeak-ng (speech for tests and the corpus), sox/ffmpeg (MP3 and format tests).
-if ! ldconfig -p 2>/dev/null | grep -q libespeak-ng || ! command -v ffmpeg >/dev/null; then
+# espeak-ng (speech for tests and the corpus), sox/ffmpeg (MP3 and format tests), flite and festival with
+# its voices (more corpus speakers).
+voices="espeak-ng libespeak-ng1 sox ffmpeg flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k"
+if ! ldconfig -p 2>/dev/null | grep -q libespeak-ng || ! command -v ffmpeg >/dev/null || ! command -v flite >/dev/null \
+   || ! [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng libespeak-ng1 sox ffmpeg >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $voices >/dev/null
   else
-    echo "bootstrap: espeak-ng/ffmpeg missing and not root; install them with: sudo apt-get install espeak-ng sox ffmpeg" >&2
+    echo "bootstrap: speech engines missing and not root; install them with: sudo apt-get install $voices" >&2
   fi
 fi
 
@@ -58,7 +62,7 @@ if ! stamp_ok .venv "$deps_hash"; then
   # torch first and pinned: the local CPU wheel, never the multi-GB CUDA build. The llm extra
   # (transformers) is installed so the tests exercise the optional LLM backend with a tiny local model.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,models,blender,llm]"
+  .venv/bin/python -m pip install -q -e ".[dev,models,blender,llm,corpus]"
   echo "$deps_hash" > .venv/.avitalk-stamp
 fi
 

@@ -108,11 +108,17 @@ def test_split_rule_keeps_test_texts_and_voices_out_of_training(espeak_ok: None)
     for plan in plans:
         for seg in plan.segments:
             sentences[plan.split].update(seg.sentences)
-        variants[plan.split].add(plan.variant)
+        variants[plan.split].add(plan.voice)  # engine and voice: the speaker
     assert sentences["test"] and sentences["train"]
     assert sentences["test"].isdisjoint(sentences["train"]) and sentences["val"].isdisjoint(sentences["train"])
     assert variants["test"].isdisjoint(variants["train"]) and variants["val"].isdisjoint(variants["train"])
-    assert variants["test"] <= set(SPLIT_VARIANTS["test"])
+    assert {v.split("+")[-1] for v in variants["test"] if ":" not in v} <= set(SPLIT_VARIANTS["test"])
+    engines = {s: {v.split(":")[0] for v in variants[s] if ":" in v} for s in variants}
+    assert engines["train"] == {"piper", "flite", "festival"}  # every engine speaks in training
+    # the speakers the engines share between splits: flite's and festival's kal are both in val only
+    speakers = {s: {v.split(":")[-1].removesuffix("16").removesuffix("_hts") for v in variants[s] if ":" in v}
+                for s in variants}
+    assert speakers["train"].isdisjoint(speakers["val"] | speakers["test"])
     shares = {s: sum(p.split == s for p in plans) / len(plans) for s in sentences}
     assert 0.7 < shares["train"] < 0.9 and 0.05 < shares["test"] < 0.15
     histogram = phone_histogram(" ".join(seg.sentences) for p in plans for seg in p.segments)

@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes (default: 2, or 1 on a single core)")
     b.add_argument("--shard-minutes", type=float, default=15.0, help="audio per shard file (default 15)")
+    b.add_argument("--engines", metavar="NAME=SHARE,...",
+                   help="how often each speech engine speaks a clip (default espeak=0.45,piper=0.25,flite=0.18,"
+                        "festival=0.12; an engine left out is not used)")
     i = actions.add_parser("info", help="summarise a built corpus")
     i.add_argument("dir")
     v = actions.add_parser("verify", help="check every shard against the sha256 in the manifest")
@@ -54,13 +57,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ...core.corpus.build import build_corpus
+    from ...core.corpus.build import build_corpus, parse_engine_share
 
     fps = normalize_fps(args.fps)
     bar = TextBar()
     bar.enabled = bar.enabled and not args.quiet
     try:
         summary = build_corpus(args.out, args.hours, args.seed, fps=fps, workers=args.workers,
+                               engine_share=None if args.engines is None else parse_engine_share(args.engines),
                                shard_seconds=60.0 * args.shard_minutes, progress=bar)
     finally:
         bar.close()

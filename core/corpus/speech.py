@@ -1,7 +1,9 @@
 """A planned clip → clean 16 kHz speech with its true phone times and segment boundaries.
 
-Each sentence is spoken by espeak-ng's C library (phoneme events give sample-accurate starts) with its
-segment's prosody; pauses are inserted as digital silence, so every phone time is exact by construction.
+Each sentence is spoken by the clip's engine with its segment's prosody — espeak-ng's C library (phoneme
+events give sample-accurate starts), Piper (its duration predictor's samples per token), flite or
+festival (the phone ends they print) — and pauses are inserted as digital silence, so every phone time
+is exact by construction. Only espeak-ng reads the emphasis mark (SSML).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import numpy as np
 
 from ..audio.loader import TARGET_SR
 from ..phonemes import SILENCE, Phone
-from ..tts import espeak
-from .plan import ClipPlan
+from ..tts import cli_engines, espeak, piper_voice
+from .plan import ClipPlan, SegmentPlan
+from .voices import engine_controls
 
 
 @dataclass
@@ -67,10 +70,9 @@ def render(plan: ClipPlan) -> CleanSpeech:
     for segment in plan.segments:
         seg_start = None
         for sentence, emphasis in zip(segment.sentences, segment.emphasis, strict=True):
-            text, ssml = _ssml(sentence, emphasis)
-            p = segment.prosody
-            speech = espeak.synthesize(text, voice=plan.voice, rate=p.rate, pitch=p.pitch, pitch_range=p.pitch_range,
-                                       volume=p.volume, word_gap=p.word_gap, ssml=ssml)
+            speech = speak(plan, segment, sentence, emphasis)
+            if sr and speech.sr != sr:
+                raise RuntimeError(f"{plan.voice} changed its sample rate within a clip")
             sr = speech.sr
             if not parts:
                 silence(plan.lead)
@@ -95,6 +97,23 @@ def render(plan: ClipPlan) -> CleanSpeech:
     # segments meet halfway through the pause between them
     bounds = [0.0] + [0.5 * (a[1] + b[0]) for a, b in zip(seg_edges, seg_edges[1:], strict=False)] + [duration]
     return CleanSpeech(samples, phones, [(bounds[i], bounds[i + 1]) for i in range(len(seg_edges))])
+
+
+def speak(plan: ClipPlan, segment: SegmentPlan, sentence: str, emphasis: int) -> espeak.Speech:
+    """One sentence in the clip's voice with the segment's prosody."""
+    p = segment.prosody
+    if plan.engine == "espeak":
+        text, ssml = _ssml(sentence, emphasis)
+        return espeak.synthesize(text, voice=plan.voice, rate=p.rate, pitch=p.pitch, pitch_range=p.pitch_range,
+                                 volume=p.volume, word_gap=p.word_gap, ssml=ssml)
+    c = engine_controls(p)
+    if plan.engine == "piper":
+        return piper_voice.synthesize(sentence, rate=c["rate"], variability=c["range_factor"], gain=c["gain"])
+    if plan.engine == "flite":
+        return cli_engines.flite(sentence, plan.variant, **c)
+    if plan.engine == "festival":
+        return cli_engines.festival(sentence, plan.variant, **c)
+    raise ValueError(f"unknown corpus engine {plan.engine!r}")
 
 
 def _tile(phones: list[Phone], duration: float) -> list[Phone]:

@@ -1,7 +1,9 @@
-"""espeak-ng voices for the corpus: accents × voice variants, the split rule, and emotion prosody.
+"""Corpus voices: espeak-ng accents × voice variants, the other engines' voices, the split rule, and
+emotion prosody.
 
-Split rule: a voice *variant* (``+f4``) belongs to exactly one split, so no test or validation
-variant is ever heard in training; accents are shared (there are only eight).
+Split rule: an espeak-ng voice *variant* (``+f4``) belongs to exactly one split, so no test or validation
+variant is ever heard in training; accents are shared (there are only eight). The other engines' voices
+are split by speaker too (``ENGINE_VOICES``); the only neural voice (Piper's joe) trains.
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ SPLIT_VARIANTS: dict[str, tuple[str, ...]] = {
     "test": ("f4", "m6", "klatt3", "Annie", "travis"),
 }  # fmt: skip
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+# How often each engine speaks a clip (``avitalk corpus build --engines`` overrides), and each engine's
+# voices per split. flite and festival's kal are one speaker (kal16 a 16 kHz build of him): all in val,
+# so no val speaker trains. SLT (flite and festival HTS) and awb/rms train; festival's ked is the test.
+ENGINES: tuple[str, ...] = ("espeak", "piper", "flite", "festival")
+ENGINE_SHARE: dict[str, float] = {"espeak": 0.45, "piper": 0.25, "flite": 0.18, "festival": 0.12}
+ENGINE_VOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "piper": {"train": ("joe",), "val": (), "test": ()},
+    "flite": {"train": ("awb", "rms", "slt"), "val": ("kal", "kal16"), "test": ()},
+    "festival": {"train": ("slt_hts",), "val": ("kal",), "test": ("ked",)},
+}
 SPLIT_SHARE: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
@@ -65,9 +78,17 @@ EMOTION_PROSODY: dict[str, tuple[float, int, int, int]] = {
 
 
 def base_prosody(rng: np.random.Generator) -> Prosody:
-    """A speaker's own manner, before emotion."""
-    return Prosody(int(rng.integers(135, 215)), int(rng.integers(25, 76)), int(rng.integers(20, 81)),
-                   int(rng.integers(80, 121)), int(rng.choice([0, 0, 0, 1, 2, 3])))
+    """A speaker's own manner, before emotion: wide ranges (real speakers run from slow and flat to
+    fast and lively; the real clips measure 1.8-3.2 semitones of F0 spread)."""
+    return Prosody(int(rng.integers(120, 231)), int(rng.integers(15, 86)), int(rng.integers(10, 96)),
+                   int(rng.integers(60, 141)), int(rng.choice([0, 0, 0, 1, 2, 3])))
+
+
+def engine_controls(p: Prosody) -> dict[str, float]:
+    """The espeak-ng prosody as the other engines' controls: speed factor, semitones from the voice's
+    own pitch, F0-spread factor, output gain (see ``core/tts``)."""
+    return {"rate": p.rate / 170.0, "pitch_st": (p.pitch - 50) / 50.0 * 5.0,
+            "range_factor": 0.4 + 1.2 * p.pitch_range / 100.0, "gain": p.volume / 100.0}
 
 
 def emotional_prosody(base: Prosody, emotion: str, intensity: float) -> Prosody:
