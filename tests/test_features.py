@@ -100,3 +100,18 @@ def test_speech_without_pauses_is_voiced(spoken: object) -> None:
     audio = load_audio(spoken.path)  # type: ignore[attr-defined]
     feats = extract_features(audio, 30.0)
     assert 0.5 < feats.voiced.mean() < 0.95  # speech with a sentence pause, and silence at the ends
+
+
+def test_voice_activity_bridges_short_gaps_only() -> None:
+    """A 100 ms dip inside speech is a stop closure, not a pause; a 400 ms one is a pause."""
+    from avi_talking.core.audio.features import voice_activity
+
+    fps = 100.0
+    energy = np.full(300, -20.0)
+    energy[:40] = energy[-40:] = -70.0  # silence at both ends
+    energy[100:110] = -70.0  # 100 ms
+    energy[180:220] = -70.0  # 400 ms
+    voiced, _ = voice_activity(energy, fps)
+    assert voiced[100:110].all()
+    assert not voiced[185:215].any()
+    assert not voiced[:35].any() and not voiced[-35:].any()

@@ -125,7 +125,7 @@ def voice_activity(energy_db: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
 
 
 def _runs(mask: np.ndarray, value: bool) -> list[tuple[int, int]]:
-    padded = np.concatenate([[not value], mask == value, [not value]]).astype(np.int8)
+    padded = np.concatenate([[False], mask == value, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2], edges[1::2], strict=True))
 

@@ -117,18 +117,20 @@ def _mu_law(y: np.ndarray, mu: float = 255.0) -> np.ndarray:
 
 def telephone(x: np.ndarray) -> np.ndarray:
     """300-3400 Hz band, carried at 8 kHz with 8-bit mu-law."""
-    spectrum = np.fft.rfft(x)
-    f = np.fft.rfftfreq(len(x), 1 / TARGET_SR)
+    size = _fast(len(x) + 2048)
+    spectrum = np.fft.rfft(x, size)
+    f = np.fft.rfftfreq(size, 1 / TARGET_SR)
     band = np.clip((f - 200) / 200, 0, 1) * np.clip((3600 - f) / 300, 0, 1)
-    return _down_up(np.fft.irfft(spectrum * band, len(x)), 8000, _mu_law)
+    return _down_up(np.fft.irfft(spectrum * band, size)[: len(x)], 8000, _mu_law)
 
 
 def _colored(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     """Noise with power ∝ 1/f^exponent (0 white, 1 pink, 2 brown)."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / TARGET_SR)
-    f[0] = f[1] if n > 1 else 1.0
-    y = np.fft.irfft(spectrum / f ** (exponent / 2), n)
+    size = _fast(n)
+    spectrum = np.fft.rfft(rng.standard_normal(size))
+    f = np.fft.rfftfreq(size, 1 / TARGET_SR)
+    f[0] = f[1]
+    y = np.fft.irfft(spectrum / f ** (exponent / 2), size)[:n]
     return y / (np.std(y) or 1.0)
 
 
@@ -285,11 +287,17 @@ def breaths(x: np.ndarray, phones: list[Phone], level_db: float, clicks: bool,
 
 def eq(x: np.ndarray, gains_db: list[float]) -> np.ndarray:
     """A smooth random EQ curve: gains at log-spaced frequencies (100 Hz-6.4 kHz), interpolated."""
-    spec = np.fft.rfft(x)
-    f = np.fft.rfftfreq(len(x), 1 / TARGET_SR)
+    size = _fast(len(x) + 2048)  # zero padding: the filter's ringing does not wrap around
+    spec = np.fft.rfft(x, size)
+    f = np.fft.rfftfreq(size, 1 / TARGET_SR)
     points = np.geomspace(100.0, 6400.0, len(gains_db))
     gain = np.interp(np.log(np.maximum(f, 1.0)), np.log(points), np.asarray(gains_db))
-    return np.fft.irfft(spec * 10 ** (gain / 20), len(x))
+    return np.fft.irfft(spec * 10 ** (gain / 20), size)[: len(x)]
+
+
+def _fast(n: int) -> int:
+    """A power of two ≥ n: numpy's FFT is slow on lengths with large prime factors."""
+    return 1 << int(np.ceil(np.log2(max(n, 2))))
 
 
 def codec(x: np.ndarray, kind: str) -> np.ndarray:
@@ -308,7 +316,8 @@ def codec(x: np.ndarray, kind: str) -> np.ndarray:
     y = y[:, 0] * peak / 0.9
     reach = 4096
     n = min(len(x), len(y))
-    corr = np.fft.irfft(np.fft.rfft(y[:n], 2 * n) * np.conj(np.fft.rfft(x[:n], 2 * n)), 2 * n)
+    size = _fast(2 * n)
+    corr = np.fft.irfft(np.fft.rfft(y[:n], size) * np.conj(np.fft.rfft(x[:n], size)), size)
     lags = np.concatenate([corr[: reach + 1], corr[-reach:]])
     lag = int(np.argmax(lags))
     lag = lag if lag <= reach else lag - len(lags)
