@@ -95,3 +95,33 @@ def plot_adherence(adherence: dict[str, dict[str, float]], path: Path, model: st
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def plot_real_clip(curves: dict[str, Any], path: Path, model: str) -> Path:
+    """One real recording: loudness with the detected pauses, lip gap with the pauses shaded, brows and squint."""
+    plt = _plt()
+    t = curves["times"]
+    fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True)
+    axes[0].plot(t[: len(curves["loudness"])], curves["loudness"], color="tab:blue", lw=1.0, label="loudness")
+    axes[0].set_ylabel("loudness 0..1")
+    axes[1].plot(t, curves["gap"], color="tab:orange", lw=1.1, label=f"lip gap ({model})")
+    axes[1].axhline(CLOSED_MM, color="red", lw=0.8, ls=":")
+    axes[1].fill_between(t, 0, float(np.max(curves["gap"], initial=1.0)), where=curves["inner"], color="green",
+                         alpha=0.15, lw=0, label="measured pause frames")
+    axes[1].set_ylabel("lip gap (mm)")
+    for name, values in curves["brows"].items():
+        axes[2].plot(t, values, lw=1.0, label=name)
+    axes[2].plot(t, curves["squint"], lw=1.0, ls="--", label="eyeSquint (mean L/R)")
+    axes[2].set_ylabel("brows / squint")
+    for ax in axes:
+        for a, b in curves["pauses"]:
+            ax.axvspan(a, b, color="grey", alpha=0.15, lw=0)
+        ax.legend(loc="upper right", fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("seconds (grey: pauses ≥ 0.2 s from voice activity; dotted: closure threshold)")
+    title = f"{curves['file']} — {model}" + (f": {curves['title']}" if curves["title"] else "")
+    fig.suptitle("\n".join(textwrap.wrap(title, 130)), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,27 @@ def check_report_dir(out: Path) -> None:
         raise AviTalkError(f"output folder {parent} does not exist")
 
 
-def write_report(result: EvalResult, out: Path, options: EvalOptions, corpus_info: dict[str, Any],
-                 command: str) -> Path:
+def write_folder(out: Path, fill: Callable[[Path], None]) -> Path:
+    """Make the report folder ``out`` atomically: ``fill`` writes into a hidden temporary folder beside it,
+    which then replaces ``out`` (an earlier report) in one rename; on any failure nothing is left."""
     check_report_dir(out)
     parent = out.parent if str(out.parent) else Path(".")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
     try:
         os.chmod(tmp, 0o755)
+        fill(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def write_report(result: EvalResult, out: Path, options: EvalOptions, corpus_info: dict[str, Any],
+                 command: str) -> Path:
+    def fill(tmp: Path) -> None:
         s = result.summary
         rows = table_rows(s)
         plot_table(rows, tmp / "metrics_table.png", f"{result.model} on {corpus_info['split']} ({s['clips']} clips)")
@@ -97,13 +112,8 @@ def write_report(result: EvalResult, out: Path, options: EvalOptions, corpus_inf
                    "summary": s, "clips": result.clips}
         (tmp / METRICS).write_text(json.dumps(_clean(metrics), indent=1) + "\n", encoding="utf-8")
         (tmp / REPORT).write_text(_markdown(result, rows, plots, corpus_info, options, command), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+
+    return write_folder(out, fill)
 
 
 def _markdown(result: EvalResult, rows: list[tuple[str, str, str, str]], plots: list[str],

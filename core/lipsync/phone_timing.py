@@ -166,16 +166,25 @@ def align_phones(audio: Audio, transcript: str, progress: ProgressFn = null_prog
         raise AviTalkError("the transcript is empty")
     if audio.is_silent:
         raise AviTalkError("cannot align a transcript to silent audio")
-    phones = _align_piece(audio.samples, audio.sr, words)
-    progress("phones", 0.5)
-    if phones is None:
-        phones = _align_by_sentences(audio, transcript)
+    phones = force_align(audio, transcript, progress)
     if phones is not None:
         progress("phones", 1.0)
         return phones
     warnings.warn(PhoneWarning("the transcript could not be aligned to the audio; timing its phones by "
                                "phone recognition instead"), stacklevel=2)
     return guided_recognition(audio, words, progress)
+
+
+def force_align(audio: Audio, transcript: str, progress: ProgressFn = null_progress) -> list[Phone] | None:
+    """Forced alignment only: the whole clip (ever wider beams), then sentence by sentence; None when the
+    transcript has no dictionary words, the audio is silent, or neither reaches the end (no fallback to
+    recognition, so a measure built on it never scores guessed times)."""
+    words = tokenize(transcript)
+    if not words or audio.is_silent:
+        return None
+    phones = _align_piece(audio.samples, audio.sr, words)
+    progress("phones", 0.5)
+    return phones if phones is not None else _align_by_sentences(audio, transcript)
 
 
 def _align_piece(samples: np.ndarray, sr: int, words: list[str]) -> list[Phone] | None:
