@@ -34,6 +34,12 @@ LIVE_LINK_FACE_ROTATIONS: tuple[str, ...] = (
     "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
 )  # fmt: skip
 
+# Head rotation channels (radians) after the 52 when an animation has them: Live Link Face's names, in
+# its order. + yaw turns the head to the character's left, + pitch tips the chin down (a nod), + roll
+# tilts it toward the character's left shoulder (docs/animation.md).
+HEAD_ROTATIONS: tuple[str, ...] = ("headYaw", "headPitch", "headRoll")
+FACE_AND_HEAD: tuple[str, ...] = ARKIT52 + HEAD_ROTATIONS
+
 # Channel groups used by synthesis and evaluation.
 MOUTH = tuple(n for n in ARKIT52 if n.startswith(("mouth", "jaw", "tongue", "cheekPuff")))
 BROWS = tuple(n for n in ARKIT52 if n.startswith("brow"))

@@ -40,6 +40,8 @@ def add_synthesis_arguments(p: argparse.ArgumentParser, audio: bool = True) -> N
                    help=f"brow/expression strength (default {_D.expression:g})")
     p.add_argument("--blinks", type=float, default=_D.blinks,
                    help=f"blink frequency, 0 for none (default {_D.blinks:g})")
+    p.add_argument("--head", type=float, default=_D.head, metavar="K",
+                   help=f"head-motion strength, 0 for none (default {_D.head:g}; stage 2 only)")
     p.add_argument("--max-duration", type=float, default=_D.max_seconds, metavar="SECONDS",
                    help=f"refuse longer audio (default {_D.max_seconds:.0f})")
 
@@ -54,7 +56,7 @@ def options_from(args: argparse.Namespace) -> GenerateOptions:
         transcript=read_transcript(args.transcript) if args.transcript else None,
         instructions=tuple(read_track(args.instructions)) if args.instructions else None,
         instruction_text=args.text, lips=args.lips, expression=args.expression, blinks=args.blinks,
-        max_seconds=args.max_duration)
+        head=args.head, max_seconds=args.max_duration)
 
 
 def load_headless() -> ModuleType:

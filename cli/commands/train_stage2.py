@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--no-head", action="store_true",
+                   help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
 
 def add_parser(actions: Any) -> None:
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise AviTalkError("training needs torch: pip install 'avi-talking[models]' (torch==2.13.0)") from exc
     from ...core.corpus.dataset import Corpus
     from ...core.stage2.checkpoint import STATE
+    from ...core.stage2.config import Stage2Config
     from ...core.stage2.train import TrainOptions, train
 
     out = Path(args.out)
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise AviTalkError("--max-clips must be at least 2")
     if not args.lr > 0:
         raise AviTalkError("--lr must be positive")
-    Corpus(args.corpus)  # a bad corpus fails here, in one line
+    corpus = Corpus(args.corpus)  # a bad corpus fails here, in one line
+    head = 0 if args.no_head or not corpus.has_head else 3
     if out.exists() and not out.is_dir():
         raise AviTalkError(f"--out {out} is a file")
     if args.resume and not (out / STATE).is_file():
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
                         frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
-                        command=command)
+                        command=command, config=Stage2Config(head_channels=head))
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...version import __version__
-from ..arkit import ARKIT52
+from ..arkit import ARKIT52, HEAD_ROTATIONS
 from ..common.errors import AviTalkError
 from ..common.fileio import check_writable_folder
 from ..common.progress import ProgressFn, null_progress
@@ -92,6 +92,7 @@ def make_shard(job: ShardJob) -> ShardResult:
         "audio": np.concatenate([c.audio for c in built]),
         "audio_offsets": offsets([len(c.audio) for c in built]),
         "targets": np.concatenate([c.targets for c in built]).astype(np.float16),
+        "head": np.concatenate([c.head for c in built]).astype(np.float32),
         "target_offsets": offsets([len(c.targets) for c in built]),
         "phone_labels": np.array([PHONE_INDEX[p.label] for p in phones], dtype=np.uint8),
         "phone_starts": np.array([p.start for p in phones], dtype=np.float32),
@@ -237,6 +238,7 @@ def _manifest(results: list[ShardResult], hours: float, seed: int, fps: float,
         "fps": fps,
         "sample_rate": 16000,
         "channels": list(ARKIT52),
+        "head_channels": list(HEAD_ROTATIONS),
         "space": "arkit52",
         "recipe": {
             "tts": "espeak-ng (libespeak-ng via ctypes, phoneme events), Piper en_US-joe-medium (alignment "

@@ -7,13 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.loader import TARGET_SR
-from ..instructions import Segment, segment_to_dict, to_text
+from ..audio.features import extract_features
+from ..audio.loader import TARGET_SR, Audio
+from ..instructions import Instruction, Segment, segment_to_dict, to_text
 from ..phonemes import Phone
 from . import augment
+from .head_motion import head_motion
 from .plan import ClipPlan
 from .speech import render
-from .targets import make_targets
+from .targets import make_targets, segment_weights
 from .voices import SPLIT_VARIANTS
 
 
@@ -21,6 +23,7 @@ from .voices import SPLIT_VARIANTS
 class BuiltClip:
     audio: np.ndarray  # int16, 16 kHz, augmented
     targets: np.ndarray  # float32 [T, 52]
+    head: np.ndarray  # float32 [T, 3] radians (HEAD_ROTATIONS)
     phones: list[Phone]
     meta: dict[str, Any]
 
@@ -32,6 +35,8 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
     samples, phones, segment_times = augment.speed(speech.samples, speech.phones, speech.segment_times, factor)
     instructions = [seg.instruction for seg in plan.segments]
     targets = make_targets(samples, phones, segment_times, instructions, fps, rng)
+    head, head_gain = _head(samples, phones, segment_times, instructions, fps, len(targets.values),
+                            np.random.default_rng([plan.seed, plan.index, 0x4EAD]))
     params = augment.draw(rng)
     if factor != 1.0:
         params["speed"] = factor
@@ -62,6 +67,19 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
         "frames": int(len(targets.values)),
         "phones": len(phones),
         "augmentation": params,
-        "variation": targets.info,
+        "variation": {**targets.info, "head_expressiveness": round(head_gain, 4)},
     }
-    return BuiltClip(audio, targets.values, phones, meta)
+    return BuiltClip(audio, targets.values, head, phones, meta)
+
+
+def _head(samples: np.ndarray, phones: list[Phone], segment_times: list[tuple[float, float]],
+          instructions: list[Instruction], fps: float, frames: int,
+          rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Head rotations from the clean speech (its own generator, so the face targets are unchanged)."""
+    features = extract_features(Audio(np.asarray(samples, np.float32), TARGET_SR, TARGET_SR, 1, "clean", ""), fps)
+    weights = segment_weights(features.times, segment_times)
+    head, gain = head_motion(phones, features.times, features.loudness.astype(np.float64), weights, instructions,
+                             fps, rng)
+    out = np.zeros((frames, 3), np.float32)
+    out[: min(frames, len(head))] = head[:frames]
+    return out, gain

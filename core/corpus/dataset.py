@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arkit import ARKIT52
+from ..arkit import ARKIT52, HEAD_ROTATIONS
 from ..audio.loader import TARGET_SR
 from ..common.errors import FormatError
 from ..common.fileio import sha256_file
@@ -35,6 +35,7 @@ class CorpusClip:
     audio: np.ndarray  # float32 mono at 16 kHz (the augmented audio a model hears)
     sr: int
     targets: np.ndarray  # float32 [T, 52] ARKit values at ``fps``
+    head: np.ndarray | None  # float32 [T, 3] head rotations in radians (HEAD_ROTATIONS); None in older corpora
     fps: float
     phones: list[Phone]  # the true phones
     segments: list[Segment]  # instruction segments (text in ``Segment.text``)
@@ -64,6 +65,11 @@ class Corpus:
         if int(self.manifest.get("format_version", 0)) > FORMAT_VERSION:
             raise FormatError(f"{path} was written by a newer version (format {self.manifest['format_version']})")
         self.fps = float(self.manifest["fps"])
+
+    @property
+    def has_head(self) -> bool:
+        """Whether the shards hold head rotations (corpora built since head motion was added)."""
+        return list(self.manifest.get("head_channels", [])) == list(HEAD_ROTATIONS)
 
     def entries(self, split: str | None = None) -> list[dict[str, Any]]:
         clips = list(self.manifest["clips"])
@@ -109,6 +115,9 @@ class Corpus:
             fps = float(data["fps"])
             arrays = {k: data[k] for k in ("audio", "audio_offsets", "targets", "target_offsets", "phone_labels",
                                            "phone_starts", "phone_ends", "phone_offsets")}
+            head = data["head"] if "head" in data.files else None
+            if head is not None and (head.ndim != 2 or head.shape != (len(arrays["targets"]), 3)):
+                raise FormatError(f"{name}: head rotations do not match the targets")
         position = {clip_id: k for k, clip_id in enumerate(ids)}
         for entry in entries:
             if entry["id"] not in position:
@@ -123,6 +132,7 @@ class Corpus:
             yield CorpusClip(
                 id=entry["id"], split=entry["split"],
                 audio=arrays["audio"][a0:a1].astype(np.float32) / 32768.0, sr=TARGET_SR,
-                targets=arrays["targets"][t0:t1].astype(np.float32), fps=fps, phones=phones,
+                targets=arrays["targets"][t0:t1].astype(np.float32),
+                head=None if head is None else head[t0:t1].astype(np.float32), fps=fps, phones=phones,
                 segments=[segment_from_dict(s) for s in entry["segments"]], meta=entry,
             )

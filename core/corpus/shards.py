@@ -6,6 +6,7 @@ every build; this writer fixes the timestamps and the member order instead. Memb
     clip_ids [n] str · fps () float64 · channels [52] str
     audio [Σ samples] int16 at 16 kHz   · audio_offsets [n+1] int64
     targets [Σ frames, 52] float16      · target_offsets [n+1] int64
+    head [Σ frames, 3] float32 (radians: headYaw, headPitch, headRoll; absent in corpora before 0.3)
     phone_labels [Σ phones] uint8 (index into PHONE_SET) · phone_starts/phone_ends float32 seconds
     phone_offsets [n+1] int64
 """

@@ -67,6 +67,7 @@ def synthesize_animation(analysis: Analysis, options: GenerateOptions) -> Animat
         "settings": {"lips": options.lips, "expression": options.expression, "blinks": options.blinks},
         "warnings": list(audio.warnings),
     }
+    # the baseline has no head motion: its animation has the 52 face channels only, whatever --head says
     return Animation(analysis.features.fps, ARKIT52, values, "arkit52", meta)
 
 
@@ -83,7 +84,8 @@ def _synthesize_stage2(analysis: Analysis, options: GenerateOptions, device: str
     prepared = analysis.encodings.get(key)
     if prepared is None:
         prepared = analysis.encodings[key] = model.prepare(audio, analysis.features.fps)
-    animation = model.animate(prepared, segments, options.seed, options.lips, options.expression, options.blinks)
+    animation = model.animate(prepared, segments, options.seed, options.lips, options.expression, options.blinks,
+                              options.head)
     analysis.timings["synthesis"] = time.perf_counter() - t0
     meta: dict[str, Any] = {
         "generator": f"avi_talking {__version__}",

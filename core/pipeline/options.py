@@ -52,6 +52,7 @@ class GenerateOptions:
     lips: float = 1.0
     expression: float = 1.0
     blinks: float = 1.0
+    head: float = 1.0  # head-motion strength (0: no head channels in the animation)
     device: str = "auto"  # where stage 2 runs: auto, cpu, cuda, cuda:N
     runtime: str = "auto"  # stage 2's runtime: numpy (no torch needed), torch, or auto (torch only for CUDA)
     max_seconds: float = DEFAULT_MAX_SECONDS  # longer audio is refused
@@ -61,7 +62,7 @@ class GenerateOptions:
         object.__setattr__(self, "fps", normalize_fps(_number("fps", self.fps)))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise AviTalkError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}")
-        for name in ("lips", "expression", "blinks"):
+        for name in ("lips", "expression", "blinks", "head"):
             value = _number(name, getattr(self, name))
             if not 0.0 <= value <= MAX_STRENGTH:
                 raise AviTalkError(f"{name} must be between 0 and {MAX_STRENGTH:g}, not {value:g}")

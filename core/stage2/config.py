@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..common.errors import FormatError
 from ..common.jsonspec import Int, ListOf, Num, Obj, Opt, validate
 
 ARCHITECTURE = "avi-talking-stage2"
@@ -31,6 +32,7 @@ class Stage2Config:
     crossfade: float = 0.25  # seconds either side of a segment boundary (as the corpus targets)
     chunk_seconds: float = 20.0  # long audio runs in windows of this length ...
     overlap_seconds: float = 2.0  # ... overlapping by this much, cross-faded
+    head_channels: int = 0  # 3: headYaw/Pitch/Roll after the 52 (radians, HEAD_SCALE · tanh); 0: face only
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -41,6 +43,8 @@ class Stage2Config:
         """From a card's (or a checkpoint's) ``config``: every key known, every value of its type and in
         its range (``CONFIG``), or a one-line FormatError naming ``where``."""
         clean = validate(data, CONFIG, where)
+        if clean.get("head_channels", 0) not in (0, 3):
+            raise FormatError(f"{where}: head_channels must be 0 or 3")
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in clean.items()}
         return cls(**values)
 
@@ -56,4 +60,5 @@ CONFIG = Obj({name: Opt(spec) for name, spec in {
     "style_channels": _WIDTH, "prior_hidden": Int(1, 8192), "prior_layers": Int(1, 64),
     "diffusion_steps": Int(1, 100_000), "ddim_steps": Int(1, 10_000), "guidance": Num(0.0, 100.0),
     "crossfade": Num(0.0, 10.0), "chunk_seconds": Num(0.0, 3600.0, above=True), "overlap_seconds": Num(0.0, 3600.0),
+    "head_channels": Int(0, 3),
 }.items()}, extra="refuse")

@@ -28,7 +28,7 @@ CACHE_VERSION = 1
 class ClipData:
     id: str
     mel: np.ndarray  # [T·k, n_mels] float16, normalised
-    targets: np.ndarray  # [T, 52] float16
+    targets: np.ndarray  # [T, 52 (+3 head rotations, radians)] float16
     cuts: list[float]  # segment boundaries (s)
     instructions: np.ndarray  # [S, INSTRUCTION_DIM] float32
     phones: list[Phone] | None = None  # kept for validation clips (closure on the true phones)
@@ -39,12 +39,16 @@ class ClipData:
 
 
 def clip_data(clip_audio: np.ndarray, sr: int, targets: np.ndarray, segments: list, cfg: Stage2Config,
-              clip_id: str = "") -> ClipData:
+              clip_id: str = "", head: np.ndarray | None = None) -> ClipData:
     audio = Audio(np.asarray(clip_audio, np.float32), sr, sr, 1, "corpus", "")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mel, _ = network_input(audio, cfg.fps, cfg.mel_rate)
     frames = len(mel) // cfg.mel_rate
+    if cfg.head_channels:
+        if head is None:
+            raise AviTalkError(f"clip {clip_id} has no head rotations: rebuild the corpus, or train with --no-head")
+        targets = np.concatenate([np.asarray(targets, np.float32), np.asarray(head, np.float32)], 1)
     t = np.asarray(targets, np.float32)[:frames]
     if len(t) < frames:  # a target a frame short is held on its last frame
         t = np.concatenate([t, np.repeat(t[-1:], frames - len(t), axis=0)])
@@ -58,7 +62,7 @@ def _key(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None) -> st
     facts = {"version": CACHE_VERSION, "corpus_seed": corpus.manifest.get("seed"), "fps": corpus.fps,
              "shards": [s["sha256"] for s in corpus.manifest["shards"] if s["split"] == split],
              "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "fps_model": cfg.fps,
-             "mel_rate": cfg.mel_rate, "n_mels": cfg.n_mels}
+             "mel_rate": cfg.mel_rate, "n_mels": cfg.n_mels, "head": cfg.head_channels}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -75,7 +79,7 @@ def load_split(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None 
         return _read_cache(path)
     out: list[ClipData] = []
     for k, clip in enumerate(corpus.clips(split, limit=limit)):
-        data = clip_data(clip.audio, clip.sr, clip.targets, clip.segments, cfg, clip.id)
+        data = clip_data(clip.audio, clip.sr, clip.targets, clip.segments, cfg, clip.id, clip.head)
         if keep_phones:
             data.phones = clip.phones
         out.append(data)

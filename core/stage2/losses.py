@@ -67,6 +67,17 @@ def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor)
     return {"l1": l1, "vel": vel, "gap": gap, "closure": hinge}
 
 
+def head_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Head rotations [B, T, 3] in radians: L1 of the angles and of their frame-to-frame change, in units
+    of HEAD_UNIT (a 3° error weighs like 1.0 on a face channel)."""
+    from .net import HEAD_UNIT
+
+    l1 = masked_mean((pred - target).abs().mean(-1), mask) / HEAD_UNIT
+    vmask = mask[:, 1:] * mask[:, :-1]
+    vel = masked_mean((pred.diff(dim=1) - target.diff(dim=1)).abs().mean(-1), vmask) * 4.0 / HEAD_UNIT
+    return l1 + vel
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """Symmetric InfoNCE between rows of a and b [N, D]; ``same`` [N, N] marks pairs that share an
     instruction (all of them count as positives, so identical neutral instructions are not pushed apart)."""

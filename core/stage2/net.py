@@ -2,13 +2,15 @@
 
     mel [B, T·k, 80] ──AudioEncoder──► h [B, C, T]  (frame t centred on mel frame k·t)
     instruction vector [B, S, 104] ──InstructionEncoder──► e [B, S, 64]
-    target motion [B, T, 52] + segment masks ──StyleEncoder──► z [B, S, 32]   (training; the prior at inference)
-    h, per-frame blend of (z, e) ──Decoder (FiLM)──► ARKit-52 [B, T, 52] in 0..1
+    target motion [B, T, 52+H] + segment masks ──StyleEncoder──► z [B, S, 32]   (training; the prior at inference)
+    h, per-frame blend of (z, e) ──Decoder (FiLM)──► ARKit-52 [B, T, 52] in 0..1, then H head rotations (radians)
 
 The decoder sees the style latent z (how this take is performed: sampled by the diffusion prior) and the
 instruction embedding e (what was asked), blended per frame across segment boundaries. mouthClose is
 predicted as a share of jawOpen (on an ARKit rig mouthClose = jawOpen seals the lips), so a closure is a
-gate the network can open fully rather than two numbers it must match to a millimetre.
+gate the network can open fully rather than two numbers it must match to a millimetre. With
+``head_channels`` = 3 the decoder also gives headYaw/Pitch/Roll as HEAD_SCALE · tanh(logit); the style
+encoder sees them divided by HEAD_UNIT, so a head turn weighs like a face channel.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .config import Stage2Config
 
 N_OUT = 52
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
+HEAD_SCALE = 0.35  # radians (20°): the largest head rotation the decoder can give
+HEAD_UNIT = 0.05  # radians: head rotations are divided by this where they meet face channels (style, loss)
 
 
 class ChannelNorm(nn.Module):
@@ -91,13 +95,16 @@ class StyleEncoder(nn.Module):
     def __init__(self, cfg: Stage2Config) -> None:
         super().__init__()
         c = cfg.style_channels
-        self.conv1 = nn.Conv1d(N_OUT, c, 5, padding=2)
+        self.conv1 = nn.Conv1d(N_OUT + cfg.head_channels, c, 5, padding=2)
+        self.head = cfg.head_channels
         self.conv2 = nn.Conv1d(c, c, 5, padding=4, dilation=2)
         self.out = nn.Linear(2 * c, cfg.style_dim)
         self.dim = cfg.style_dim
 
     def forward(self, motion: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """motion [B, T, 52], masks [B, S, T] (1 on the segment's frames) → z [B, S, style_dim]."""
+        """motion [B, T, 52+H], masks [B, S, T] (1 on the segment's frames) → z [B, S, style_dim]."""
+        if self.head:
+            motion = torch.cat([motion[..., :N_OUT], motion[..., N_OUT:] / HEAD_UNIT], -1)
         h = F.gelu(self.conv2(F.gelu(self.conv1(motion.transpose(1, 2)))))  # [B, c, T]
         count = masks.sum(-1, keepdim=True).clamp(min=1.0)  # [B, S, 1]
         mean = torch.einsum("bst,bct->bsc", masks, h) / count
@@ -116,12 +123,17 @@ class Decoder(nn.Module):
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
         self.norm = ChannelNorm(c)
-        self.out = nn.Conv1d(c, N_OUT + 1, 1)  # 52 channels + the mouthClose share of jawOpen
+        self.head = cfg.head_channels
+        self.out = nn.Conv1d(c, N_OUT + 1 + self.head, 1)  # 52 channels + the mouthClose share of jawOpen + head
         assert self.out.bias is not None
         nn.init.constant_(self.out.bias, -3.0)  # start near rest (most channels are near 0)
+        if self.head:  # the head starts still, facing the camera (random turns would swamp the early loss)
+            with torch.no_grad():
+                self.out.weight[N_OUT + 1 :].zero_()
+                self.out.bias[N_OUT + 1 :].zero_()
         # an expression is a held offset (the AUs' channels): a direct path from the condition to the
         # output, so it need not be learnt through the audio features' modulation alone
-        self.offset = nn.Linear(cfg.style_dim + cfg.instr_dim, N_OUT + 1)
+        self.offset = nn.Linear(cfg.style_dim + cfg.instr_dim, N_OUT + 1 + self.head)
         nn.init.zeros_(self.offset.weight)
         nn.init.zeros_(self.offset.bias)
         self.channels = c
@@ -135,7 +147,10 @@ class Decoder(nn.Module):
         logits = self.out(F.gelu(self.norm(h))).transpose(1, 2) + self.offset(cond)  # [B, T, 53]
         values = torch.sigmoid(logits[..., :N_OUT])
         close = values[..., JAW] * torch.sigmoid(logits[..., N_OUT])
-        return torch.cat([values[..., :CLOSE], close[..., None], values[..., CLOSE + 1 :]], -1)
+        parts = [values[..., :CLOSE], close[..., None], values[..., CLOSE + 1 :]]
+        if self.head:
+            parts.append(HEAD_SCALE * torch.tanh(logits[..., N_OUT + 1 :]))
+        return torch.cat(parts, -1)
 
 
 class Stage2Net(nn.Module):

@@ -5,6 +5,7 @@ frame's channels are contiguous, so every convolution is one matrix product).
     AudioEncoder     mel [T·k, n_mels] → hidden [T, C]
     InstructionMLP   instruction vectors [S, 104] → embeddings [S, instr_dim]
     Decoder          hidden [T, C], per-frame condition [T, style_dim + instr_dim] → ARKit-52 [T, 52]
+                     (+ headYaw/Pitch/Roll in radians when the config has head channels)
 
 A convolution is matrix products and shifted additions (``Conv1d``). Every product sums over at most 128
 inputs (``matmul``), so the result does not depend on BLAS's thread count. GELU is the exact one, with the
@@ -22,6 +23,7 @@ from ..arkit import INDEX
 from .config import Stage2Config
 
 N_OUT = 52
+HEAD_SCALE = 0.35  # as net.HEAD_SCALE
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default
 BLOCK_K = 128  # the longest sum one BLAS call makes (see ``matmul``)
@@ -223,9 +225,10 @@ class Decoder:
         self.out = Conv1d(arrays, "net.decoder.out")
         self.offset = Linear(arrays, "net.decoder.offset")
         self.channels = cfg.channels
+        self.head = cfg.head_channels
 
     def __call__(self, h: np.ndarray, cond: np.ndarray) -> np.ndarray:
-        """h [T, C], cond [T, style_dim + instr_dim] → values [T, 52] in 0..1."""
+        """h [T, C], cond [T, style_dim + instr_dim] → values [T, 52] in 0..1 (+ head radians)."""
         film = self.film(cond)  # [T, 2·C·L]
         c = self.channels
         for k, block in enumerate(self.blocks):
@@ -235,6 +238,8 @@ class Decoder:
         logits += self.offset(cond)  # [T, 53]
         values = sigmoid(logits[:, :N_OUT])
         values[:, CLOSE] = values[:, JAW] * sigmoid(logits[:, N_OUT])
+        if self.head:
+            values = np.concatenate([values, HEAD_SCALE * np.tanh(logits[:, N_OUT + 1 :])], 1)
         return values
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...weights_fetcher.errors import ChecksumError, WeightsError
 from ...weights_fetcher.loading import load_file
-from ..arkit import ARKIT52
+from ..arkit import ARKIT52, FACE_AND_HEAD
 from ..common.errors import FormatError
 from ..common.fileio import confined_file, read_json, read_json_card
 from ..common.jsonspec import SHA256, Int, ListOf, MapOf, Nullable, Num, Obj, Opt, Str
@@ -63,6 +63,11 @@ class StoredWeights:
     arrays: dict[str, np.ndarray]
 
 
+def output_channels(cfg: Stage2Config) -> tuple[str, ...]:
+    """The channels the network gives: the 52, then the head rotations when it has them."""
+    return FACE_AND_HEAD if cfg.head_channels else ARKIT52
+
+
 def default_weights() -> Path:
     return DEFAULT_DIR
 
@@ -89,15 +94,15 @@ def tensor_shapes(cfg: Stage2Config) -> dict[str, list[int]]:
     affine("net.instruction.net.2", INSTRUCTION_HIDDEN, INSTRUCTION_HIDDEN)
     affine("net.instruction.net.4", cfg.instr_dim, INSTRUCTION_HIDDEN)
     sc = cfg.style_channels
-    affine("net.style.conv1", sc, N_OUT, 5)
+    affine("net.style.conv1", sc, N_OUT + cfg.head_channels, 5)
     affine("net.style.conv2", sc, sc, 5)
     affine("net.style.out", cfg.style_dim, 2 * sc)
     for i in range(len(cfg.decoder_dilations)):
         block(f"net.decoder.blocks.{i}")
     affine("net.decoder.film", 2 * c * len(cfg.decoder_dilations), cond)
     affine("net.decoder.norm.norm", c)
-    affine("net.decoder.out", N_OUT + 1, c, 1)
-    affine("net.decoder.offset", N_OUT + 1, cond)
+    affine("net.decoder.out", N_OUT + 1 + cfg.head_channels, c, 1)
+    affine("net.decoder.offset", N_OUT + 1 + cfg.head_channels, cond)
     affine("net.style_head", HEAD_DIM, cfg.style_dim)
     affine("net.instr_head", HEAD_DIM, cfg.instr_dim)
     w = cfg.prior_hidden
@@ -155,8 +160,9 @@ def read_weights(path: Path | None = None) -> StoredWeights:
     card = read_card(card_path)
     cfg = Stage2Config.from_dict(card["config"], f"stage-2 model card {card_path}: config")
     where = card_path.name
-    if card.get("space") != "arkit52" or list(card.get("channels", [])) != list(ARKIT52):
-        raise FormatError(f"{where}: the output is not the 52 ARKit channels in Apple's order")
+    if card.get("space") != "arkit52" or list(card.get("channels", [])) != list(output_channels(cfg)):
+        raise FormatError(f"{where}: the output is not the 52 ARKit channels in Apple's order"
+                          + (" followed by headYaw, headPitch, headRoll" if cfg.head_channels else ""))
     if not math.isclose(card.get("fps", -1.0), cfg.fps):
         raise FormatError(f"{where}: fps {card.get('fps')} does not match the config's {cfg.fps}")
     expected = tensor_shapes(cfg)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..animation import Animation, n_frames_for
-from ..arkit import ARKIT52, INDEX, MOUTH
+from ..arkit import ARKIT52, FACE_AND_HEAD, INDEX, MOUTH
 from ..audio.loader import Audio
 from ..common.errors import AviTalkError
 from ..instructions import Instruction, Segment, blink_rate, to_text
@@ -151,10 +151,10 @@ class Stage2Model:
             return self.backend.styles(vectors, style_noise(seed, len(vectors), self.cfg.style_dim))
 
     def decode(self, prepared: Prepared, z: np.ndarray, e: np.ndarray, cuts: list[float]) -> np.ndarray:
-        """[T, 52] at the model's fps, before blinks and gaze."""
+        """[T, 52 (+3 head)] at the model's fps, before blinks and gaze."""
         n = prepared.frames
         weights = frame_weights(cuts, n, self.cfg.fps, self.cfg.crossfade)
-        out = np.empty((n, len(ARKIT52)), np.float32)
+        out = np.empty((n, len(ARKIT52) + self.cfg.head_channels), np.float32)
         with self.backend.session():
             for a, b, lo, hi in self._windows(n):
                 values = self.backend.decode(prepared.hidden[lo:hi], z, e, weights[:, lo:hi])
@@ -164,7 +164,7 @@ class Stage2Model:
     # ---- takes -------------------------------------------------------------------------------------
 
     def animate(self, prepared: Prepared, segments: list[Segment] | None, seed: int, lips: float = 1.0,
-                expression: float = 1.0, blinks: float = 1.0) -> Animation:
+                expression: float = 1.0, blinks: float = 1.0, head: float = 1.0) -> Animation:
         t0 = time.perf_counter()
         if prepared.runtime != self.runtime:  # encoded by the other runtime: each take is one runtime's alone
             prepared = self.prepare(prepared.audio, prepared.fps)
@@ -185,15 +185,20 @@ class Stage2Model:
         rates = np.array([blink_rate(s.instruction.aus) * blinks for s in segs])
         add_blinks(values, times, audio.duration, seed, rates, owner)
         add_gaze(values, times, seed)
-        values = np.clip(values, 0.0, 1.0).astype(np.float32)
+        values[:, : len(ARKIT52)] = np.clip(values[:, : len(ARKIT52)], 0.0, 1.0)
+        channels = ARKIT52
+        if self.cfg.head_channels and head > 0.0:  # radians, scaled by the strength; 0 leaves the head out
+            values[:, len(ARKIT52) :] *= head
+            channels = FACE_AND_HEAD
+        values = values[:, : len(channels)].astype(np.float32)
         meta = {
             "model": self.name, "model_id": self.id, "runtime": self.runtime, "seed": int(seed),
             "instructions": [{"start": round(s.start, 4), "end": round(s.end, 4),
                               "text": s.text or to_text(s.instruction)} for s in segs],
-            "settings": {"lips": lips, "expression": expression, "blinks": blinks},
+            "settings": {"lips": lips, "expression": expression, "blinks": blinks, "head": head},
         }
         prepared.timings["synthesis"] = time.perf_counter() - t0
-        return Animation(fps, ARKIT52, values, "arkit52", meta)
+        return Animation(fps, channels, values, "arkit52", meta)
 
     # ---- the evaluation protocol (core/eval/models.py) ---------------------------------------------
 

@@ -36,11 +36,12 @@ from .conditioning import frame_weights
 from .config import Stage2Config
 from .data import ClipData, batches, load_split
 from .diffusion import Prior
-from .losses import expression, info_nce, reconstruction
+from .losses import expression, head_loss, info_nce, reconstruction
+from .net import N_OUT as N_FACE
 from .net import Stage2Net
 
 LOG_NAME = "train_log.jsonl"
-LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 1.0, "closure": 1.0, "expr": 2.0, "nce": 0.1}
+LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 1.0, "closure": 1.0, "expr": 2.0, "nce": 0.1, "head": 1.0}
 LATENT_NOISE = 0.1  # style latents are jittered in training so the decoder tolerates prior samples
 
 
@@ -68,7 +69,7 @@ class TrainOptions:
 @dataclass
 class Batch:
     mel: torch.Tensor  # [B, T·k, n_mels]
-    targets: torch.Tensor  # [B, T, 52]
+    targets: torch.Tensor  # [B, T, 52 (+3 head)]
     mask: torch.Tensor  # [B, T]
     instructions: torch.Tensor  # [B, S, D]
     weights: torch.Tensor  # [B, S, T] soft segment weights (decoder conditioning)
@@ -80,7 +81,7 @@ def collate(clips: list[ClipData], cfg: Stage2Config, device: torch.device) -> B
     k = cfg.mel_rate
     b, t, s = len(clips), max(c.frames for c in clips), max(len(c.instructions) for c in clips)
     mel = np.zeros((b, t * k, cfg.n_mels), np.float32)
-    tgt = np.zeros((b, t, 52), np.float32)
+    tgt = np.zeros((b, t, clips[0].targets.shape[1]), np.float32)
     mask = np.zeros((b, t), np.float32)
     instr = np.zeros((b, s, clips[0].instructions.shape[1]), np.float32)
     soft = np.zeros((b, s, t), np.float32)
@@ -108,8 +109,11 @@ def forward_losses(net: Stage2Net, batch: Batch, noise: float) -> tuple[dict[str
     z = net.style(batch.targets, batch.hard)
     z_in = z + noise * torch.randn_like(z) if noise else z
     pred = net.decode(h, z_in, e, batch.weights)
-    terms = reconstruction(pred, batch.targets, batch.mask)
-    terms["expr"] = expression(pred, batch.targets, batch.hard)
+    face, target = pred[..., :N_FACE], batch.targets[..., :N_FACE]
+    terms = reconstruction(face, target, batch.mask)
+    terms["expr"] = expression(face, target, batch.hard)
+    if pred.shape[-1] > N_FACE:
+        terms["head"] = head_loss(pred[..., N_FACE:], batch.targets[..., N_FACE:], batch.mask)
     zs, es = z[batch.exists], e[batch.exists]
     vecs = batch.instructions[batch.exists]
     same = (vecs[:, None, :] - vecs[None, :, :]).abs().amax(-1) < 1e-6  # exact: cdist's matmul path is not
@@ -292,7 +296,8 @@ class Trainer:
             for i, clip in enumerate(clips):
                 if clip.phones is None:
                     continue
-                share, n = bilabial_closure(pred[i, : clip.frames].double().cpu().numpy(), clip.phones, self.cfg.fps)
+                face = pred[i, : clip.frames, :N_FACE].double().cpu().numpy()
+                share, n = bilabial_closure(face, clip.phones, self.cfg.fps)
                 if n:
                     hits += round(share * n)
                     count += n

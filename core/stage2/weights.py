@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from ..arkit import ARKIT52
 from ..common.fileio import sha256_file
 from .checkpoint import save_tensors
 from .config import ARCHITECTURE, CARD_VERSION, Stage2Config
@@ -26,6 +25,7 @@ from .stored import (
     add_metrics,
     default_weights,
     find_card,
+    output_channels,
     read_card,
     read_weights,
     tensor_shapes,
@@ -68,7 +68,7 @@ def write(folder: Path, net: Stage2Net, prior: Prior, info: dict[str, Any]) -> P
     card = {
         "format": CARD_FORMAT, "card_version": CARD_VERSION, "architecture": ARCHITECTURE,
         "weights": WEIGHTS_NAME, "sha256": sha256_file(path), "bytes": path.stat().st_size,
-        "config": net.cfg.to_dict(), "space": "arkit52", "channels": list(ARKIT52), "fps": net.cfg.fps,
+        "config": net.cfg.to_dict(), "space": "arkit52", "channels": list(output_channels(net.cfg)), "fps": net.cfg.fps,
         "parameters": {"network": n_net, "prior": n_prior, "total": n_net + n_prior},
         "tensors": {k: list(v.shape) for k, v in tensors.items()},
         **info,
