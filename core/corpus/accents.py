@@ -17,7 +17,7 @@ from ..arkit import ARKIT52, INDEX
 from ..audio.loader import TARGET_SR
 from ..instructions import Instruction
 from ..phonemes import SILENCE, VOWELS, Phone
-from ..stage1.pitch import track_pitch
+from ..stage1.pitch import HOP_SECONDS, pitch_at
 
 PITCH_ACCENT_ST = 1.5  # semitones above the running median that make a pitch accent
 LOUD_DB = 3.0  # dB above the clip's median vowel level that make a loud syllable
@@ -81,13 +81,18 @@ def find_accents(samples: np.ndarray, phones: list[Phone], times: np.ndarray, en
     vowels, levels = vowel_levels(phones, times, energy_db)
     if not vowels:
         return []
-    track = track_pitch(samples, TARGET_SR)
-    semitones = np.full(len(vowels), np.nan)
-    for k, ph in enumerate(vowels):
-        # the middle half of the vowel: its edges carry the consonants' F0 perturbations
+    # F0 on the middle half of each vowel only (its edges carry the consonants' F0 perturbations): about a
+    # fifth of the frames of a whole-clip track
+    spans = []
+    for ph in vowels:
         quarter = 0.25 * ph.duration
-        a, b = int(np.floor((ph.start + quarter) / track.hop)), int(np.ceil((ph.end - quarter) / track.hop)) + 1
-        f0 = track.f0[max(a, 0) : b]
+        a = max(int(np.floor((ph.start + quarter) / HOP_SECONDS)), 0)
+        spans.append(np.arange(a, max(int(np.ceil((ph.end - quarter) / HOP_SECONDS)) + 1, a + 1)))
+    f0_all, _ = pitch_at(samples, TARGET_SR, np.concatenate(spans))
+    bounds = np.cumsum([0] + [len(sp) for sp in spans])
+    semitones = np.full(len(vowels), np.nan)
+    for k in range(len(vowels)):
+        f0 = f0_all[bounds[k] : bounds[k + 1]]
         f0 = f0[f0 > 0]
         if len(f0):
             semitones[k] = 12.0 * np.log2(float(np.median(f0)) / 100.0)
