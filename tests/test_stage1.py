@@ -19,7 +19,7 @@ from avi_talking.core.instructions.parser import parse
 from avi_talking.core.instructions.text import quantize
 from avi_talking.core.stage1.features import FEATURE_NAMES, STAT_NAMES, frame_features, pauses, segment_stats
 from avi_talking.core.stage1.model import load_model, tensor_shapes
-from avi_talking.core.stage1.pitch import track_pitch
+from avi_talking.core.stage1.pitch import pitch_at, track_pitch
 from avi_talking.core.stage1.predict import Stage1Predictor, load_predictor
 from avi_talking.core.stage1.segment import BOUNDARY_NAMES, Cut, segment_bounds, split_points
 
@@ -68,6 +68,17 @@ def test_pitch_follows_a_glide() -> None:
     x = 0.3 * np.sin(2 * np.pi * np.cumsum(freq) / SR)
     f0 = track_pitch(x, SR).f0
     assert abs(f0[20] - 144) < 6 and abs(f0[80] - 216) < 8
+
+
+def test_pitch_at_given_frames_matches_the_whole_track() -> None:
+    t = np.arange(SR) / SR
+    x = 0.3 * np.sin(2 * np.pi * np.cumsum(120 + 120 * t) / SR) + np.random.default_rng(1).normal(0, 0.02, SR)
+    track = track_pitch(x, SR)
+    frames = np.array([0, 7, 20, 21, 80, 99])
+    f0, periodicity = pitch_at(x, SR, frames)
+    np.testing.assert_array_equal(f0, track.f0[frames])
+    np.testing.assert_array_equal(periodicity, track.periodicity[frames])
+    assert pitch_at(x, SR, np.array([150]))[0][0] == 0.0  # past the end: silence, unvoiced
 
 
 def test_segment_statistics_describe_the_speech() -> None:

@@ -2,13 +2,19 @@
 
     values = speech (coarticulated visemes, jaw by loudness, rest in pauses)
            + expression (the segment's AUs through AU_TO_ARKIT, cross-faded between segments)
-           then the bilabial rule, then blinks, gaze and brow lifts.
+           then the bilabial rule, then blinks, gaze, brow lifts and the accents' upper-face gestures.
 
 Composition rule (docs/corpus.md): expression offsets add to the viseme curves and the sum is clipped
 to 0..1; then every p/b/m seals the lips whatever the expression says — lip-parting channels (from
 visemes or from AU10/AU25/AU26) are scaled by (1 − seal), the jaw by (1 − seal/2), and mouthClose is
 set equal to jawOpen, which on an ARKit rig brings the lips together. The seal fades over 40 ms and the
 frame nearest each bilabial's centre is fully sealed.
+
+The upper face talks too (``accents``): brows rise on pitch accents and lower with a squint on loud
+syllables, in the way each segment's emotion emphasises; blinks are drawn to pause onsets; and a per-clip
+expressiveness scales these gestures and the phrase-onset brow lifts. None of it touches a mouth channel,
+and its randomness comes from a generator seeded by the blink seed, so the lips and the clip's other
+draws are what they were without it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ..lipsync.blinks import blinks
 from ..lipsync.procedural import coarticulate, ramp_mask, seal_mask
 from ..lipsync.visemes import LIP_OPENERS
 from ..phonemes import SILENCE, Phone
+from .accents import draw_expressiveness, find_accents, pause_onsets, prosody_offsets, style_gains
 
 REST_RAMP = 0.08
 REST_MIN = 0.15  # pauses shorter than this keep the speech posture
@@ -108,8 +115,10 @@ def _brow_lifts(rng: np.random.Generator, phones: list[Phone], times: np.ndarray
 
 
 def make_targets(samples: np.ndarray, phones: list[Phone], segment_times: list[tuple[float, float]],
-                 instructions: list[Instruction], fps: float, rng: np.random.Generator) -> Targets:
-    """Targets [T, 52] for clean speech ``samples`` (16 kHz) with true ``phones``."""
+                 instructions: list[Instruction], fps: float, rng: np.random.Generator,
+                 upper_face: bool = True) -> Targets:
+    """Targets [T, 52] for clean speech ``samples`` (16 kHz) with true ``phones``. ``upper_face=False`` leaves
+    out the accents' gestures, the phrase-end blinks and the expressiveness (the targets before them)."""
     duration = len(samples) / TARGET_SR
     features = extract_features(Audio(np.asarray(samples, np.float32), TARGET_SR, TARGET_SR, 1, "clean", ""), fps)
     times = features.times
@@ -141,19 +150,24 @@ def make_targets(samples: np.ndarray, phones: list[Phone], segment_times: list[t
 
     # blinks at each segment's rate (AU45), gaze shifts and phrase-onset brow lifts
     blink_seed = int(rng.integers(2**31))
+    expressiveness = draw_expressiveness(np.random.default_rng([blink_seed, 0xE5])) if upper_face else 1.0
+    anchors = pause_onsets(phones, REST_MIN) if upper_face else None
     left = np.zeros(len(times))
     right = np.zeros(len(times))
     for s, instr in enumerate(instructions):
-        bl, br = blinks(times, duration, blink_seed, blink_rate(instr.aus))
+        bl, br = blinks(times, duration, blink_seed, blink_rate(instr.aus), anchors)
         mine = weights[s] >= weights.max(axis=0) - 1e-9
         left[mine], right[mine] = bl[mine], br[mine]
     for name, curve in (("eyeBlinkLeft", left), ("eyeBlinkRight", right)):
         values[:, INDEX[name]] = np.maximum(values[:, INDEX[name]], curve)
     values += _gaze(rng, times)
-    lift = _brow_lifts(rng, phones, times, 1.0)
+    lift = _brow_lifts(rng, phones, times, expressiveness)
     values[:, INDEX["browInnerUp"]] += lift
     for side in ("browOuterUpLeft", "browOuterUpRight"):
         values[:, INDEX[side]] += 0.6 * lift
+    accents = find_accents(np.asarray(samples), phones, times, features.energy_db) if upper_face else []
+    values += prosody_offsets(accents, times, style_gains(instructions, weights), expressiveness)
     values = np.clip(values, 0.0, 1.0).astype(np.float32)
-    info = {"articulation": round(articulation, 4), "jaw_gain": round(jaw_gain, 4), "blink_seed": blink_seed}
+    info = {"articulation": round(articulation, 4), "jaw_gain": round(jaw_gain, 4), "blink_seed": blink_seed,
+            "expressiveness": round(expressiveness, 4), "accents": len(accents)}
     return Targets(values, info)

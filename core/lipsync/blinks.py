@@ -11,6 +11,7 @@ import numpy as np
 
 CLOSE_S, HOLD_S, OPEN_S = 0.07, 0.03, 0.14
 DOUBLE_BLINK_CHANCE = 0.12
+ANCHOR_REACH_S, ANCHOR_MOVE, ANCHOR_ADD = 1.2, 0.7, 0.5  # phrase-end blinks (favour_anchors)
 _MARGIN_S = 0.1  # beyond a bump's ends, more than the 0.05 s its nearest-frame mark may lie from its centre
 
 
@@ -68,10 +69,40 @@ def _nearest_frame_mask(u: np.ndarray, at: float) -> np.ndarray:
     return mask
 
 
-def blinks(times: np.ndarray, duration: float, seed: int, rate: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right) closure curves. Same seed → same blinks."""
+def favour_anchors(onsets: list[float], anchors: list[float], rng: np.random.Generator) -> list[float]:
+    """Blinks drawn towards phrase ends: an onset within ANCHOR_REACH_S of an anchor (a pause onset) moves
+    to just after it with chance ANCHOR_MOVE; an anchor left without a blink near it gets one with chance
+    ANCHOR_ADD, and for each one added the onset farthest from any anchor is dropped, so the rate holds."""
+    if not anchors or not onsets:
+        return onsets
+    marks = np.asarray(sorted(anchors))
+    moved: list[float] = []
+    for t in onsets:
+        k = int(np.argmin(np.abs(marks - t)))
+        if abs(marks[k] - t) <= ANCHOR_REACH_S and rng.random() < ANCHOR_MOVE:
+            t = float(marks[k] + rng.uniform(0.02, 0.15))
+        moved.append(t)
+    moved = sorted(moved)
+    # two blinks brought to one pause: keep the first (a double blink is drawn by blink_times itself)
+    kept = [t for i, t in enumerate(moved) if i == 0 or t - moved[i - 1] > 0.25]
+    added = [float(m + rng.uniform(0.02, 0.15)) for m in marks
+             if min(abs(t - m) for t in kept) > ANCHOR_REACH_S and rng.random() < ANCHOR_ADD]
+    for _ in added:
+        far = [t for t in kept if np.min(np.abs(marks - t)) > ANCHOR_REACH_S]
+        if not far:
+            break
+        kept.remove(max(far, key=lambda t: float(np.min(np.abs(marks - t)))))
+    return sorted(kept + added)
+
+
+def blinks(times: np.ndarray, duration: float, seed: int, rate: float = 1.0,
+           anchors: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) closure curves. Same seed → same blinks. ``anchors`` (pause onsets) draw blinks to them
+    (``favour_anchors``); without them the blinks are as before."""
     rng = np.random.default_rng([seed, 0xB1])
     onsets = blink_times(duration, rng, rate)
+    if anchors:
+        onsets = [t for t in favour_anchors(onsets, anchors, np.random.default_rng([seed, 0xB3])) if t < duration]
     left = blink_curve(times, onsets, np.random.default_rng([seed, 0xB2]))
     # the right lid lags or leads by a few milliseconds and closes a touch differently
     shift = float(rng.uniform(-0.008, 0.008))

@@ -50,30 +50,43 @@ def track_pitch(samples: np.ndarray, sr: int, n_frames: int | None = None) -> Pi
     x = _to_pitch_rate(np.asarray(samples), sr)
     hop = int(round(PITCH_SR * HOP_SECONDS))
     count = n_frames if n_frames is not None else int(np.ceil(len(x) / hop))
+    return PitchTrack(*_frames_f0(x, np.arange(count)))
+
+
+def pitch_at(samples: np.ndarray, sr: int, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(F0, periodicity) of just the given 10 ms frames (indices on ``track_pitch``'s grid, same values):
+    for callers that need F0 in a few places, e.g. the vowels, and not over the whole file."""
+    return _frames_f0(_to_pitch_rate(np.asarray(samples), sr), np.asarray(frames, np.int64))
+
+
+def _frames_f0(x: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    hop = int(round(PITCH_SR * HOP_SECONDS))
+    count = len(frames)
     tau_min = int(np.floor(PITCH_SR / F0_MAX))
     tau_max = int(np.ceil(PITCH_SR / F0_MIN))
     span = WINDOW + tau_max
     # frame t covers [t*hop - WINDOW/2, ... + span): centred on its time for the window part
-    padded = np.pad(x, (WINDOW // 2, span + hop))
+    last = int(frames.max()) if count else 0
+    padded = np.pad(x, (WINDOW // 2, span + hop + max(0, last * hop - len(x))))
     f0 = np.zeros(count, np.float32)
     period = np.zeros(count, np.float32)
     lags = np.arange(tau_max + 1)
     for a in range(0, count, _CHUNK):
-        idx = np.arange(a, min(count, a + _CHUNK))[:, None] * hop + np.arange(span)[None, :]
-        frames = padded[idx].astype(np.float64)
-        frames -= frames[:, :WINDOW].mean(axis=1, keepdims=True)
-        head = np.zeros_like(frames)
-        head[:, :WINDOW] = frames[:, :WINDOW]
-        acf = np.fft.irfft(np.conj(np.fft.rfft(head, _N_FFT)) * np.fft.rfft(frames, _N_FFT), _N_FFT)[:, : tau_max + 1]
-        sq = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
+        idx = frames[a : a + _CHUNK, None] * hop + np.arange(span)[None, :]
+        frames_ = padded[idx].astype(np.float64)
+        frames_ -= frames_[:, :WINDOW].mean(axis=1, keepdims=True)
+        head = np.zeros_like(frames_)
+        head[:, :WINDOW] = frames_[:, :WINDOW]
+        acf = np.fft.irfft(np.conj(np.fft.rfft(head, _N_FFT)) * np.fft.rfft(frames_, _N_FFT), _N_FFT)[:, : tau_max + 1]
+        sq = np.concatenate([np.zeros((len(frames_), 1)), np.cumsum(frames_**2, axis=1)], axis=1)
         energy0 = sq[:, WINDOW][:, None]
         energy_tau = sq[:, lags + WINDOW] - sq[:, lags]
         diff = np.maximum(energy0 + energy_tau - 2.0 * acf, 0.0)
         cum = np.cumsum(diff[:, 1:], axis=1)
         cmnd = np.ones_like(diff)
         cmnd[:, 1:] = diff[:, 1:] * lags[1:] / np.maximum(cum, 1e-12)
-        f0[a : a + len(frames)], period[a : a + len(frames)] = _pick(cmnd, tau_min, tau_max, energy0[:, 0])
-    return PitchTrack(f0, period)
+        f0[a : a + len(frames_)], period[a : a + len(frames_)] = _pick(cmnd, tau_min, tau_max, energy0[:, 0])
+    return f0, period
 
 
 def _pick(cmnd: np.ndarray, tau_min: int, tau_max: int, energy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,13 @@ from ..instructions.arkit_map import STATIC_AUS, au_matrix
 from ..rigs.builtin_head.measure import gap_model
 
 MOUTH = torch.tensor([n.startswith(("mouth", "jaw", "tongue", "cheekPuff")) for n in ARKIT52])
+# channels only a rare instruction drives (AU14/AU14L/R → mouthDimple, from the contempt prototype alone): in
+# nearly all frames their target is 0, the L1 optimum is the conditional median, and the trained model never
+# showed a dimple. Frames where such a channel is active count RARE_ACTIVE_WEIGHT times, so a dimple is
+# predicted once about 1 / (1 + RARE_ACTIVE_WEIGHT) of the frames that look alike to the model carry one.
+RARE_CHANNELS = torch.tensor([n in ("mouthDimpleLeft", "mouthDimpleRight") for n in ARKIT52])
+RARE_ACTIVE_WEIGHT = 4.0
+RARE_ACTIVE_MIN = 0.02  # a target above this counts as active
 CLOSED_MM = 1.0  # the evaluation's threshold
 HINGE_MM = 0.4  # aim below it, where the target is closed
 
@@ -56,8 +63,10 @@ def expression(pred: torch.Tensor, target: torch.Tensor, segments: torch.Tensor)
 
 def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """pred/target [B, T, 52], mask [B, T] (1 on real frames) → named loss terms."""
-    weight = 1.0 + MOUTH.to(pred.dtype)  # mouth channels count double
-    l1 = masked_mean(((pred - target).abs() * weight).mean(-1), mask)
+    weight = 1.0 + MOUTH.to(pred)  # mouth channels count double
+    rare_active = (RARE_CHANNELS.to(pred.device) & (target > RARE_ACTIVE_MIN)).to(pred)
+    l1 = masked_mean(((pred - target).abs() * weight * (1.0 + (RARE_ACTIVE_WEIGHT - 1.0) * rare_active)).mean(-1),
+                     mask)
     vmask = mask[:, 1:] * mask[:, :-1]
     vel = masked_mean(((pred.diff(dim=1) - target.diff(dim=1)).abs() * weight).mean(-1), vmask) * 4.0
     gp, gt = lip_gap_mm(pred), lip_gap_mm(target)
