@@ -83,13 +83,15 @@ def phones_from(spec: list[tuple[str, float]]) -> list:
 
 
 def build_test_corpus(factory: pytest.TempPathFactory, name: str, hours: float, seed: int,
-                      shard_seconds: float) -> Path:
-    """A small real corpus (espeak-ng speech, two worker processes) for a test module; skips without espeak."""
+                      shard_seconds: float, engines: dict[str, float] | None = None) -> Path:
+    """A small real corpus (espeak-ng speech unless ``engines`` says otherwise, two worker processes) for a
+    test module; skips without espeak."""
     from avi_talking.core.corpus.build import build_corpus
     from avi_talking.core.tts import espeak
 
     if not espeak.available():
         pytest.skip("espeak-ng is not installed (the set-up script installs it)")
     out = factory.mktemp(name) / "corpus"
-    build_corpus(out, hours, seed, workers=2, shard_seconds=shard_seconds)
+    build_corpus(out, hours, seed, workers=2, shard_seconds=shard_seconds,
+                 engine_share=engines if engines is not None else {"espeak": 1.0})
     return out

@@ -75,7 +75,7 @@ def _build(args: argparse.Namespace) -> int:
                   f"{summary.split_seconds.get(split, 0.0) / 3600:7.3f} h", file=err)
         print("emotions: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.emotions.items())), file=err)
         total = sum(summary.phone_counts.values()) or 1
-        print(f"phones (espeak-ng, true times; {total} in all):", file=err)
+        print(f"phones (the engines' true times; {total} in all):", file=err)
         for row in range(0, len(ARPABET), 8):
             print("  " + "  ".join(f"{p:>2} {100 * summary.phone_counts.get(p, 0) / total:4.1f}%"
                                    for p in ARPABET[row : row + 8]), file=err)

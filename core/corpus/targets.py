@@ -39,6 +39,7 @@ REST_MIN = 0.15  # pauses shorter than this keep the speech posture
 CROSSFADE = 0.25  # seconds either side of a segment boundary
 _MOUTH = np.array([n.startswith(("mouth", "jaw", "tongue", "cheekPuff")) for n in ARKIT52])
 _OPENERS = np.array([INDEX[n] for n in LIP_OPENERS])
+_SPEECH_DRIVEN = np.array([INDEX[n] for n in (*LIP_OPENERS, "jawOpen")])
 _EXPRESSIVE = {"happy": 0.15, "angry": 0.2, "surprised": 0.2, "fearful": 0.05, "sad": -0.2, "contempt": -0.1}
 
 
@@ -131,10 +132,14 @@ def make_targets(samples: np.ndarray, phones: list[Phone], segment_times: list[t
     values = coarticulate(phones, times)
     values[:, _MOUTH] *= (articulation * (1.0 + expressive))[:, None]
     values[:, INDEX["jawOpen"]] *= jaw_gain * (0.55 + 0.6 * features.loudness.astype(np.float64))
-    values[:, _MOUTH] *= (1.0 - rest_mask(phones, times))[:, None]
+    rest = rest_mask(phones, times)
+    values[:, _MOUTH] *= (1.0 - rest)[:, None]
 
-    # expression of each segment, breathing a little over time
+    # expression of each segment, breathing a little over time; parted lips and a dropped jaw (AU10/25/26/27
+    # through the lip openers and jawOpen) are speech-driven: in pauses the mouth comes to rest, closed,
+    # whatever the instruction says (a face never holds its lips apart between phrases in these targets)
     expression = weights.T @ np.stack([expression_vector(i.aus) for i in instructions])
+    expression[:, _SPEECH_DRIVEN] *= (1.0 - rest)[:, None]
     wobble = 1.0 + 0.08 * smooth_noise(rng, len(times), fps, 1.2)
     values += expression * wobble[:, None]
     values = np.clip(values, 0.0, 1.0)
