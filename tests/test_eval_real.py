@@ -175,3 +175,20 @@ def test_forced_alignment_places_the_bilabials(recordings: tuple[Path, Any]) -> 
     assert len(aligned) == len(true) == 21
     errors = np.abs(np.array(aligned) - np.array(true))
     assert np.median(errors) < 0.03 and errors.max() < 0.08, errors.round(3)
+
+
+def test_accent_track_finds_a_pitch_rise_and_the_response_beats_a_shuffled_copy() -> None:
+    from avi_talking.core.eval.real import accent_response, accent_track
+
+    sr, fps = 16000, 30.0
+    t = np.arange(int(4.0 * sr)) / sr
+    f0 = 120.0 * 2 ** (3.0 * np.exp(-0.5 * ((t - 2.0) / 0.12) ** 2) / 12)  # a 3-semitone accent at 2 s
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 8)).astype(np.float32) * 0.2
+    n = int(4.0 * fps)
+    accent = accent_track(x, sr, fps, n)
+    assert abs(int(np.argmax(accent)) / fps - 2.0) < 0.1 and accent.max() > 1.0
+    mask = np.ones(n, bool)
+    follows = np.roll(accent, 2)  # a brow that rises with the accent
+    r, shuffled = accent_response(accent, follows, mask)
+    assert r > 0.8 and shuffled < 0.5 * r

@@ -88,6 +88,41 @@ def _shifted_r(a: np.ndarray, b: np.ndarray, k: int) -> float:
     return m.pearson(x, y) if len(x) > 1 else math.nan
 
 
+def accent_track(samples: np.ndarray, sr: int, fps: float, n: int) -> np.ndarray:
+    """[n] pitch-accent strength per animation frame, from the recording alone: how far F0 (semitones) rises
+    above its own running median (±1 s), on voiced frames, smoothed over ±100 ms. What the face should
+    answer with brow raises and nods."""
+    from ..stage1.pitch import track_pitch
+
+    track = track_pitch(samples, sr)
+    voiced = track.voiced
+    if voiced.sum() < 10:
+        return np.zeros(n)
+    st = np.where(voiced, 12.0 * np.log2(np.maximum(track.f0, 1.0) / 100.0), np.nan)
+    half = int(round(1.0 / track.hop))
+    padded = np.pad(st, half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)[:: 5]  # every 50 ms is enough
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-unvoiced windows
+        coarse = np.nanmedian(windows, axis=1)
+    median = np.interp(np.arange(len(st)), np.arange(len(coarse)) * 5, np.nan_to_num(coarse, nan=0.0))
+    rise = np.where(voiced, np.clip(st - median, 0.0, None), 0.0)
+    rise = np.convolve(rise, np.ones(21) / 21, mode="same")
+    return np.interp(np.arange(n) / fps, np.arange(len(rise)) * track.hop, rise)
+
+
+def accent_response(accent: np.ndarray, motion: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(r, shuffled r): Pearson r of ``motion`` with the accent track over the masked frames, and the mean
+    |r| with the same track circularly shifted by 40 spread offsets (a copy whose accents fall elsewhere)."""
+    a, b = accent[mask], motion[mask]
+    if len(a) < 20 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan, math.nan
+    r = m.pearson(a, b)
+    shifts = np.linspace(0.15, 0.85, 40) * len(a)
+    shuffled = float(np.mean([abs(m.pearson(np.roll(a, int(k)), b)) for k in shifts]))
+    return r, shuffled
+
+
 def _std(x: np.ndarray) -> float:
     return float(np.std(x)) if len(x) else math.nan
 
@@ -164,6 +199,17 @@ def evaluate_file(path: Path, options: RealOptions, keep_curves: bool = False) -
     both = speech[1:] & speech[:-1]
     head = [k for k, name in enumerate(animation.channels) if name.lower().startswith("head")]
     source, segments = _instructions(done, options)
+    accent = accent_track(audio.samples, audio.sr, fps, len(values))
+    raise_ = values[:, INDEX["browInnerUp"]] + 0.5 * (values[:, INDEX["browOuterUpLeft"]]
+                                                      + values[:, INDEX["browOuterUpRight"]])
+    brow_r, brow_shuffled = accent_response(accent, raise_, speech)
+    pitch_k = animation.channels.index("headPitch") if "headPitch" in animation.channels else None
+    if pitch_k is not None:
+        nod = animation.values[: len(values), pitch_k].astype(np.float64)
+        nod = nod - np.convolve(nod, np.ones(31) / 31, mode="same")  # the nods, not the slow drift
+        head_r, head_shuffled = accent_response(accent, nod, speech[: len(nod)])
+    else:
+        head_r = head_shuffled = math.nan
     record: dict[str, Any] = {
         "file": path.name, "duration": round(audio.duration, 4), "frames": len(values),
         "seconds_to_generate": round(elapsed, 3), "rtf": elapsed / max(audio.duration, 1e-9),
@@ -187,6 +233,10 @@ def evaluate_file(path: Path, options: RealOptions, keep_curves: bool = False) -
         # head rotation channels do not exist yet; when a model adds them they are measured here
         "head_std": ({animation.channels[k]: _std(animation.values[speech[: animation.n_frames], k]) for k in head}
                      if head else None),
+        "head_std_deg": (float(np.degrees(np.mean([_std(animation.values[speech[: animation.n_frames], k])
+                                                    for k in head]))) if head else math.nan),
+        "brow_accent_r": brow_r, "brow_accent_r_shuffled": brow_shuffled,
+        "head_accent_r": head_r, "head_accent_r_shuffled": head_shuffled,
         "instruction_source": source, "instructions": segments,
         "notes": notes,
     }
@@ -240,6 +290,11 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "squint_mean": _mean_of(records, "squint_mean"),
         "squint_std": _mean_of(records, "squint_std"),
         "head_std": float(np.mean(heads)) if heads else None,
+        "head_std_deg": _mean_of(records, "head_std_deg"),
+        "brow_accent_r": _mean_of(records, "brow_accent_r"),
+        "brow_accent_r_shuffled": _mean_of(records, "brow_accent_r_shuffled"),
+        "head_accent_r": _mean_of(records, "head_accent_r"),
+        "head_accent_r_shuffled": _mean_of(records, "head_accent_r_shuffled"),
         "emotions": dict(Counter(s["emotion"] for s in segments).most_common()),
         "intensity_mean": float(np.mean([s["intensity"] for s in segments])) if segments else math.nan,
         "confidence_mean": float(np.mean(confidences)) if confidences else math.nan,

@@ -31,7 +31,12 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("lips open in speech (share of speech frames)", _fmt(s["lips_open_in_speech"]), "high, < 1"),
         ("brow motion in speech (mean std of brow channels)", _fmt(s["brow_std"], 4), "> 0, small"),
         ("eye squint in speech, mean / std", f"{_fmt(s['squint_mean'], 3)} / {_fmt(s['squint_std'], 4)}", "-"),
-        ("head motion (mean std of head channels)", head, "> 0"),
+        ("head motion (mean std of head channels, radians)", head, "> 0"),
+        ("head rotation std in speech (degrees)", _fmt(s["head_std_deg"], 2), "≥ 0.6"),
+        ("brow raise ~ pitch accents r / shuffled accents |r|",
+         f"{_fmt(s['brow_accent_r'], 3)} / {_fmt(s['brow_accent_r_shuffled'], 3)}", "first > second"),
+        ("head nods ~ pitch accents r / shuffled accents |r|",
+         f"{_fmt(s['head_accent_r'], 3)} / {_fmt(s['head_accent_r_shuffled'], 3)}", "first > second"),
         ("instruction emotions (segments; stage 1 or --text)",
          ", ".join(f"{k} {v}" for k, v in s["emotions"].items()) or "n/a", "-"),
         ("instruction intensity, mean", _fmt(s["intensity_mean"], 2), "-"),
@@ -51,8 +56,8 @@ def _stage1(record: dict[str, Any]) -> str:
 
 def clip_table(records: list[dict[str, Any]]) -> list[str]:
     lines = ["| file | s | pauses | pause closure | all pause frames | bilabial (n) | r | lag | mouth abs Δ | "
-             "gap std | brow std | squint | instructions (emotion intensity (conf)) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "gap std | brow std | squint | head ° | instructions (emotion intensity (conf)) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in records:
         bil = f"{_fmt(r['bilabial_closure'], 2)} ({r['bilabials']})" if r["bilabials"] else "n/a"
         lag = "n/a" if r["jaw_loudness_lag"] is None or r["jaw_loudness_lag"] != r["jaw_loudness_lag"] else (
@@ -60,7 +65,7 @@ def clip_table(records: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {r['file']} | {r['duration']:.1f} | {len(r['pauses'])} | {_fmt(r['pause_closure'], 2)} | "
                      f"{_fmt(r['pause_closure_all'], 2)} | {bil} | {_fmt(r['jaw_loudness_r'], 2)} | {lag} | "
                      f"{_fmt(r['mouth_motion'], 4)} | {_fmt(r['lip_gap_std_speech'], 2)} | {_fmt(r['brow_std'], 4)} | "
-                     f"{_fmt(r['squint_mean'], 3)} | {_stage1(r) or '-'} |")
+                     f"{_fmt(r['squint_mean'], 3)} | {_fmt(r['head_std_deg'], 2)} | {_stage1(r) or '-'} |")
     return lines
 
 
