@@ -39,8 +39,9 @@ from .lexicon import (
     WORD_CONCEPTS,
     expanded_patterns,
 )
+from .prototypes import expansion
 from .schema import AUS, BILATERAL_OF, MAX_TEXT_CHARS, SIDED_BASES, Instruction, normalize_au
-from .text import ADVERB_VALUE, ADVERBS, AU_PHRASES, quantize
+from .text import ADVERB_VALUE, ADVERBS, AU_PHRASES, quantize, reading_line
 
 __all__ = ["Ignored", "ParseResult", "Span", "parse", "quantize"]
 
@@ -79,6 +80,12 @@ class ParseResult:
     negated: tuple[str, ...] = ()  # AUs (and emotions) the text says are absent
     emotion_given: bool = False  # an emotion word was read (otherwise the emotion defaults to neutral)
     emotions_named: tuple[str, ...] = ()  # every emotion the text names (not negated), first one used
+    expanded: dict[str, float] = field(default_factory=dict)  # the AUs the emotion word stands for (prototype)
+
+    @property
+    def reading(self) -> str:
+        """One line: 'angry (0.50) → brow lowered 0.50, lids tightened 0.36, ...' (the panel's "Read as")."""
+        return reading_line(self.instruction)
 
     @property
     def empty(self) -> bool:
@@ -565,7 +572,19 @@ def parse(text: str) -> ParseResult:
             ignored.append(Ignored(t.start, tokens[t.group_end].end, text[t.start : tokens[t.group_end].end]))
             continue
         ignored.append(Ignored(t.start, t.end, t.text))
+    # a named emotion stands for its prototype's AUs (as in the stage-2 corpus); the AUs the text names, or
+    # says are absent, keep the text's say
+    added = {au: value for au, value in expansion(emotion, intensity, aus).items()
+             if au not in negated and BILATERAL_OF.get(au, au) not in negated}
+    if added:
+        understood = [Span(s.start, s.end, f"{s.meaning} → {_expanded_meaning(added)}")
+                      if s.meaning.startswith(f"emotion {emotion} at") else s for s in understood]
+    aus.update(added)
     understood.sort()
     instruction = Instruction(emotion, intensity, aus)
     return ParseResult(instruction, understood, ignored, warnings, tuple(dict.fromkeys(negated)), emotion_given,
-                       named)
+                       named, added)
+
+
+def _expanded_meaning(aus: dict[str, float]) -> str:
+    return ", ".join(f"{au} {' '.join(AU_PHRASES[au])} at {value:.2f}" for au, value in aus.items())
