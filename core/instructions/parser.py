@@ -1,7 +1,7 @@
 """Free text → Instruction, showing what was understood and what was ignored (for the panel).
 
     result = parse("An angry man, brows furrowed, lips strongly pressed, without a smile")
-    result.instruction   # Instruction('angry', 0.5, {'AU4': 0.5, 'AU24': 0.79})
+    result.instruction   # Instruction('angry', 0.5, {'AU4': 0.5, 'AU5': 0.21, 'AU7': 0.36, 'AU24': 0.79})
     result.understood    # [Span(start, end, meaning), ...] character spans of the text
     result.ignored       # [Ignored(start, end, word), ...] words that meant nothing here
     result.warnings      # ["read 'furowed' as 'furrowed'", ...]
@@ -10,6 +10,11 @@ Contract with the generator: ``parse(to_text(x)).instruction == quantize(x)`` fo
 Instruction (AU and emotion intensities are read back as the centres of their adverb bins, AUs under
 0.02 are not written, neutral has intensity 0), so ``parse(to_text(x)).instruction == x`` exactly for
 every already-quantised ``x``. See docs/instructions.md for the rules.
+
+An emotion word stands for its prototype's action units, as in the stage-2 corpus ("angry" is brow lowered,
+upper lids raised, lids and lips tightened: ``prototypes.expansion``, scaled by the emotion's intensity);
+the units the text names itself, or says are absent, override the prototype's. ``ParseResult.expanded``
+holds what the emotion added and ``ParseResult.reading`` the one-line summary the panel shows.
 
 Steps: tokens → typo correction (edit distance against the lexicon, only kept where it completes a
 phrase) → phrases (longest match over concepts, see ``lexicon``) → intensity words, sides and negations
