@@ -81,6 +81,9 @@ def test_units_the_text_names_override_the_prototypes() -> None:
     # pressed lips are anger's other mouth: the prototype's tightened lips stay out
     pressed = parse("An angry person speaks with lips strongly pressed.").instruction.aus
     assert "AU23" not in pressed and pressed["AU24"] == ADVERB_VALUE["strongly"] and pressed["AU4"] == angry["AU4"]
+    # a chin raised picks disgust's 10+17 variant: its AU10 stays
+    chin = parse("A disgusted person speaks with chin slightly raised.").instruction.aus
+    assert chin["AU17"] == ADVERB_VALUE["slightly"] and chin["AU10"] == parse("disgusted").instruction.aus["AU10"]
     # "without": the unit leaves the prototype
     without = parse("An angry person speaks without lowered brows.")
     assert "AU4" not in without.instruction.aus and without.instruction.aus["AU7"] == angry["AU7"]

@@ -77,16 +77,18 @@ def expansion(emotion: str, intensity: float, named: Iterable[str] = ()) -> dict
     """What a bare emotion word adds to an instruction: ``prototype_aus`` at ``intensity``, each value moved to
     its adverb bin's centre (so text → instruction → text is stable), leaving out the units the text already
     ``named`` (either side of them: "left brow lowered" stands for the brow) and, when the text names a unit of
-    any ``one_of`` alternative ("lips pressed" for anger), that choice's default. Neutral adds nothing."""
+    ``one_of`` alternatives, the default alternative's units those alternatives do not all share ("lips
+    pressed" replaces anger's tightened lips; "chin raised" keeps disgust's AU10, as in its 10+17 variant; a
+    right-side smirk replaces contempt's left). Neutral adds nothing."""
     if emotion == "neutral" or intensity <= 0.0:
         return {}
     given = {_base(au) for au in named}
     proto = PROTOTYPES[emotion]
-    chosen = {_base(au) for alt in proto.one_of for au in alt} & given
-    defaults = set(proto.one_of[0]) if proto.one_of else set()
+    picked = [alt for alt in proto.one_of if given & {_base(au) for au in alt}]
+    replaced = {au for au in (proto.one_of[0] if picked else {}) if not all(au in alt for alt in picked)}
     out: dict[str, float] = {}
     for au, value in prototype_aus(emotion, intensity).items():
-        if _base(au) in given or (chosen and au in defaults):
+        if _base(au) in given or au in replaced:
             continue
         if value >= MIN_AU:
             out[au] = bin_centre(value)
