@@ -103,16 +103,19 @@ def _follow_prototype(seg: Any) -> None:
 
 
 def reading(seg: Any, room: float | None = None, measure: Callable[[str], float] | None = None) -> str:
-    """The panel's "Read as" line: what the parser made of the text, the units the emotion word stands for
-    included; in the longest form that fits ``room`` (measured by ``measure``) when given, else by name."""
+    """The panel's "Read as: ..." line: what the parser made of the text, the units the emotion word stands for
+    included; in the longest form that fits ``room`` (measured by ``measure``) when given, else by name. The
+    last resort, at the sidebar's default width, counts the units ('surprised (0.50) + 4 AUs', without "Read
+    as"): the sliders below name each one."""
     try:
         instruction = Instruction(str(seg.emotion), float(seg.intensity), aus_of(seg))
     except AviTalkError:
         return "?"
-    forms = [reading_line(instruction, style) for style in ("names", "codes", "short")]
+    forms = [f"Read as: {reading_line(instruction, style)}" for style in ("names", "codes", "short", "count")]
+    forms.append(reading_line(instruction, "count"))
     if room is None or measure is None:
         return forms[0]
-    return next((form for form in forms if measure(f"Read as: {form}") <= room), forms[-1])
+    return next((form for form in forms if measure(form) <= room), forms[-1])
 
 
 def show_readings(settings: Any) -> int:

@@ -121,6 +121,7 @@ def test_the_reading_shows_the_expansion_in_one_line() -> None:
     assert "AU4 brow lowered at 0.50" in span.meaning and "AU23 lips tightened at 0.36" in span.meaning
     assert reading_line(result.instruction, "codes") == "angry (0.50) → AU4 0.50, AU7 0.36, AU23 0.36, AU5 0.21"
     assert reading_line(result.instruction, "short") == "angry (0.50) → AU4 AU7 AU23 AU5"
+    assert reading_line(result.instruction, "count") == "angry (0.50) + 4 AUs"
     assert reading_line(Instruction()) == "neutral"
 
 

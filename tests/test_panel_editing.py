@@ -93,9 +93,9 @@ def test_sliders_rewrite_the_text_and_the_parser_reads_them_back(enabled: Any) -
     seg.au_AU5 = 0.0
     assert seg.text.endswith("but without upper lids raised.") and "AU5" not in parse(seg.text).instruction.aus
     # the panel shows the reading in one line, the emotion's units included
-    assert segments.reading(seg).startswith("angry (0.64) → brow lowered 0.79, ")
+    assert segments.reading(seg).startswith("Read as: angry (0.64) → brow lowered 0.79, ")
     settings.active_segment = 0
-    assert any(line.startswith("label:Read as: angry (0.64) → ") for line in _draw_main())
+    assert any(line.startswith(("label:Read as: angry (0.64)", "label:angry (0.64) + ")) for line in _draw_main())
 
 
 def prototype(emotion: str, intensity: float) -> dict[str, float]:
@@ -332,6 +332,12 @@ def test_long_text_is_wrapped_at_the_sidebars_width(enabled: Any) -> None:
     assert "label:Segment 1: 0.00–1.25 s" in log
     assert any(line.startswith(f"prop:{segments.au_prop('AU1')}") for line in log)
     assert "menu:avitalk.segment_au.au" in log
+    # the reading is one line that fits (the sliders name the units where the names do not fit)
+    read = [line for line in drawn if line.startswith(("Read as: surprised (0.50)", "surprised (0.50) + "))]
+    assert len(read) == 1 and measure(read[0]) <= width, read
+    assert segments.reading(settings.segments[0], 10_000.0, measure).startswith(
+        "Read as: surprised (0.50) → inner brows raised 0.64, upper lids raised 0.50, ")
+    assert segments.reading(settings.segments[0]) == segments.reading(settings.segments[0], 10_000.0, measure)
 
 
 def test_slider_names_are_plain(enabled: Any) -> None:

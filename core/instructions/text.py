@@ -108,11 +108,14 @@ def to_text(instr: Instruction) -> str:
 def reading_line(instr: Instruction, style: str = "names") -> str:
     """One line of what an instruction holds, for the panel's "Read as" and ``avitalk analyze``, strongest
     unit first. ``style`` "names": 'angry (0.50) → brow lowered 0.50, lids tightened 0.36, ...'; "codes":
-    'angry (0.50) → AU4 0.50, AU7 0.36, ...'; "short": 'angry (0.50) → AU4 AU7 ...' (where room is short)."""
+    'angry (0.50) → AU4 0.50, AU7 0.36, ...'; "short": 'angry (0.50) → AU4 AU7 ...'; "count": 'angry (0.50)
+    + 4 AUs' (where room is short)."""
     head = instr.emotion if instr.emotion == "neutral" else f"{instr.emotion} ({instr.intensity:.2f})"
     aus = [(name, value) for name, value in _strongest_first(instr.aus) if value >= MIN_AU]
     if not aus:
         return head
+    if style == "count":
+        return f"{head} + {len(aus)} AU{'s' if len(aus) > 1 else ''}"
     if style == "short":
         return f"{head} → " + " ".join(name for name, _ in aus)
     words = (lambda name: " ".join(AU_PHRASES[name])) if style == "names" else (lambda name: name)
