@@ -76,6 +76,8 @@ def _draw_segment(layout: UILayout, context: Context, settings: Any, k: int) -> 
     edit = row.operator("avitalk.segment_edit_text", text="", icon="GREASEPENCIL")
     if edit is not None:
         edit.index = k
+    # one line: the emotion and every unit the text stands for (an emotion word brings its prototype's)
+    box.label(text=segments.reading(seg, ui_text.label_width(context, ui_text.BOX_MARGIN), ui_text.measurer(context)))
     col = box.column(align=True)
     col.prop(seg, "edit_emotion", text="")
     sub = col.row(align=True)

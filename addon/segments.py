@@ -10,13 +10,15 @@ properties. The text stays the source of truth: what is baked is what the parser
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..core.common.errors import AviTalkError
+from ..core.instructions.adverbs import bin_centre
 from ..core.instructions.parser import parse
+from ..core.instructions.prototypes import expansion
 from ..core.instructions.schema import AUS, Instruction
-from ..core.instructions.text import to_text
+from ..core.instructions.text import reading_line, to_text
 from . import timeline
 
 MIN_LENGTH = 0.1  # seconds: no segment gets shorter by splitting or retiming
@@ -76,9 +78,44 @@ def structure_changed(seg: Any, what: str) -> None:
     try:
         if what == "emotion" and seg.edit_emotion != "neutral" and seg.edit_intensity <= 0.0:
             seg.edit_intensity = DEFAULT_INTENSITY
+        if what in ("emotion", "intensity"):
+            _follow_prototype(seg)
         seg.text = to_text(structure(seg))  # its update re-reads it (interpret)
     finally:
         _syncing = False
+
+
+def _follow_prototype(seg: Any) -> None:
+    """The emotion or its intensity moved: the sliders that show what the emotion word stands for (its
+    prototype's units, ``prototypes.expansion``) move to the new emotion's at the new intensity; the units
+    the artist set to other values stay. Called while ``_syncing`` (the sliders' updates do nothing)."""
+    try:
+        old = Instruction(str(seg.emotion), float(seg.intensity), aus_of(seg))  # the reading before the change
+    except AviTalkError:
+        old = Instruction()
+    for code, value in expansion(old.emotion, old.intensity).items():
+        if abs(getattr(seg, au_prop(code)) - value) < 1e-6:
+            setattr(seg, au_prop(code), 0.0)
+    own = structure(seg).aus
+    emotion = str(seg.edit_emotion)
+    for code, value in expansion(emotion, bin_centre(float(seg.edit_intensity)), own).items():
+        setattr(seg, au_prop(code), value)
+
+
+def reading(seg: Any, room: float | None = None, measure: Callable[[str], float] | None = None) -> str:
+    """The panel's "Read as: ..." line: what the parser made of the text, the units the emotion word stands for
+    included; in the longest form that fits ``room`` (measured by ``measure``) when given, else by name. The
+    last resort, at the sidebar's default width, counts the units ('surprised (0.50) + 4 AUs', without "Read
+    as"): the sliders below name each one."""
+    try:
+        instruction = Instruction(str(seg.emotion), float(seg.intensity), aus_of(seg))
+    except AviTalkError:
+        return "?"
+    forms = [f"Read as: {reading_line(instruction, style)}" for style in ("names", "codes", "short", "count")]
+    forms.append(reading_line(instruction, "count"))
+    if room is None or measure is None:
+        return forms[0]
+    return next((form for form in forms if measure(form) <= room), forms[-1])
 
 
 def show_readings(settings: Any) -> int:

@@ -3,18 +3,23 @@
     .venv/bin/python scripts/render_head.py OUT_DIR [--samples 16] [--size 480]
     .venv/bin/python scripts/render_head.py OUT_DIR --only "jawOpen=1,mouthClose=1" --view mouth
     .venv/bin/python scripts/render_head.py OUT_DIR --baked out/sample.blend --frames 20,45,70,95
+    .venv/bin/python scripts/render_head.py OUT_DIR --emotions emotions.json   # from bench_emotion_prototypes.py
 
 Writes OUT_DIR/head_neutral.png and OUT_DIR/head_expressions.png (the pictures in docs/images/), or with
-``--only`` a single OUT_DIR/only.png. Needs the bpy module (pip install bpy) and the project installed.
+``--only`` a single OUT_DIR/only.png, or with ``--emotions`` OUT_DIR/emotions.png (each emotion's mid-speech
+frame as stage 2 made it from a bare "An angry person speaks."). Needs the bpy module (pip install bpy) and
+the project installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import bpy
 import numpy as np
@@ -40,6 +45,7 @@ VIEWS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], f
     "portrait": ((0.36, -0.78, 0.08), (0.0, 0.0, -0.02), 90.0),
     "face": ((0.16, -0.62, 0.03), (0.0, -0.05, -0.035), 100.0),
     "front": ((0.0, -0.85, 0.0), (0.0, 0.0, -0.02), 90.0),
+    "front_face": ((0.0, -0.62, 0.02), (0.0, -0.05, -0.025), 105.0),
     "side": ((0.85, -0.02, 0.0), (0.0, 0.0, -0.02), 90.0),
     "mouth": ((0.05, -0.45, -0.09), (0.0, -0.07, -0.066), 120.0),
     "eye": ((0.09, -0.42, 0.02), (0.032, -0.07, 0.0), 150.0),
@@ -149,6 +155,34 @@ def save_png(pixels: np.ndarray, path: Path) -> None:
     bpy.data.images.remove(image)
 
 
+def render_emotions(head: bpy.types.Object, camera: bpy.types.Object, data: dict[str, Any], out: Path,
+                    tile: int) -> None:
+    """A 4 × 2 sheet: each emotion's mid-speech frame from the front, captioned with its name and intensity (drawn with
+    Pillow under the tile: a caption in the scene would sit on the chin)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    scene = bpy.context.scene
+    scene.render.resolution_x = scene.render.resolution_y = tile
+    set_view(camera, "front_face")
+    caption_h = max(tile // 7, 16)
+    font = ImageFont.load_default(size=int(caption_h * 0.7))
+    cols = 4
+    names = list(data["emotions"])
+    sheet = Image.new("RGB", (cols * tile, math.ceil(len(names) / cols) * (tile + caption_h)), (40, 42, 46))
+    draw = ImageDraw.Draw(sheet)
+    for i, emotion in enumerate(names):
+        set_expression(head, dict(zip(ARKIT52, data["emotions"][emotion]["mid_frame"], strict=True)))
+        pixels = render(out.with_name(f"tile_{i}.png"))
+        out.with_name(f"tile_{i}.png").unlink()
+        rgb = (np.clip(pixels[::-1, :, :3], 0.0, 1.0) * 255).round().astype(np.uint8)
+        x, y = (i % cols) * tile, (i // cols) * (tile + caption_h)
+        sheet.paste(Image.fromarray(rgb), (x, y))
+        intensity = float(data["emotions"][emotion]["instruction"]["intensity"])
+        caption = emotion if emotion == "neutral" else f"{emotion} {intensity:.2f}"
+        draw.text((x + tile / 2, y + tile + caption_h / 2), caption, fill=(235, 235, 235), font=font, anchor="mm")
+    sheet.save(out, optimize=True)
+
+
 def parse_weights(text: str) -> dict[str, float]:
     out = {}
     for item in filter(None, text.split(",")):
@@ -169,6 +203,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--view", default="portrait", choices=sorted(VIEWS))
     parser.add_argument("--baked", type=Path, help="render frames of this baked .blend instead")
     parser.add_argument("--frames", default="20,45,70,95", help="frames for --baked")
+    parser.add_argument("--emotions", type=Path, help="render the frames of this bench_emotion_prototypes.py JSON")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.baked is not None:
@@ -179,6 +214,10 @@ def main(argv: list[str]) -> int:
         return 0
     head, camera = setup_scene(args.samples, args.size)
     start = time.perf_counter()
+    if args.emotions is not None:
+        render_emotions(head, camera, json.loads(args.emotions.read_text()), args.out_dir / "emotions.png", args.tile)
+        print(f"rendered {args.out_dir / 'emotions.png'} in {time.perf_counter() - start:.1f} s")
+        return 0
     if args.only is not None:
         set_view(camera, args.view)
         set_expression(head, parse_weights(args.only))

@@ -21,6 +21,7 @@ from avi_talking.core.instructions import (
     expression_vector,
     normalize_au,
     prototype_aus,
+    quantize,
     sample_instruction,
     to_text,
     track_from_dict,
@@ -33,17 +34,24 @@ REQUIRED_AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12",
 
 
 def test_text_follows_the_avi_style() -> None:
-    instr = Instruction("angry", 0.8, {"AU4": 0.7, "AU24": 0.95, "AU5": 0.2})
-    assert to_text(instr) == ("A strongly angry person speaks with lips extremely pressed, brow quite lowered "
+    instr = Instruction("neutral", 0.0, {"AU4": 0.7, "AU24": 0.95, "AU5": 0.2})
+    assert to_text(instr) == ("A neutral person speaks with lips extremely pressed, brow quite lowered "
                               "and upper lids slightly raised.")
     assert to_text(Instruction("neutral", 0.0, {})) == "A person speaks with a neutral face."
     assert to_text(Instruction("surprised", 0.1, {"AU26": 0.5})).startswith("A barely surprised person")
-    assert to_text(Instruction("angry", 0.95, {})) == "An extremely angry person speaks."  # article by sound
+    # an emotion word stands for its prototype: the units it gives at the same value go unsaid, those it
+    # lacks are named after "without" (lips pressed replaces the prototype's tightened lips)
+    angry = Instruction("angry", 0.8, {"AU4": 0.7, "AU24": 0.95, "AU5": 0.2})
+    assert to_text(angry) == ("A strongly angry person speaks with lips extremely pressed and upper lids slightly "
+                              "raised, but without lids tightened.")
+    assert to_text(Instruction("angry", 0.95, prototype_aus("angry", 0.95))) == "An extremely angry person speaks."
+    assert to_text(Instruction("angry", 0.95, {})) == ("An extremely angry person speaks without brow lowered or "
+                                                       "upper lids raised or lids tightened or lips tightened.")
 
 
 def test_text_is_deterministic_and_independent_of_dict_order() -> None:
-    a = Instruction("sad", 0.6, {"AU1": 0.5, "AU15": 0.5, "AU4": 0.3})
-    b = Instruction("sad", 0.6, {"AU4": 0.3, "AU15": 0.5, "AU1": 0.5})
+    a = Instruction("sad", 0.6, {"AU1": 0.9, "AU15": 0.9, "AU4": 0.3})
+    b = Instruction("sad", 0.6, {"AU4": 0.3, "AU15": 0.9, "AU1": 0.9})
     assert to_text(a) == to_text(b)
     assert to_text(a).index("inner brows") < to_text(a).index("lip corners")  # equal values: AU number order
 
@@ -116,7 +124,7 @@ def test_sampled_instructions_vary_and_scale_with_intensity(emotion: str) -> Non
     if emotion == "neutral":
         assert all(i.intensity == 0 and all(v <= 0.25 for v in i.aus.values()) for i in weak + strong)
         return
-    assert len({to_text(i) for i in strong}) > 20  # per-clip variation
+    assert len({repr(quantize(i)) for i in strong}) > 15  # per-clip variation, even at the adverbs' resolution
     core = set(prototype_aus(emotion))
     assert np.mean([sum(v for k, v in i.aus.items() if k in core) for i in strong]) > \
         2.5 * np.mean([sum(v for k, v in i.aus.items() if k in core) for i in weak])

@@ -22,8 +22,10 @@ bpy = pytest.importorskip("bpy")
 from test_addon import RecordingLayout  # noqa: E402
 
 from avi_talking.addon import compat, segments, timeline, ui_text, worker_session  # noqa: E402
+from avi_talking.core.instructions.adverbs import bin_centre  # noqa: E402
 from avi_talking.core.instructions.au_names import au_label  # noqa: E402
 from avi_talking.core.instructions.parser import parse  # noqa: E402
+from avi_talking.core.instructions.prototypes import expansion  # noqa: E402
 from avi_talking.core.instructions.schema import AUS, EMOTIONS  # noqa: E402
 from avi_talking.core.instructions.text import ADVERBS, to_text  # noqa: E402
 from avi_talking.core.lipsync.phone_timing import tokenize  # noqa: E402
@@ -66,22 +68,39 @@ def test_sliders_rewrite_the_text_and_the_parser_reads_them_back(enabled: Any) -
     settings = _scene().avi_talking
     segments.fill(settings, TRACK)
     seg = settings.segments[0]
+    assert _sliders(seg) == pytest.approx(prototype("sad", 0.5))  # "sad" stands for its prototype's units
     seg.edit_emotion = "angry"
     assert seg.edit_intensity == pytest.approx(segments.DEFAULT_INTENSITY)  # picked from 0: it starts at "fairly"
+    # the sliders that showed sad's prototype now show angry's; the text needs no more than the emotion word
+    assert _sliders(seg) == pytest.approx(prototype("angry", 0.5)) and seg.text == "A fairly angry person speaks."
     seg.edit_intensity = 0.62
+    assert _sliders(seg) == pytest.approx(prototype("angry", 0.62))  # the prototype follows the intensity
     seg.au_AU4 = 0.8
     setattr(seg, segments.au_prop("AU12L"), 0.55)
     # the sentence is the generator's for the sliders' structure, and what is baked is its reading
     assert seg.text == to_text(segments.structure(seg))
-    assert seg.text.startswith("A quite angry person speaks with brow strongly lowered")
+    assert seg.text == "A quite angry person speaks with brow strongly lowered and left lip corner fairly pulled up."
     reading = parse(seg.text).instruction
     assert reading.emotion == "angry" and abs(reading.intensity - 0.62) <= BIN + 1e-9
-    assert set(reading.aus) == {"AU4", "AU12L"}
+    assert set(reading.aus) == {"AU4", "AU12L"} | set(prototype("angry", 0.62))
     assert abs(reading.aus["AU4"] - 0.8) <= BIN + 1e-9 and abs(reading.aus["AU12L"] - 0.55) <= BIN + 1e-9
     assert seg.emotion == "angry" and json.loads(seg.aus) == pytest.approx(reading.aus)  # sent to the model
     # the sliders keep what the artist set (no snapping back while dragging)
-    assert seg.edit_intensity == pytest.approx(0.62) and _sliders(seg) == pytest.approx({"AU4": 0.8, "AU12L": 0.55})
+    assert seg.edit_intensity == pytest.approx(0.62)
+    assert _sliders(seg) == pytest.approx({**prototype("angry", 0.62), "AU4": 0.8, "AU12L": 0.55})
     assert segments.track(settings)[0]["aus"] == pytest.approx(reading.aus)
+    # a prototype unit set to 0 leaves the reading: the text says so
+    seg.au_AU5 = 0.0
+    assert seg.text.endswith("but without upper lids raised.") and "AU5" not in parse(seg.text).instruction.aus
+    # the panel shows the reading in one line, the emotion's units included
+    assert segments.reading(seg).startswith("Read as: angry (0.64) → brow lowered 0.79, ")
+    settings.active_segment = 0
+    assert any(line.startswith(("label:Read as: angry (0.64)", "label:angry (0.64) + ")) for line in _draw_main())
+
+
+def prototype(emotion: str, intensity: float) -> dict[str, float]:
+    """The units an emotion word stands for at ``intensity`` (as the parser reads them)."""
+    return expansion(emotion, bin_centre(intensity))
 
 
 @pytest.mark.parametrize("value", [0.05, 0.33, 0.5, 0.71, 0.97])
@@ -102,7 +121,7 @@ def test_typed_text_moves_the_sliders_and_stays_as_typed(enabled: Any) -> None:
     settings = _scene().avi_talking
     segments.fill(settings, TRACK)
     seg = settings.segments[1]
-    assert seg.edit_emotion == "happy" and _sliders(seg).keys() == {"AU12"}  # filled from the analysis
+    assert seg.edit_emotion == "happy" and _sliders(seg).keys() == {"AU6", "AU12"}  # filled from the analysis
     typed = "A very sad lady speaks, brows strongly knitted, left lip corner slightly up and zorbly ears"
     seg.text = typed
     assert seg.text == typed  # the editor does not rewrite what was typed
@@ -120,9 +139,11 @@ def test_action_unit_menu_and_dialog_edit_the_segment(enabled: Any) -> None:
     settings.active_segment = 0
     assert bpy.ops.avitalk.segment_au(au="AU26") == {"FINISHED"}  # the "Add Action Unit" menu's entry
     seg = settings.segments[0]
-    assert _sliders(seg) == pytest.approx({"AU26": segments.DEFAULT_INTENSITY}) and "jaw fairly dropped" in seg.text
+    sad = prototype("sad", 0.5)  # segment 0 is "A sad person speaks.": its prototype's units stay
+    assert _sliders(seg) == pytest.approx({**sad, "AU26": segments.DEFAULT_INTENSITY})
+    assert seg.text == "A fairly sad person speaks with jaw fairly dropped."
     assert bpy.ops.avitalk.segment_au(au="AU26", value=0.0) == {"FINISHED"}
-    assert _sliders(seg) == {} and "jaw" not in seg.text
+    assert _sliders(seg) == pytest.approx(sad) and seg.text == "A fairly sad person speaks."
     long_text = "An extremely surprised person speaks with " + ", ".join(
         ["inner brows quite raised", "upper lids strongly raised", "jaw mildly dropped"] * 3) + "."
     assert bpy.ops.avitalk.segment_edit_text(index=1, text=long_text) == {"FINISHED"}
@@ -150,7 +171,7 @@ def test_segments_saved_before_the_editor_show_their_reading_when_loaded(enabled
     bpy.ops.wm.open_mainfile(filepath=str(path))  # the add-on's load handler runs
     loaded = bpy.context.scene.avi_talking.segments
     assert [seg.text for seg in loaded] == texts  # the text is left as it was
-    assert [seg.edit_emotion for seg in loaded] == ["sad", "happy"] and _sliders(loaded[1]).keys() == {"AU12"}
+    assert [seg.edit_emotion for seg in loaded] == ["sad", "happy"] and _sliders(loaded[1]).keys() == {"AU6", "AU12"}
     assert len(bpy.context.scene.timeline_markers) == 2
 
 
@@ -311,6 +332,12 @@ def test_long_text_is_wrapped_at_the_sidebars_width(enabled: Any) -> None:
     assert "label:Segment 1: 0.00–1.25 s" in log
     assert any(line.startswith(f"prop:{segments.au_prop('AU1')}") for line in log)
     assert "menu:avitalk.segment_au.au" in log
+    # the reading is one line that fits (the sliders name the units where the names do not fit)
+    read = [line for line in drawn if line.startswith(("Read as: surprised (0.50)", "surprised (0.50) + "))]
+    assert len(read) == 1 and measure(read[0]) <= width, read
+    assert segments.reading(settings.segments[0], 10_000.0, measure).startswith(
+        "Read as: surprised (0.50) → inner brows raised 0.64, upper lids raised 0.50, ")
+    assert segments.reading(settings.segments[0]) == segments.reading(settings.segments[0], 10_000.0, measure)
 
 
 def test_slider_names_are_plain(enabled: Any) -> None:

@@ -82,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if not args.quiet:
+        from ...core.instructions.text import reading_line
+
         for s in result.segments:
             print(f"{s.start:7.2f}-{s.end:7.2f} s  [{s.confidence:.2f}] {s.text or s.segment().text}", file=sys.stderr)
+            print(f"{'':18}read as: {reading_line(s.instruction)}", file=sys.stderr)  # the emotion's units too
     print(f"wrote {out}")
     return 0
 

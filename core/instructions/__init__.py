@@ -5,9 +5,9 @@ emotion prototypes and the AU → ARKit-52 table. See docs/instructions.md and d
 
 from .arkit_map import AU_TO_ARKIT, au_readout, blink_rate, expression_vector
 from .parser import ParseResult, parse
-from .prototypes import PROTOTYPES, prototype_aus, sample_instruction
+from .prototypes import PROTOTYPES, expansion, prototype_aus, sample_instruction
 from .schema import AUS, EMOTIONS, MAX_TEXT_CHARS, Instruction, Segment, check_text_length, normalize_au
-from .text import ADVERB_VALUE, ADVERBS, adverb, quantize, to_text
+from .text import ADVERB_VALUE, ADVERBS, adverb, quantize, reading_line, to_text
 from .track import (
     MAX_SEGMENTS,
     check_track_against_audio,
@@ -21,7 +21,7 @@ from .track import (
 __all__ = [
     "ADVERBS", "ADVERB_VALUE", "AUS", "AU_TO_ARKIT", "EMOTIONS", "MAX_SEGMENTS", "MAX_TEXT_CHARS", "PROTOTYPES",
     "Instruction", "ParseResult", "Segment", "adverb", "au_readout", "blink_rate", "check_text_length",
-    "check_track_against_audio", "expression_vector", "normalize_au", "parse",
-    "prototype_aus", "quantize", "read_track", "sample_instruction", "segment_from_dict", "segment_to_dict",
-    "to_text", "track_from_dict", "track_to_dict",
+    "check_track_against_audio", "expansion", "expression_vector", "normalize_au", "parse",
+    "prototype_aus", "quantize", "read_track", "reading_line", "sample_instruction", "segment_from_dict",
+    "segment_to_dict", "to_text", "track_from_dict", "track_to_dict",
 ]

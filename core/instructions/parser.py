@@ -1,7 +1,7 @@
 """Free text → Instruction, showing what was understood and what was ignored (for the panel).
 
     result = parse("An angry man, brows furrowed, lips strongly pressed, without a smile")
-    result.instruction   # Instruction('angry', 0.5, {'AU4': 0.5, 'AU24': 0.79})
+    result.instruction   # Instruction('angry', 0.5, {'AU4': 0.5, 'AU5': 0.21, 'AU7': 0.36, 'AU24': 0.79})
     result.understood    # [Span(start, end, meaning), ...] character spans of the text
     result.ignored       # [Ignored(start, end, word), ...] words that meant nothing here
     result.warnings      # ["read 'furowed' as 'furrowed'", ...]
@@ -10,6 +10,11 @@ Contract with the generator: ``parse(to_text(x)).instruction == quantize(x)`` fo
 Instruction (AU and emotion intensities are read back as the centres of their adverb bins, AUs under
 0.02 are not written, neutral has intensity 0), so ``parse(to_text(x)).instruction == x`` exactly for
 every already-quantised ``x``. See docs/instructions.md for the rules.
+
+An emotion word stands for its prototype's action units, as in the stage-2 corpus ("angry" is brow lowered,
+upper lids raised, lids and lips tightened: ``prototypes.expansion``, scaled by the emotion's intensity);
+the units the text names itself, or says are absent, override the prototype's. ``ParseResult.expanded``
+holds what the emotion added and ``ParseResult.reading`` the one-line summary the panel shows.
 
 Steps: tokens → typo correction (edit distance against the lexicon, only kept where it completes a
 phrase) → phrases (longest match over concepts, see ``lexicon``) → intensity words, sides and negations
@@ -39,8 +44,9 @@ from .lexicon import (
     WORD_CONCEPTS,
     expanded_patterns,
 )
+from .prototypes import expansion
 from .schema import AUS, BILATERAL_OF, MAX_TEXT_CHARS, SIDED_BASES, Instruction, normalize_au
-from .text import ADVERB_VALUE, ADVERBS, AU_PHRASES, quantize
+from .text import ADVERB_VALUE, ADVERBS, AU_PHRASES, quantize, reading_line
 
 __all__ = ["Ignored", "ParseResult", "Span", "parse", "quantize"]
 
@@ -79,6 +85,12 @@ class ParseResult:
     negated: tuple[str, ...] = ()  # AUs (and emotions) the text says are absent
     emotion_given: bool = False  # an emotion word was read (otherwise the emotion defaults to neutral)
     emotions_named: tuple[str, ...] = ()  # every emotion the text names (not negated), first one used
+    expanded: dict[str, float] = field(default_factory=dict)  # the AUs the emotion word stands for (prototype)
+
+    @property
+    def reading(self) -> str:
+        """One line: 'angry (0.50) → brow lowered 0.50, lids tightened 0.36, ...' (the panel's "Read as")."""
+        return reading_line(self.instruction)
 
     @property
     def empty(self) -> bool:
@@ -565,7 +577,19 @@ def parse(text: str) -> ParseResult:
             ignored.append(Ignored(t.start, tokens[t.group_end].end, text[t.start : tokens[t.group_end].end]))
             continue
         ignored.append(Ignored(t.start, t.end, t.text))
+    # a named emotion stands for its prototype's AUs (as in the stage-2 corpus); the AUs the text names, or
+    # says are absent, keep the text's say
+    added = {au: value for au, value in expansion(emotion, intensity, aus).items()
+             if au not in negated and BILATERAL_OF.get(au, au) not in negated}
+    if added:
+        understood = [Span(s.start, s.end, f"{s.meaning} → {_expanded_meaning(added)}")
+                      if s.meaning.startswith(f"emotion {emotion} at") else s for s in understood]
+    aus.update(added)
     understood.sort()
     instruction = Instruction(emotion, intensity, aus)
     return ParseResult(instruction, understood, ignored, warnings, tuple(dict.fromkeys(negated)), emotion_given,
-                       named)
+                       named, added)
+
+
+def _expanded_meaning(aus: dict[str, float]) -> str:
+    return ", ".join(f"{au} {' '.join(AU_PHRASES[au])} at {value:.2f}" for au, value in aus.items())

@@ -7,11 +7,13 @@ pressed). Contempt is one-sided: the side is drawn per clip.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .schema import EMOTIONS, Instruction
+from .adverbs import MIN_AU, bin_centre
+from .schema import BILATERAL_OF, EMOTIONS, Instruction
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,47 @@ _DROP_CHANCE = 0.12  # a required AU is left out now and then (people differ)
 _EXTRA_CHANCE = 0.2  # and a stray weak AU is added now and then
 
 
+# EMFACS units the sampler above only draws now and then but a bare emotion word should show: fear's lid
+# tightener (1+2+4+5+7+20+26). Disgust's AU16 (lower lip depressor) is not a unit of ``schema.AUS`` — adding
+# one would change stage 2's input size — so disgust reads as 9+15 with AU10 (EMFACS's 9/10 variants).
+_EMFACS_EXTRA: dict[str, dict[str, float]] = {"fearful": {"AU7": 0.4}}
+
+
 def prototype_aus(emotion: str, intensity: float = 1.0) -> dict[str, float]:
-    """The required AUs of ``emotion`` at ``intensity`` (first alternative for ``one_of``), no randomness."""
+    """The required AUs of ``emotion`` at ``intensity`` (first alternative for ``one_of``) plus the EMFACS
+    extras above, no randomness."""
     proto = PROTOTYPES[emotion]
     base = dict(proto.required)
     if proto.one_of:
         base.update(proto.one_of[0])
+    base.update(_EMFACS_EXTRA.get(emotion, {}))
     return {k: min(1.0, w * intensity) for k, w in base.items()}
+
+
+def _base(au: str) -> str:
+    return BILATERAL_OF.get(au, au)
+
+
+def expansion(emotion: str, intensity: float, named: Iterable[str] = ()) -> dict[str, float]:
+    """What a bare emotion word adds to an instruction: ``prototype_aus`` at ``intensity``, each value moved to
+    its adverb bin's centre (so text → instruction → text is stable), leaving out the units the text already
+    ``named`` (either side of them: "left brow lowered" stands for the brow) and, when the text names a unit of
+    ``one_of`` alternatives, the default alternative's units those alternatives do not all share ("lips
+    pressed" replaces anger's tightened lips; "chin raised" keeps disgust's AU10, as in its 10+17 variant; a
+    right-side smirk replaces contempt's left). Neutral adds nothing."""
+    if emotion == "neutral" or intensity <= 0.0:
+        return {}
+    given = {_base(au) for au in named}
+    proto = PROTOTYPES[emotion]
+    picked = [alt for alt in proto.one_of if given & {_base(au) for au in alt}]
+    replaced = {au for au in (proto.one_of[0] if picked else {}) if not all(au in alt for alt in picked)}
+    out: dict[str, float] = {}
+    for au, value in prototype_aus(emotion, intensity).items():
+        if _base(au) in given or au in replaced:
+            continue
+        if value >= MIN_AU:
+            out[au] = bin_centre(value)
+    return out
 
 
 def sample_instruction(emotion: str, intensity: float, rng: np.random.Generator) -> Instruction:
