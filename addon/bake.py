@@ -48,9 +48,9 @@ from ..core.flame.loading import JOINT_NAMES
 from ..core.flame.model import corrective_weights
 from ..core.flame.retarget import ArkitToFlame
 from ..core.flame.rotations import rotation_channels
+from ..core.head_pose import head_angles, head_rotvecs
 from ..core.rigs.channel_groups import GROUPS, select
 from ..core.rigs.fit import fit_rig
-from ..core.rigs.head_pose import head_angles, head_rotvecs
 from ..core.rigs.layer import BakeLayer
 from ..core.rigs.mapping import RigMapping, bake_values
 from ..core.rigs.names import channel_mapping

@@ -8,7 +8,7 @@
   that deforms the mesh, the character taken to face −Y in the world (Blender's Front view).
 - A FLAME rig turns its neck joint (``bake.py`` adds the neck channels to the FLAME animation).
 
-The sign convention and the rotation maths live in ``core.rigs.head_pose``; values are written by
+The sign convention and the rotation maths live in ``core.head_pose``; values are written by
 ``keyframes.write_rotation_keys``.
 """
 
@@ -23,8 +23,8 @@ from mathutils import Matrix, Vector
 
 from ..core.common.errors import AviTalkError
 from ..core.flame.rotations import rotation_channels
+from ..core.head_pose import BLENDER_CHARACTER, head_matrices, in_frame
 from ..core.rigs.builtin_head.layout import NECK_PIVOT
-from ..core.rigs.head_pose import BLENDER_CHARACTER, head_matrices, in_frame
 from . import compat
 from .flame_rig import armature_of
 

@@ -29,8 +29,8 @@ from avi_talking.core.arkit import ARKIT52, FACE_AND_HEAD, HEAD_ROTATIONS  # noq
 from avi_talking.core.common.errors import AviTalkError  # noqa: E402
 from avi_talking.core.flame.loading import load_flame  # noqa: E402
 from avi_talking.core.flame.rotations import axis_angle_to_quaternion, rodrigues  # noqa: E402
+from avi_talking.core.head_pose import head_rotvecs  # noqa: E402
 from avi_talking.core.rigs.builtin_head.layout import NECK_PIVOT  # noqa: E402
-from avi_talking.core.rigs.head_pose import head_rotvecs  # noqa: E402
 
 ANGLE = 0.3
 # frame 1 at rest, then a pure yaw, a pure pitch and a pure roll
@@ -325,7 +325,8 @@ def test_cli_wrong_head_bone_fails_in_one_line(tmp_path: Path) -> None:
     done = run_cli("bake", str(audio), "-o", str(out), "--model", "procedural", "--blend", str(rig), "--object",
                    face.name, "--head-bone", "Skull")
     assert done.returncode == 2 and not out.exists() and rig.read_bytes() == before
-    lines = done.stderr.strip().splitlines()
+    # the one error line (the 4.2 wheel, which has no audio, warns about the sound strip first)
+    lines = [line for line in done.stderr.strip().splitlines() if "no audio support" not in line]
     assert len(lines) == 1 and lines[0].startswith("error:") and "'Skull'" in lines[0]
     done = run_cli("bake", str(audio), "-o", str(out), "--model", "procedural", "--head-bone", "Head")
     assert done.returncode == 2 and not out.exists() and done.stderr.startswith("error: --head-bone")

@@ -1,4 +1,4 @@
-"""Head rotations without Blender: the sign convention of ``core.rigs.head_pose`` (which way each angle turns the
+"""Head rotations without Blender: the sign convention of ``core.head_pose`` (which way each angle turns the
 face, in the head frame and in Blender's world) and the Live Link Face CSV's head columns, written and read back."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from avi_talking.core.animation import Animation
 from avi_talking.core.arkit import ARKIT52, FACE_AND_HEAD, HEAD_ROTATIONS
 from avi_talking.core.flame.rotations import rodrigues
-from avi_talking.core.rigs.head_pose import (
+from avi_talking.core.head_pose import (
     BLENDER_CHARACTER,
     head_angles,
     head_matrices,

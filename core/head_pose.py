@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..animation import Animation
-from ..arkit import HEAD_ROTATIONS
-from ..flame.model import FLAME_TO_BLENDER
-from ..flame.rotations import euler_to_matrix, matrix_to_axis_angle
+from .animation import Animation
+from .arkit import HEAD_ROTATIONS
+from .flame.model import FLAME_TO_BLENDER
+from .flame.rotations import euler_to_matrix, matrix_to_axis_angle
 
 # The head frame's axes in Blender's world for a character that faces −Y (Blender's Front view sees its
 # face) with +Z up: left = +X, up = +Z, out of the face = −Y. The same matrix turns FLAME into Blender.
