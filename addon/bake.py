@@ -19,6 +19,11 @@ pose correctives that nothing drives (the MPI rig's ``Pose1…``) are keyed from
 ``arkit52`` Animation baked onto a FLAME rig is first retargeted (``core.flame.retarget``). Expression and
 corrective keys whose slider range is too narrow for the values are widened (up to Blender's ±10), since
 FLAME coefficients are signed.
+
+Head rotations (``headYaw``/``headPitch``/``headRoll``, radians; ``head_motion.py``) become rotation keys: the
+built-in head's neck pivot, the bone named by ``head_bone`` (any rig), or a FLAME rig's neck joint. Without
+those channels nothing head-related is keyed; a layered bake, or channel groups without ``head``, leaves them
+out; a shape-key rig with no head bone named reports them not placed.
 """
 
 from __future__ import annotations
@@ -36,20 +41,23 @@ import bpy
 import numpy as np
 
 from ..core.animation import Animation, normalize_fps
+from ..core.arkit import HEAD_ROTATIONS
 from ..core.common.errors import AviTalkError
 from ..core.flame.channels import JOINT_CHANNELS, expression_index, joints_in, pose_of
 from ..core.flame.loading import JOINT_NAMES
 from ..core.flame.model import corrective_weights
 from ..core.flame.retarget import ArkitToFlame
 from ..core.flame.rotations import rotation_channels
+from ..core.head_pose import head_angles, head_rotvecs
 from ..core.rigs.channel_groups import GROUPS, select
 from ..core.rigs.fit import fit_rig
 from ..core.rigs.layer import BakeLayer
 from ..core.rigs.mapping import RigMapping, bake_values
 from ..core.rigs.names import channel_mapping
-from . import compat, layers
+from . import compat, head_motion, layers
 from .flame_rig import SLIDER_LIMIT, FlameRig, find_flame_rig, retarget_for
-from .keyframes import write_keys
+from .head import is_builtin_head
+from .keyframes import write_keys, write_rotation_keys
 
 # Custom property that marks the sound strip this add-on added, so a re-bake replaces only that one.
 SOUND_TAG = "avi_talking_audio"
@@ -68,12 +76,12 @@ class BakeResult:
     left_out: tuple[str, ...] = ()  # channels outside the channel groups asked for (not keyed, not "unmatched")
     groups: tuple[str, ...] | None = None  # the channel groups asked for (None: every channel)
     layer: str | None = None  # the NLA track of a layered bake
+    head_action: bpy.types.Action | None = None  # the built-in head's neck-pivot action (head rotations)
 
 
 META_PROPERTY = "avi_talking_meta"  # custom property on each baked action: the Animation's meta as JSON
 # custom property on each baked action: what the bake placed, as JSON {"placed", "not_placed", "groups", "layer"}
 PLACEMENT_PROPERTY = "avi_talking_placement"
-_ROTATION_PROPERTY = {"QUATERNION": "rotation_quaternion", "AXIS_ANGLE": "rotation_axis_angle"}  # else Euler
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ class _Plan:
     notes: tuple[str, ...] = ()
     placed: tuple[str, ...] = ()  # the Animation channels that drive a key (the Animation's order)
     left_out: tuple[str, ...] = ()  # channels outside the groups asked for
+    pivot_head: bpy.types.Object | None = None  # the built-in head whose neck pivot the head rotations key
+    head: np.ndarray | None = None  # (yaw, pitch, roll) rows for the pivot
 
 
 # ---- frame rate --------------------------------------------------------------------------------------
@@ -201,6 +211,14 @@ def _names_match(obj: bpy.types.Object, anim: Animation, channel_map: Mapping[st
     return any(mapping.get(c) in blocks for c in anim.channels)
 
 
+def _without_head(anim: Animation) -> Animation:
+    """``anim`` without its head rotation channels (they are keyed as rotations, not fitted onto keys)."""
+    keep = [i for i, c in enumerate(anim.channels) if c not in HEAD_ROTATIONS]
+    if len(keep) == len(anim.channels):
+        return anim
+    return Animation(anim.fps, tuple(anim.channels[i] for i in keep), anim.values[:, keep], anim.space, anim.meta)
+
+
 def _plan(
     obj: bpy.types.Object | None,
     anim: Animation,
@@ -211,19 +229,23 @@ def _plan(
     mapping: RigMapping | None = None,
     groups: tuple[str, ...] | None = None,
     layer: BakeLayer | None = None,
+    head_bone: str | None = None,
 ) -> _Plan:
+    angles = head_angles(anim) if anim.space == "arkit52" else None
+    face = _without_head(anim) if angles is not None else anim
     rig = find_flame_rig(obj)
     # ARKit takes go onto a FLAME rig through the retarget, unless the mesh has ARKit-named keys of its own
-    arkit_onto_flame = anim.space == "arkit52" and obj is not None and not _names_match(obj, anim, channel_map)
-    onto_flame = rig is not None and (anim.space == "flame" or arkit_onto_flame)
-    if anim.space == "flame" and not onto_flame:
+    arkit_onto_flame = face.space == "arkit52" and obj is not None and not _names_match(obj, face, channel_map)
+    onto_flame = rig is not None and (face.space == "flame" or arkit_onto_flame)
+    if face.space == "flame" and not onto_flame:
         name = obj.name if obj is not None else "nothing"
         raise AviTalkError(f"a FLAME animation needs a FLAME head ({name!r} is not one): add one with "
                            "Add FLAME Head, or select the MPI FLAME add-on's mesh")
     if onto_flame and (groups is not None or layer is not None or mapping is not None):
         raise AviTalkError("channel groups, layers and rig mappings are for shape-key rigs: a FLAME rig's "
                            "expression keys mix every channel (bake the whole face onto it)")
-    key = _shape_key(rig.mesh if rig is not None and onto_flame else obj)
+    target = rig.mesh if rig is not None and onto_flame else obj
+    key = _shape_key(target)
     if layer is not None:
         layers.check_layerable(key)
     if anim.n_frames < 1:
@@ -233,29 +255,72 @@ def _plan(
     if frame_start < 0 or frame_end > max_frame:
         raise AviTalkError(f"frames {frame_start}..{frame_end} are outside Blender's range 0..{max_frame}")
     fps = fps_settings(anim.fps)  # raises FormatError (an AviTalkError) for rates outside 1..240
+    # a named head bone must exist whether or not this take moves the head (a typo shows at once)
+    head_armature = head_motion.find_head_armature(target, head_bone) if head_bone and target is not None else None
+    head_group = groups is None or "head" in groups
+    keyed_head = angles if angles is not None and head_group and layer is None else None
+    notes: tuple[str, ...] = ()
+    if angles is not None and head_group and layer is not None:
+        notes = ("a layered bake keys the face only: the head rotations are left out",)
+    head_left_out = HEAD_ROTATIONS if angles is not None and keyed_head is None else ()
+    bone = None
+    if keyed_head is not None and head_armature is not None and head_bone is not None:
+        bone = head_motion.head_bone(head_armature, head_bone, keyed_head)
+
     if rig is not None and onto_flame:
-        plan = _plan_flame(rig, key, anim, retarget, fps, frame_end)
+        neck_bone = rig.bones.get("neck")
+        to_neck = keyed_head is not None and (head_bone is None or head_bone == neck_bone)
+        plan = _plan_flame(rig, key, face, retarget, fps, frame_end, head_rotvecs(keyed_head) if to_neck and
+                           keyed_head is not None else None)
+        if bone is not None and not to_neck:
+            if bone.bone in {b for b, _, _ in plan.bone_curves}:
+                raise AviTalkError(f"the head bone {bone.bone!r} is one of the FLAME rig's joints the face keys")
+            plan = dataclasses.replace(plan, bone_curves=(*plan.bone_curves, (bone.bone, bone.prop, bone.values)),
+                                       bone_channels=plan.bone_channels + HEAD_ROTATIONS)
+        return dataclasses.replace(plan, notes=plan.notes + notes, left_out=plan.left_out + head_left_out,
+                                   audio=_check_audio(audio_path) if audio_path is not None else None)
+
+    pivot_head = obj if keyed_head is not None and bone is None and obj is not None and is_builtin_head(obj) else None
+    if pivot_head is not None:
+        head_motion.check_pivot(pivot_head)
+    head_placed = keyed_head is not None and (bone is not None or pivot_head is not None)
+    if head_placed and groups is not None and set(groups) <= {"head"}:
+        curves: tuple[tuple[str, np.ndarray], ...] = ()  # the head alone: no shape-key curves
+        placed: tuple[str, ...] = ()
+        unmatched: tuple[str, ...] = ()
+        left_out = tuple(c for c in face.channels)
+        fit_notes: tuple[str, ...] = ()
     else:
-        curves, placed, unmatched, left_out, notes = _fit_channels(key, anim, channel_map, mapping, groups)
-        plan = _Plan(key, (), unmatched, fps, frame_end, None, anim, curves, notes=notes, placed=placed,
-                     left_out=left_out)
+        curves, placed, unmatched, left_out, fit_notes = _fit_channels(key, face, channel_map, mapping, groups)
+    if keyed_head is not None and not head_placed:
+        unmatched += HEAD_ROTATIONS
+        notes += ("the head rotations need a head bone: name one (--head-bone, or Head Bone in the panel)",)
+    plan = _Plan(key, (), unmatched, fps, frame_end, None, face, curves, notes=fit_notes + notes, placed=placed,
+                 left_out=left_out + head_left_out)
+    if bone is not None:
+        plan = dataclasses.replace(plan, armature=bone.armature, bone_curves=((bone.bone, bone.prop, bone.values),),
+                                   bone_channels=HEAD_ROTATIONS)
+    elif pivot_head is not None:
+        plan = dataclasses.replace(plan, pivot_head=pivot_head, head=keyed_head, bone_channels=HEAD_ROTATIONS)
     audio = _check_audio(audio_path) if audio_path is not None else None
     return dataclasses.replace(plan, audio=audio)
 
 
 def _plan_flame(rig: FlameRig, key: bpy.types.Key, anim: Animation, retarget: ArkitToFlame | None,
-                fps: tuple[int, float], frame_end: int) -> _Plan:
-    """Expression keys, bone rotations and keyed correctives for a FLAME rig (see the module docstring)."""
+                fps: tuple[int, float], frame_end: int, neck: np.ndarray | None = None) -> _Plan:
+    """Expression keys, bone rotations and keyed correctives for a FLAME rig (see the module docstring).
+    ``neck``: the head rotations as FLAME neck rotation vectors ``[T, 3]`` (added where the take has no neck)."""
     notes: tuple[str, ...] = ()
     if anim.space == "arkit52":
         mapping = retarget if retarget is not None else retarget_for(rig)
         anim = mapping.apply(anim)
         notes = (mapping.note,) if mapping.note else ()
+    if neck is not None and "neck" not in joints_in(anim):
+        values = np.concatenate([anim.values, np.asarray(neck, dtype=np.float32)], axis=1)
+        anim = Animation(anim.fps, anim.channels + JOINT_CHANNELS["neck"], values, anim.space, anim.meta)
     armature = rig.armature
-    if armature is not None and (armature.library is not None or armature.override_library is not None):
-        raise AviTalkError(f"the armature {armature.name!r} is linked from a library and cannot be keyed")
-    if armature is not None and armature.animation_data is not None and armature.animation_data.use_tweak_mode:
-        raise AviTalkError(f"the armature {armature.name!r} is in NLA tweak mode: leave it before baking")
+    if armature is not None:
+        head_motion.check_armature(armature)
 
     targets: list[tuple[int, str, str]] = []
     unmatched: list[str] = []
@@ -284,7 +349,7 @@ def _plan_flame(rig: FlameRig, key: bpy.types.Key, anim: Animation, retarget: Ar
             continue
         mode = armature.pose.bones[bone].rotation_mode if armature.pose is not None else "QUATERNION"
         values = rotation_channels(pose[:, JOINT_NAMES.index(joint)], mode)
-        bone_curves.append((bone, _ROTATION_PROPERTY.get(mode, "rotation_euler"), values))
+        bone_curves.append((bone, head_motion.rotation_property(mode), values))
         keyed_joints.append(joint)
     if not targets and not bone_curves:
         raise AviTalkError(f"none of the animation's {len(anim.channels)} channels matches the FLAME rig "
@@ -372,9 +437,19 @@ def _write_pose_action(armature: bpy.types.Object, plan: _Plan, name: str, frame
     frames = frame_start + np.arange(plan.anim.n_frames, dtype=np.float32)
     for bone, prop, values in plan.bone_curves:
         data_path = f'pose.bones["{bpy.utils.escape_identifier(bone)}"].{prop}'
-        for index in range(values.shape[1]):
-            write_keys(compat.new_action_fcurve(action, armature, data_path, index, bone), frames, values[:, index])
+        write_rotation_keys(action, armature, data_path, frames, values, bone)
     _assign_new(armature, action)
+    return action
+
+
+def _write_pivot_action(head: bpy.types.Object, angles: np.ndarray, name: str, frame_start: int) -> Any:
+    """A new action turning the built-in head's neck pivot (made on the first head bake)."""
+    pivot = head_motion.ensure_pivot(head)
+    values = head_motion.pivot_values(head, pivot, angles)
+    action = bpy.data.actions.new(name)
+    frames = frame_start + np.arange(len(values), dtype=np.float32)
+    write_rotation_keys(action, pivot, head_motion.rotation_property(pivot.rotation_mode), frames, values, pivot.name)
+    _assign_new(pivot, action)
     return action
 
 
@@ -391,6 +466,7 @@ def bake_animation(
     mapping: RigMapping | None = None,
     groups: Sequence[str] | None = None,
     layer: BakeLayer | None = None,
+    head_bone: str | None = None,
 ) -> BakeResult:
     """Key ``anim`` onto the shape keys of ``obj`` as a new action and set the scene up to play it.
 
@@ -404,14 +480,16 @@ def bake_animation(
     into FLAME (default: solved from the model file the head was made from). The scene gets the
     animation's frame rate (fractional ones through ``fps_base``), its frame range, audio-synced
     playback and — with ``audio_path`` — a sound strip at ``frame_start`` replacing the one a previous
-    bake added. Raises :class:`AviTalkError` before changing anything when the bake cannot be done."""
+    bake added. Head rotations key the built-in head's neck pivot, the bone ``head_bone`` names (which must
+    exist, even for a take without head motion) or a FLAME rig's neck (``head_motion.py``). Raises
+    :class:`AviTalkError` before changing anything when the bake cannot be done."""
     scene = scene if scene is not None else bpy.context.scene
     if scene is None:
         raise AviTalkError("no scene to bake into")
     chosen = tuple(groups) if groups is not None else None
     if chosen is not None and set(chosen) >= set(GROUPS):
         chosen = None  # every group: no mask
-    plan = _plan(obj, anim, audio_path, frame_start, channel_map, retarget, mapping, chosen, layer)
+    plan = _plan(obj, anim, audio_path, frame_start, channel_map, retarget, mapping, chosen, layer, head_bone)
 
     # The rate goes first: a sound strip's length in frames is fixed from it when the strip is added.
     scene.render.fps, scene.render.fps_base = plan.fps
@@ -421,18 +499,26 @@ def bake_animation(
     for block in plan.sliders:
         kb = plan.key.key_blocks[block]
         kb.slider_min, kb.slider_max = min(kb.slider_min, -SLIDER_LIMIT), max(kb.slider_max, SLIDER_LIMIT)
-    action = _write_action(plan.key, plan, name, frame_start, assign=layer is None)
-    # the take's provenance (model, seed, instruction texts...) travels with the action, as JSON text
-    action[META_PROPERTY] = json.dumps(anim.meta, default=str, ensure_ascii=False)
+    face_action = None
     track = None
-    if layer is not None:
-        rest = {_value_path(block): float(plan.key.key_blocks[block].value) for block, _ in plan.computed}
-        track = layers.add_layer(plan.key, action, frame_start, layer, rest)
-    action[PLACEMENT_PROPERTY] = json.dumps({"placed": len(plan.placed + plan.bone_channels),
-                                             "not_placed": list(plan.unmatched), "groups": chosen, "layer": track})
+    if plan.targets or plan.computed:  # not when only the head group is baked
+        face_action = _write_action(plan.key, plan, name, frame_start, assign=layer is None)
+        if layer is not None:
+            rest = {_value_path(block): float(plan.key.key_blocks[block].value) for block, _ in plan.computed}
+            track = layers.add_layer(plan.key, face_action, frame_start, layer, rest)
     pose_action = None
     if plan.armature is not None and plan.bone_curves:
         pose_action = _write_pose_action(plan.armature, plan, f"{name} Pose", frame_start)
+    head_action = None
+    if plan.pivot_head is not None and plan.head is not None:
+        head_action = _write_pivot_action(plan.pivot_head, plan.head, f"{name} Head", frame_start)
+    action = face_action or pose_action or head_action
+    if action is None:  # _plan refuses a bake with nothing to key
+        raise AviTalkError("nothing to bake")
+    # the take's provenance (model, seed, instruction texts...) travels with the action, as JSON text
+    action[META_PROPERTY] = json.dumps(anim.meta, default=str, ensure_ascii=False)
+    action[PLACEMENT_PROPERTY] = json.dumps({"placed": len(plan.placed + plan.bone_channels),
+                                             "not_placed": list(plan.unmatched), "groups": chosen, "layer": track})
     scene.frame_start = frame_start  # start before end: Blender keeps end >= start on each assignment
     scene.frame_end = plan.frame_end
     scene.sync_mode = "AUDIO_SYNC"
@@ -447,4 +533,5 @@ def bake_animation(
         left_out=plan.left_out,
         groups=chosen,
         layer=track,
+        head_action=head_action,
     )

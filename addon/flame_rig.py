@@ -95,7 +95,8 @@ def _mesh_of(obj: bpy.types.Object) -> bpy.types.Object | None:
     return None
 
 
-def _armature_of(mesh: bpy.types.Object) -> bpy.types.Object | None:
+def armature_of(mesh: bpy.types.Object) -> bpy.types.Object | None:
+    """The armature that deforms ``mesh``: its parent, else an Armature modifier's target (None: neither)."""
     if mesh.parent is not None and mesh.parent.type == "ARMATURE":
         return mesh.parent
     for mod in mesh.modifiers:
@@ -135,7 +136,7 @@ def find_flame_rig(obj: bpy.types.Object | None) -> FlameRig | None:
     names = [kb.name for kb in key.key_blocks]
     ours = FLAME_PROPERTY in mesh.keys()
     expression = _expression_blocks(names, ours)
-    armature = _armature_of(mesh)
+    armature = armature_of(mesh)
     bones = _bones(armature)
     if not expression and not ours:  # a jaw bone alone (Ready Player Me has one) does not make a FLAME rig
         return None

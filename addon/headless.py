@@ -60,11 +60,12 @@ class BakeSummary:
 
 @dataclass(frozen=True)
 class RigOptions:
-    """How a headless bake goes onto the rig: a ``--mapping`` file, channel groups, a layer."""
+    """How a headless bake goes onto the rig: a ``--mapping`` file, channel groups, a layer, the head bone."""
 
     mapping: RigMapping | None = None
     groups: tuple[str, ...] | None = None
     layer: BakeLayer | None = None
+    head_bone: str | None = None
 
 
 def _bake(obj: bpy.types.Object, animation: Animation, rig: RigOptions, scene: bpy.types.Scene,
@@ -77,7 +78,7 @@ def _bake(obj: bpy.types.Object, animation: Animation, rig: RigOptions, scene: b
     mapping, picks = (rig.mapping, None) if find_flame_rig(obj) is not None else bake_inputs(obj, rig.mapping)
     return bake_animation(obj, animation, scene=scene, audio_path=audio_path, retarget=retarget,
                           action_name=action_name, mapping=mapping, channel_map=picks, groups=rig.groups,
-                          layer=rig.layer)
+                          layer=rig.layer, head_bone=rig.head_bone)
 
 
 def bake_to_blend(

@@ -1,4 +1,6 @@
-"""The one key-writing helper of the add-on: bulk keys through ``foreach_set``, never ``keyframe_insert``.
+"""The key-writing helpers of the add-on: bulk keys through ``foreach_set``, never ``keyframe_insert``.
+``write_keys`` fills one curve (shape keys and everything else); ``write_rotation_keys`` makes and fills the
+curves of one rotation property (head and FLAME bones, the built-in head's neck pivot).
 
 ``keyframe_insert`` costs a property lookup, an undo push and a curve re-sort per key (about 10 s for
 100 channels × 1800 frames); ``keyframe_points.add`` + ``foreach_set`` writes the same in milliseconds.
@@ -10,6 +12,8 @@ from typing import cast
 
 import bpy
 import numpy as np
+
+from . import compat
 
 
 def interpolation_code(name: str) -> int:
@@ -48,3 +52,22 @@ def write_keys(
         points.foreach_set("co", co)
         points.foreach_set("interpolation", np.full(n, code, dtype=np.int32))
     fcurve.update()
+
+
+def write_rotation_keys(
+    action: bpy.types.Action,
+    id_data: bpy.types.ID,
+    data_path: str,
+    frames: np.ndarray,
+    values: np.ndarray,
+    group: str | None = None,
+) -> None:
+    """Key a rotation property (``rotation_euler``, ``rotation_quaternion``, ``rotation_axis_angle``, on an
+    object or a pose bone) in a new curve per component: ``values`` is ``[T, k]`` (k = 3 or 4), one row per
+    frame. The curves are grouped under ``group`` (a bone's name, or the object's)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] not in (3, 4):
+        raise ValueError(f"rotation values have shape {values.shape}, expected [frames, 3 or 4]")
+    for index in range(values.shape[1]):
+        fcurve = compat.new_action_fcurve(action, id_data, data_path, index, group)
+        write_keys(fcurve, frames, values[:, index])

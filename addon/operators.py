@@ -20,10 +20,11 @@ from ..core.common.errors import AviTalkError
 from ..core.instructions.track import track_from_dict
 from ..core.pipeline.options import GenerateOptions
 from ..core.rigs.report import channels_phrase, unplaced_phrase
-from . import compat, panel_layers, rig_mapping, segments, takes, timeline, worker_session
+from . import compat, head_motion, panel_layers, rig_mapping, segments, takes, timeline, worker_session
 from .bake import bake_animation, scene_fps
 from .flame_rig import find_flame_rig
 from .head import build_head_object
+from .head_motion import head_bone_of
 from .job_operator import MISSING_DEPS, WorkerJobOperator
 from .preview_scene import add_preview_camera_and_light
 from .types import OperatorResult
@@ -127,6 +128,9 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
             raise AviTalkError(f"object {obj.name!r} has no shape keys to animate")
         audio = _audio_path(settings)
         panel_layers.bake_options(scene)  # what the bake would refuse, refused before the model runs
+        bone = head_bone_of(obj, settings)
+        if bone is not None:
+            head_motion.find_head_armature(obj, bone)
         if find_flame_rig(obj) is None:
             rig_mapping.bake_inputs(obj)
         fps = scene_fps(scene) if settings.use_scene_fps else normalize_fps(settings.fps)
@@ -141,7 +145,8 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         transcript = (settings.transcript or None) if model.model == "procedural" else None
         options = GenerateOptions(
             model=model.model, device=model.device, runtime=model.runtime, fps=fps, seed=self._seed, lips=settings.lips,
-            expression=settings.expression, blinks=settings.blinks, transcript=transcript, instructions=edited)
+            expression=settings.expression, blinks=settings.blinks, head=settings.head, transcript=transcript,
+            instructions=edited)
         self._tmp = Path(tempfile.mkdtemp(prefix="avitalk-take-"))
         return {"audio": str(audio), "output": str(self._tmp / "take.npz"), "options": options.to_params()}
 
@@ -181,7 +186,7 @@ class AVITALK_OT_bake_audio(WorkerJobOperator):
         mapping, picks = rig_mapping.bake_inputs(obj) if find_flame_rig(obj) is None else (None, None)
         baked = bake_animation(obj, anim, scene=scene, audio_path=sound, action_name=name,
                                frame_start=scene.frame_start, channel_map=picks, mapping=mapping, groups=groups,
-                               layer=layer)
+                               layer=layer, head_bone=head_bone_of(obj, settings))
         takes.mark_take(baked.action, takes.shape_key_of(obj), number)
         settings.seed = self._seed
         strip = compat.sound_strips(scene).get(baked.sound_strip) if baked.sound_strip else None

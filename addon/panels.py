@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import bpy
 from bpy.types import Context, Panel, UILayout, UIList
 
 from ..core.instructions.au_names import au_label, au_name, au_short_name
 from ..core.instructions.schema import AUS
-from . import compat, segments, takes, timeline, ui_text, worker_session
+from . import compat, head_motion, segments, takes, timeline, ui_text, worker_session
 from .bake import META_PROPERTY, scene_fps
 from .operators_segments import word_markers_unavailable
 
@@ -217,6 +218,10 @@ class AVITALK_PT_main(_Sidebar):
         col.prop(settings, "lips", slider=True)
         col.prop(settings, "expression", slider=True)
         col.prop(settings, "blinks", slider=True)
+        col.prop(settings, "head", slider=True)
+        armature = head_motion.rig_armature(context.active_object)
+        if armature is not None and isinstance(armature.data, bpy.types.Armature):
+            layout.prop_search(settings, "head_bone", armature.data, "bones", icon="BONE_DATA")
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row = layout.row(align=True)

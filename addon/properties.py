@@ -108,6 +108,15 @@ class AVITALK_PG_settings(PropertyGroup):
     blinks: FloatProperty(  # type: ignore[valid-type]
         name="Blinks", description="Blink frequency (0 = none)", default=1.0, min=0.0, max=3.0
     )
+    head: FloatProperty(  # type: ignore[valid-type]
+        name="Head", description="Head-motion strength (0 = none; models trained with head motion only)",
+        default=1.0, min=0.0, max=2.0
+    )
+    head_bone: StringProperty(  # type: ignore[valid-type]
+        name="Head Bone",
+        description="The bone of the rig's armature that the head rotations turn (empty: not placed; the built-in "
+                    "head turns about its own neck pivot, a FLAME rig its neck joint)",
+    )
     segments: CollectionProperty(type=AVITALK_PG_segment)  # type: ignore[valid-type]
     active_segment: IntProperty(name="Active Segment", default=0, min=0)  # type: ignore[valid-type]
     segments_audio: StringProperty(  # type: ignore[valid-type]

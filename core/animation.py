@@ -2,6 +2,10 @@
 
 Frame ``t`` shows the face at ``t / fps`` seconds from the audio start. Encodings: ``.npz`` (canonical),
 ``.json`` (same fields) and ``.csv`` (Epic Live Link Face column layout, ARKit space only).
+
+Head rotations (``headYaw``/``headPitch``/``headRoll``, radians, after the 52) go into the CSV's
+``HeadYaw``/``HeadPitch``/``HeadRoll`` columns as they are (radians, this project's signs: docs/animation.md);
+reading a CSV keeps them when any of the three columns is not all zero (a face-only file writes zeros there).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .arkit import ARKIT52, LIVE_LINK_FACE_ROTATIONS, LIVE_LINK_FACE_SHAPES
+from .arkit import ARKIT52, HEAD_ROTATIONS, LIVE_LINK_FACE_ROTATIONS, LIVE_LINK_FACE_SHAPES
 from .common.errors import FormatError
 from .common.fileio import atomic_output
 
@@ -161,15 +165,17 @@ class Animation:
             raise FormatError(f"Live Link Face CSV holds ARKit-52 curves only, not {self.space!r}")
         lower = {c.lower(): i for i, c in enumerate(self.channels)}
         cols = [lower.get(name.lower()) for name in LIVE_LINK_FACE_SHAPES]
+        # HeadYaw, HeadPitch, HeadRoll from the head channels; the eyes' rotation columns stay zero
+        rot_cols = [lower.get(name.lower()) for name in LIVE_LINK_FACE_ROTATIONS]
         nominal = max(1, round(self.fps))
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["Timecode", "BlendShapeCount", *LIVE_LINK_FACE_SHAPES, *LIVE_LINK_FACE_ROTATIONS])
-            zeros = ["0.0"] * len(LIVE_LINK_FACE_ROTATIONS)
             for t in range(self.n_frames):
                 row = self.values[t]
                 shapes = [f"{row[c]:.6f}" if c is not None else "0.0" for c in cols]
-                writer.writerow([_timecode(t / self.fps, nominal), 61, *shapes, *zeros])
+                rotations = [f"{row[c]:.6f}" if c is not None else "0.0" for c in rot_cols]
+                writer.writerow([_timecode(t / self.fps, nominal), 61, *shapes, *rotations])
 
     @classmethod
     def _read_live_link_csv(cls, src: Path) -> Animation:
@@ -186,6 +192,14 @@ class Animation:
         values = np.zeros((len(rows) - 1, 52), dtype=np.float32)
         for col, name in picks:
             values[:, ARKIT52.index(name)] = [float(r[col]) for r in rows[1:]]
+        head = {h.lower(): i for i, h in enumerate(header)}
+        head_cols = [head.get(name.lower()) for name in HEAD_ROTATIONS]
+        if all(c is not None for c in head_cols):
+            angles = np.array([[float(r[c]) for c in head_cols if c is not None] for r in rows[1:]],
+                              dtype=np.float32).reshape(len(rows) - 1, 3)
+            if np.any(angles != 0.0):  # a face-only file (ours before head motion, or a capture without it)
+                return cls(fps, ARKIT52 + HEAD_ROTATIONS, np.concatenate([values, angles], axis=1), "arkit52",
+                           {"source": src.name})
         return cls(fps, ARKIT52, values, "arkit52", {"source": src.name})
 
 

@@ -1,5 +1,6 @@
 """The rig options ``bake`` and ``batch`` share: ``--mapping FILE``, ``--only GROUPS``, ``--layer`` with
-``--influence`` and ``--layer-blend``. Checked (and the mapping file read) before any synthesis."""
+``--influence`` and ``--layer-blend``, ``--head-bone NAME``. Checked (and the mapping file read) before any
+synthesis; the head bone itself is looked up in the rig when the .blend is open (before anything is keyed)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ...core.rigs.channel_groups import ALIASES, GROUPS, parse_groups
 from ...core.rigs.layer import BLEND_MODES, BakeLayer
 from ...core.rigs.mapping import RigMapping, read_mapping
 
-RigParts = tuple[RigMapping | None, tuple[str, ...] | None, BakeLayer | None]
+RigParts = tuple[RigMapping | None, tuple[str, ...] | None, BakeLayer | None, str | None]
 
 
 def add_rig_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,10 +30,15 @@ def add_rig_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layer-blend", choices=[m.lower() for m in BLEND_MODES],
                    help="replace: the layer replaces what plays below, faded by its influence (default); "
                         "add: it is added to it")
+    g.add_argument("--head-bone", metavar="NAME",
+                   help="the bone of --object's armature that the head rotations (headYaw/Pitch/Roll) turn, e.g. "
+                        "Head. Without it the built-in head turns about its neck pivot and a FLAME rig its neck "
+                        "joint; other rigs' head rotations are not placed")
 
 
 def rig_parts(args: argparse.Namespace) -> RigParts:
-    """``(mapping, groups, layer)`` from the arguments, each checked; the mapping file read and validated."""
+    """``(mapping, groups, layer, head bone)`` from the arguments, each checked; the mapping file read and
+    validated."""
     if not args.layer and (args.influence is not None or args.layer_blend is not None):
         raise AviTalkError(f"{'--influence' if args.influence is not None else '--layer-blend'} needs --layer")
     if getattr(args, "flame", None) and (args.mapping or args.only or args.layer):
@@ -46,7 +52,12 @@ def rig_parts(args: argparse.Namespace) -> RigParts:
         blend = (args.layer_blend or "replace").upper()
         layer = BakeLayer(1.0 if args.influence is None else args.influence, blend)
     mapping = read_mapping(args.mapping) if args.mapping else None
-    return mapping, groups, layer
+    head_bone = getattr(args, "head_bone", None)
+    if head_bone is not None and not head_bone.strip():
+        raise AviTalkError("--head-bone is empty: name a bone of --object's armature")
+    if head_bone is not None and not getattr(args, "object", None):
+        raise AviTalkError("--head-bone names a bone of --object's rig (a new head turns about its own neck)")
+    return mapping, groups, layer, head_bone
 
 
 def rig_options(headless: Any, parts: RigParts) -> Any:

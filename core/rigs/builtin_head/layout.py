@@ -49,3 +49,7 @@ JAW_OPEN_DEG = 14.0
 
 ARCH_A, ARCH_B = 0.0262, 0.030  # dental arch (half ellipse): half width and depth
 EAR = np.array([0.0668, 0.004, -0.014])  # where the (left) ear's front edge meets the head
+
+# The head turns about the top of the neck (roughly the atlas joint: below the ears, at the neck column's
+# middle front to back); the whole mesh, neck stub included, turns rigidly about it.
+NECK_PIVOT = np.array([0.0, 0.027, -0.08])
