@@ -48,8 +48,8 @@ def make_speech(seconds: float, path: Path) -> None:
 def stage_times(wav: Path) -> dict[str, float]:
     from avi_talking.core.audio.features import extract_features
     from avi_talking.core.audio.loader import load_audio
+    from avi_talking.core.audio.pitch import track_pitch
     from avi_talking.core.stage1.features import FPS, frame_features
-    from avi_talking.core.stage1.pitch import track_pitch
     from avi_talking.core.stage1.predict import load_predictor
 
     times: dict[str, float] = {}

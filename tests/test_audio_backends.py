@@ -365,7 +365,7 @@ def test_resampler_lengths_edges_and_paths() -> None:
 
 def test_pitch_and_from_samples_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     from avi_talking.core.audio.loader import from_samples
-    from avi_talking.core.stage1.pitch import _to_pitch_rate
+    from avi_talking.core.audio.pitch import _to_pitch_rate
 
     x = tone(1.0, 22050, freq=150.0)
     with_soxr = _to_pitch_rate(from_samples(x, 22050).samples, 16000)

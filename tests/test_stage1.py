@@ -13,13 +13,13 @@ import pytest
 import soundfile as sf
 
 from avi_talking.core.audio.loader import from_samples, load_audio
+from avi_talking.core.audio.pitch import pitch_at, track_pitch
 from avi_talking.core.common.errors import FormatError
 from avi_talking.core.instructions import Segment, read_track, track_from_dict
 from avi_talking.core.instructions.parser import parse
 from avi_talking.core.instructions.text import quantize
 from avi_talking.core.stage1.features import FEATURE_NAMES, STAT_NAMES, frame_features, pauses, segment_stats
 from avi_talking.core.stage1.model import load_model, tensor_shapes
-from avi_talking.core.stage1.pitch import pitch_at, track_pitch
 from avi_talking.core.stage1.predict import Stage1Predictor, load_predictor
 from avi_talking.core.stage1.segment import BOUNDARY_NAMES, Cut, segment_bounds, split_points
 

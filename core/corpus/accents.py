@@ -15,9 +15,9 @@ import numpy as np
 
 from ..arkit import ARKIT52, INDEX
 from ..audio.loader import TARGET_SR
+from ..audio.pitch import HOP_SECONDS, pitch_at
 from ..instructions import Instruction
 from ..phonemes import SILENCE, VOWELS, Phone
-from ..stage1.pitch import HOP_SECONDS, pitch_at
 
 PITCH_ACCENT_ST = 1.5  # semitones above the running median that make a pitch accent
 LOUD_DB = 3.0  # dB above the clip's median vowel level that make a loud syllable

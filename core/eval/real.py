@@ -92,7 +92,7 @@ def accent_track(samples: np.ndarray, sr: int, fps: float, n: int) -> np.ndarray
     """[n] pitch-accent strength per animation frame, from the recording alone: how far F0 (semitones) rises
     above its own running median (±1 s), on voiced frames, smoothed over ±100 ms. What the face should
     answer with brow raises and nods."""
-    from ..stage1.pitch import track_pitch
+    from ..audio.pitch import track_pitch
 
     track = track_pitch(samples, sr)
     voiced = track.voiced

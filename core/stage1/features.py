@@ -24,7 +24,7 @@ import numpy as np
 
 from ..audio.features import extract_features
 from ..audio.loader import Audio
-from .pitch import HOP_SECONDS, track_pitch
+from ..audio.pitch import HOP_SECONDS, track_pitch
 
 FPS = 1.0 / HOP_SECONDS
 N_BANDS = 16  # 80 mel bands averaged in groups of 5

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio.resample import resample
+from .resample import resample
 
 PITCH_SR = 8000
 HOP_SECONDS = 0.01  # 100 frames per second
