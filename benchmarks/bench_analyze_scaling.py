@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_analyze import SENTENCES  # noqa: E402
+from bench_analyze import SENTENCES
 
 
 def make_speech(seconds: float, gap: float, path: Path) -> None:
