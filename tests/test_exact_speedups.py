@@ -1,5 +1,5 @@
 """Speedups that must not change a single bit: stage 1's splitting (syllable nuclei counted on the voiced peaks
-alone, the clip-wide values computed once per clip, the boundary statistics computed alone and once per side),
+alone, the clip-wide values computed once per clip, the boundary statistics computed alone),
 the front end's windows gathered from the stretch they cover, and blinks computed on the frames around each.
 Each is compared, bit for bit, with the computation it replaces (which is the definition, kept in the code or
 written out here)."""
@@ -21,7 +21,7 @@ from avi_talking.core.stage1.features import (
     frame_features,
     segment_stats,
 )
-from avi_talking.core.stage1.segment import _CHANGE_STATS, boundary_vector, candidate_cuts, split_points
+from avi_talking.core.stage1.segment import _CHANGE_STATS, boundary_vector, candidate_cuts, phrase_cuts
 
 SENTENCES = ("We walked home along the quiet river in the evening.",
              "Maybe the baby wants more milk before bedtime!",
@@ -106,28 +106,13 @@ def test_boundaries_and_cuts_are_those_of_full_statistics(ff: FrameFeatures) -> 
         fast = boundary_vector(ff, cut, 0, ff.n_frames)
         assert fast.tobytes() == boundary_vector(ff, cut, 0, ff.n_frames, segment_stats).tobytes()
 
-    seen: dict[str, list[bytes]] = {"split": [], "reference": []}
-
-    def scorer(x: np.ndarray, who: str = "split") -> np.ndarray:  # any fixed function: prefers long pauses
-        seen[who].append(x.tobytes())
-        return 1.0 / (1.0 + np.exp(-(x[:, 0] * 10.0 - 2.0 + x[:, 3] * 0.1)))
-
-    def reference(lo: int, hi: int) -> list[int]:  # the split, recomputing full statistics at every level
-        inside = [c for c in cuts if lo < c.a and c.b < hi and ff.active[lo:c.a].sum() >= 100
-                  and ff.active[c.b:hi].sum() >= 100]
-        if not inside:
-            return []
-        scores = scorer(np.stack([boundary_vector(ff, c, lo, hi, segment_stats) for c in inside]), "reference")
-        best = int(np.argmax(scores))
-        if scores[best] < 0.5 and (hi - lo) / 100.0 <= 12.0:
-            return []
-        cut = inside[best]
-        return [*reference(lo, cut.a), cut.a, *reference(cut.b, hi)]
-
-    chosen = [c.a for c in split_points(ff, scorer)]
-    assert chosen == reference(0, ff.n_frames) and len(chosen) >= 2
-    # every stretch was scored on the same features (the memo is visited right to left, the reference left first)
-    assert sorted(seen["split"]) == sorted(seen["reference"]) and len(seen["split"]) >= 3
+    # the manner-change rating compares the phrases either side of each cut: the same bytes either way
+    phrases = phrase_cuts(ff)
+    assert len(phrases) >= 3
+    edges = [0, *(c.frame for c in phrases), ff.n_frames]
+    for k, cut in enumerate(phrases):
+        assert boundary_vector(ff, cut, edges[k], edges[k + 2]).tobytes() == \
+            boundary_vector(ff, cut, edges[k], edges[k + 2], segment_stats).tobytes()
 
 
 # ---- the front end's windows and the blinks ----------------------------------------------------------------

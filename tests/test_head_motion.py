@@ -28,7 +28,7 @@ def _phones() -> tuple[list[Phone], np.ndarray, np.ndarray]:
     phones = [Phone(SILENCE, 0.0, 0.4)]
     t = 0.4
     loud: list[float] = []
-    for phrase in range(2):
+    for _phrase in range(2):
         for k in range(12):
             phones.append(Phone("T", t, t + 0.07))
             phones.append(Phone("AA", t + 0.07, t + 0.22))

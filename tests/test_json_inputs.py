@@ -294,7 +294,6 @@ def test_the_shipped_cards_carry_their_hashes_and_load() -> None:
     (lambda c: c["config"].update(hidden=[128, 10**9]), "config.hidden[1] must be between 1 and 4096"),
     (lambda c: c["config"].update(boundary_hidden=None), "config.boundary_hidden must be a whole number, not null"),
     (lambda c: c["normalisation"].update(mean="0"), "normalisation.mean must be a list, not a string"),
-    (lambda c: c["decision"].update(prior=[0.5, -1]), "decision.prior[1] must be more than 0"),
     (lambda c: c.pop("weights_sha256"), "is missing 'weights_sha256'"),
     (lambda c: c.update(weights_sha256="0" * 63), "weights_sha256 must be a sha256"),
     (lambda c: c.update(weights="../elsewhere/model.safetensors"), "must be a relative path inside"),

@@ -15,13 +15,29 @@ import soundfile as sf
 from avi_talking.core.audio.loader import from_samples, load_audio
 from avi_talking.core.audio.pitch import pitch_at, track_pitch
 from avi_talking.core.common.errors import FormatError
-from avi_talking.core.instructions import Segment, read_track, track_from_dict
+from avi_talking.core.instructions import Instruction, Segment, read_track, track_from_dict
 from avi_talking.core.instructions.parser import parse
 from avi_talking.core.instructions.text import quantize
-from avi_talking.core.stage1.features import FEATURE_NAMES, STAT_NAMES, frame_features, pauses, segment_stats
-from avi_talking.core.stage1.model import load_model, tensor_shapes
-from avi_talking.core.stage1.predict import Stage1Predictor, load_predictor
-from avi_talking.core.stage1.segment import BOUNDARY_NAMES, Cut, segment_bounds, split_points
+from avi_talking.core.stage1.features import (
+    FEATURE_NAMES,
+    STAT_NAMES,
+    frame_features,
+    pauses,
+    segment_stats,
+    segment_vector,
+)
+from avi_talking.core.stage1.model import Stage1Config, Stage1Model, load_model, tensor_shapes
+from avi_talking.core.stage1.predict import (
+    FLOOR,
+    SPEECH_AUS,
+    SUPPORTED,
+    UNSURE_TEXT,
+    SegmentPrediction,
+    Stage1Predictor,
+    confidence_scale,
+    load_predictor,
+)
+from avi_talking.core.stage1.segment import MAX_SECONDS, MIN_SPEECH, PHRASE_PAUSE, phrase_cuts, segment_bounds
 
 from conftest import build_test_corpus, run_cli, write_audio
 
@@ -88,34 +104,77 @@ def test_segment_statistics_describe_the_speech() -> None:
                                                    pitch=80), SR))
     a = dict(zip(STAT_NAMES, segment_stats(slow_low, 0, slow_low.n_frames), strict=True))
     b = dict(zip(STAT_NAMES, segment_stats(fast_high, 0, fast_high.n_frames), strict=True))
-    assert b["f0_p50"] > a["f0_p50"] + 3  # semitones higher
+    assert 12 * math.log2(fast_high.f0_reference / slow_low.f0_reference) > 3  # semitones higher
     assert b["nuclei_rate"] > a["nuclei_rate"] * 1.3  # syllables per second of speech
     assert 0.3 < a["voiced_ratio"] <= 1 and a["snr"] > 20
     assert len(FEATURE_NAMES) == 2 * len(STAT_NAMES)
 
 
-def test_pauses_and_segmentation_at_a_change_of_manner() -> None:
-    first = speech("I am speaking slowly and calmly about the garden.", rate=120, pitch=30)
-    second = speech("Now everything is fast and high and excited!", rate=250, pitch=85)
-    gap = np.zeros(int(0.5 * SR), np.float32)
-    audio = from_samples(np.concatenate([gap, first, gap, second, gap]), SR)
+def test_speaker_normalisation_makes_a_high_and_a_low_voice_alike() -> None:
+    """The same espeak sentence at two pitch levels: 10 semitones apart, near-identical normalised F0."""
+    text = "We walked home along the quiet river in the evening, and then we rested."
+    low = frame_features(from_samples(speech(text, pitch=20), SR))
+    high = frame_features(from_samples(speech(text, pitch=80), SR))
+    shift = 12 * math.log2(high.f0_reference / low.f0_reference)
+    assert shift > 8  # the voices really differ
+    a = dict(zip(FEATURE_NAMES, segment_vector(low, 0, low.n_frames), strict=True))
+    b = dict(zip(FEATURE_NAMES, segment_vector(high, 0, high.n_frames), strict=True))
+    for name in ("f0_rel_mean", "f0_rel_p10", "f0_rel_p50"):
+        assert abs(a[name] - b[name]) < 0.1 * shift, (name, a[name], b[name])
+    assert abs(a["f0_rel_p90"] - b["f0_rel_p90"]) < 0.2 * shift  # espeak widens a high voice's range a little
+    assert abs(a["energy_rel"] - b["energy_rel"]) < 1.0  # dB
+    # a segment relative to its recording: its first half, in either voice
+    half_low = segment_vector(low, 0, low.n_frames // 2)
+    half_high = segment_vector(high, 0, high.n_frames // 2)
+    k = FEATURE_NAMES.index("f0_rel_mean")
+    assert abs(half_low[k] - half_high[k]) < 0.15 * shift
+
+
+def test_phrase_segments_at_the_pauses() -> None:
+    """Three sentences with 0.6 s pauses between them: a segment per sentence (at least), cut in each pause."""
+    sentences = [speech("I am speaking slowly and calmly about the garden.", rate=130, pitch=30),
+                 speech("Now everything is fast and high and excited!", rate=220, pitch=70),
+                 speech("Then the evening came and we all went home.", rate=160, pitch=45)]
+    gap = np.zeros(int(0.6 * SR), np.float32)
+    audio = from_samples(np.concatenate([sentences[0], gap, sentences[1], gap, sentences[2]]), SR)
     ff = frame_features(audio)
-    boundary = (len(gap) + len(first) + len(gap) / 2) / SR
-    cuts = [Cut(a, b) for a, b in pauses(ff)]
-    assert any(abs(c.time - boundary) < 0.1 for c in cuts)
-    col = BOUNDARY_NAMES.index("diff_f0_mean")
-
-    def pitch_jump(bx: np.ndarray) -> np.ndarray:  # a real scorer on the features: the F0 change alone
-        return np.asarray(bx[:, col] / 10.0)
-
-    chosen = split_points(ff, pitch_jump, threshold=0.6)
-    assert len(chosen) == 1 and abs(chosen[0].time - boundary) < 0.1
-    bounds = segment_bounds(ff, chosen)
+    pause_centres = [(len(sentences[0]) + len(gap) / 2) / SR,
+                     (len(sentences[0]) + len(gap) + len(sentences[1]) + len(gap) / 2) / SR]
+    cuts = phrase_cuts(ff)
+    for centre in pause_centres:
+        assert any(abs(c.time - centre) < 0.15 for c in cuts), (centre, [c.time for c in cuts])
+    bounds = segment_bounds(ff, cuts)
+    assert len(bounds) >= 3
     assert bounds[0][0] == 0.0 and bounds[-1][1] == pytest.approx(audio.duration)
-    assert bounds[0][1] == bounds[1][0]
-    assert split_points(ff, lambda bx: np.zeros(len(bx)), threshold=0.5) == []  # nothing changes: one segment
-    # a long stretch is split at its best pause even without a change of manner
-    assert len(split_points(ff, lambda bx: np.zeros(len(bx)), threshold=0.5, min_speech=0.5, max_seconds=3.0)) >= 1
+    assert all(b0[1] == b1[0] for b0, b1 in zip(bounds, bounds[1:], strict=False))
+    assert all(MIN_SPEECH - 0.01 <= b - a <= MAX_SECONDS + 0.01 for a, b in bounds), bounds
+    # the model's segmentation is the same phrase segmentation
+    assert load_predictor(SHIPPED).split(ff) == bounds
+
+
+def test_a_long_stretch_without_pauses_is_cut_at_its_deepest_dips() -> None:
+    """15 s of speech with only short (0.12 s) gaps: no phrase pause, so the long-stretch rule cuts it, each
+    piece between MIN_SPEECH and MAX_SECONDS, the cuts in the gaps."""
+    s = speech("We walked home along the quiet river in the evening.", rate=170)
+    gap = np.zeros(int(0.12 * SR), np.float32)
+    reps = int(np.ceil(15 * SR / (len(s) + len(gap))))
+    audio = from_samples(np.concatenate([np.concatenate([s, gap]) for _ in range(reps)]), SR)
+    ff = frame_features(audio)
+    assert not pauses(ff, PHRASE_PAUSE)
+    cuts = phrase_cuts(ff)
+    bounds = segment_bounds(ff, cuts)
+    assert len(bounds) >= math.ceil(audio.duration / MAX_SECONDS)
+    assert all(b - a <= MAX_SECONDS + 0.01 and b - a >= MIN_SPEECH - 0.01 for a, b in bounds), bounds
+    assert all(c.pause > 0 for c in cuts)  # each cut lies in one of the gaps, not inside a word
+
+
+def test_short_pieces_join_a_neighbour() -> None:
+    ff = frame_features(from_samples(np.concatenate([
+        speech("Yes.", rate=170), np.zeros(int(0.5 * SR), np.float32),
+        speech("We walked home along the quiet river in the evening.", rate=170)]), SR))
+    assert pauses(ff, PHRASE_PAUSE)  # the pause is there
+    bounds = segment_bounds(ff, phrase_cuts(ff))
+    assert len(bounds) == 1  # "Yes." alone is shorter than MIN_SPEECH: it joins the sentence
 
 
 # ---- the shipped model ----------------------------------------------------------------------------------------
@@ -316,3 +375,84 @@ def test_stereo_input_works(tmp_path: Path) -> None:
     proc = run_cli("-q", "analyze", str(wav), "-o", str(tmp_path / "st.json"))
     assert proc.returncode == 0, proc.stderr
     assert read_track(tmp_path / "st.json")
+
+
+# ---- a stage 1 that knows what it does not know ------------------------------------------------------------
+
+
+def _model(logits: list[float], intensity: float = 3.0, aus: tuple[str, ...] = ("AU1", "AU4", "AU12", "AU25",
+                                                                                   "AU26", "AU27")) -> Stage1Model:
+    """A network without hidden layers whose heads answer their biases (the input is standardised to 0):
+    the emotion logits given, the intensity head at sigmoid(``intensity``), every AU present at 0.95 and
+    at 0.8. Its AUs include the speech-driven ones, as an older card's did."""
+    from avi_talking.core.instructions import EMOTIONS
+    from avi_talking.core.stage1.segment import BOUNDARY_NAMES
+
+    cfg = Stage1Config(FEATURE_NAMES, (), EMOTIONS, aus, BOUNDARY_NAMES, 2)
+    biases = {"emotion": np.array(logits, float), "intensity": np.array([intensity]),
+              "au_present": np.full(len(aus), 3.0), "au_value": np.full(len(aus), math.log(0.8 / 0.2))}
+    tensors = {name: np.zeros(shape) for name, shape in tensor_shapes(cfg).items()}
+    for head, bias in biases.items():
+        tensors[f"head.{head}.bias"] = bias
+    n, nb = len(FEATURE_NAMES), len(BOUNDARY_NAMES)
+    return Stage1Model(cfg, tensors, np.zeros(n), np.ones(n), np.zeros(nb), np.ones(nb), temperature=1.0,
+                       au_threshold=0.5)
+
+
+def _read(model: Stage1Model) -> SegmentPrediction:
+    (pred,) = Stage1Predictor(model).from_features(np.zeros((1, len(FEATURE_NAMES))), [(0.0, 2.0)])
+    return pred
+
+
+def _logits_for(p_top: float, top: int = 4) -> list[float]:
+    """Logits whose softmax gives ``p_top`` to emotion ``top`` and the rest evenly."""
+    rest = (1 - p_top) / 7
+    return [math.log(p_top if k == top else rest) for k in range(8)]
+
+
+def test_the_emotion_shown_is_the_top_rated_one() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        logits = list(rng.normal(size=8) * rng.uniform(0.5, 4.0))
+        logits[0] += 1.0  # neutral a little ahead often, as the corpus prior would make it
+        pred = _read(_model(logits))
+        top = max(pred.emotion_probabilities, key=lambda e: pred.emotion_probabilities[e])
+        assert pred.confidence == pytest.approx(pred.emotion_probabilities[top])
+        if pred.confidence >= FLOOR:
+            assert pred.instruction.emotion == top
+        else:  # unsure: neutral, and the reading says so
+            assert pred.instruction == Instruction() and pred.text == UNSURE_TEXT
+
+
+def test_speech_driven_aus_are_never_held() -> None:
+    for p_top in (0.3, 0.7, 0.99):
+        pred = _read(_model(_logits_for(p_top)))
+        assert pred.instruction.aus and not set(pred.instruction.aus) & SPEECH_AUS
+        text = pred.segment().text
+        assert "lips" not in text and "jaw" not in text  # AU1, AU4, AU12 only: brows and lip corners
+        assert parse(text).instruction == pred.instruction
+
+
+def test_low_confidence_shrinks_toward_neutral() -> None:
+    readings = [(p, _read(_model(_logits_for(p)))) for p in (0.99, 0.8, 0.6, 0.5, 0.4, 0.3, 0.26, 0.2, 0.13)]
+    sure = readings[0][1]
+    assert sure.instruction.emotion == "surprised" and sure.instruction.intensity > 0.8 and sure.scale == 1.0
+    intensities = [r.instruction.intensity for _, r in readings]
+    au1 = [r.instruction.aus.get("AU1", 0.0) for _, r in readings]
+    assert intensities == sorted(intensities, reverse=True) and au1 == sorted(au1, reverse=True)
+    for p, r in readings:
+        assert r.scale == pytest.approx(float(confidence_scale(p, 8)), abs=1e-6)
+        if p < SUPPORTED:  # unsupported: never more than "slightly"
+            assert r.instruction.intensity <= 0.3 and all(v <= 0.3 for v in r.instruction.aus.values())
+        if p < FLOOR:
+            assert r.instruction == Instruction() and r.text == UNSURE_TEXT
+            parsed = parse(r.segment().text)
+            assert parsed.instruction == Instruction() and not parsed.warnings
+    assert intensities[-1] == 0.0 and au1[-1] == 0.0
+    # the scale: 0 at chance, 1 from SUPPORTED, linear between
+    assert float(confidence_scale(1 / 8, 8)) == 0.0 and float(confidence_scale(SUPPORTED, 8)) == 1.0
+    assert float(confidence_scale((1 / 8 + SUPPORTED) / 2, 8)) == pytest.approx(0.5)
+    # the raw reading (shrink off) keeps the full intensity
+    (raw,) = Stage1Predictor(_model(_logits_for(0.4)), shrink=False).from_features(
+        np.zeros((1, len(FEATURE_NAMES))), [(0.0, 2.0)])
+    assert raw.instruction.intensity > 0.8 and raw.instruction.emotion == "surprised"

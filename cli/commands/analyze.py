@@ -18,7 +18,7 @@ from ._inputs import check_file_arguments, named_inputs
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("analyze", help="audio → instruction track (.json): emotion, intensity, action units",
-                       description="Split speech into segments at pauses where the manner of speaking changes and "
+                       description="Split speech into phrases at its pauses and "
                                    "describe each one (emotion, intensity, FACS action units, an AVI-style "
                                    "sentence) with the trained stage-1 model; optionally let a local LLM write "
                                    "the sentences.")
@@ -33,9 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--llm-model", default="default", help="model name sent to --llm-url (default 'default')")
     p.add_argument("--llm-adapter", metavar="DIR", help="soft-prompt adapter for --llm (avitalk train llm-adapter)")
     p.add_argument("--min-speech", type=float, default=None, metavar="SECONDS",
-                   help="speech each segment keeps at least (default 1.0)")
+                   help="shortest segment: a shorter phrase joins its neighbour (default 1.5)")
     p.add_argument("--max-segment", type=float, default=None, metavar="SECONDS",
-                   help="longer stretches are split at their best pause (default 12)")
+                   help="longer phrases are cut at their deepest pause (default 6)")
     p.add_argument("--max-duration", type=float, default=DEFAULT_MAX_SECONDS, metavar="SECONDS",
                    help=f"refuse longer audio (default {DEFAULT_MAX_SECONDS:.0f})")
     p.set_defaults(run=run)

@@ -1,5 +1,5 @@
 """Corpus → stage-1 training tables: one row per true instruction segment (features and labels) and one
-row per pause candidate (is it the boundary between two instruction segments?).
+row per phrase cut (is it the boundary between two instruction segments?).
 
 Features are computed once per clip from the *augmented* audio the model will hear; a split's tables
 can be cached as a plain ``.npz`` (no pickle) keyed by the corpus manifest's hash.
@@ -21,10 +21,10 @@ from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus, CorpusClip
 from ..instructions import EMOTIONS
 from .features import FEATURE_NAMES, FPS, FrameFeatures, frame_features, segment_stats, segment_vector
-from .segment import BOUNDARY_NAMES, boundary_vector, candidate_cuts
+from .segment import BOUNDARY_NAMES, boundary_vector, phrase_cuts
 
 BOUNDARY_TOLERANCE = 0.3  # a candidate within this many seconds of the true boundary is "the" boundary
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 @dataclass
@@ -61,9 +61,11 @@ def _clip_rows(clip: CorpusClip, au_names: tuple[str, ...]) -> dict[str, np.ndar
 
 
 def boundary_rows(ff: FrameFeatures, truth: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Features of every pause candidate of a clip, split in two there, and whether a true boundary is near."""
-    cuts = candidate_cuts(ff)
-    rows = [boundary_vector(ff, cut, 0, ff.n_frames) for cut in cuts]
+    """Features of every phrase cut of a clip, comparing the phrases either side (as ``manner_change`` does
+    at inference), and whether a true boundary is near."""
+    cuts = phrase_cuts(ff)
+    edges = [0, *(c.frame for c in cuts), ff.n_frames]
+    rows = [boundary_vector(ff, cut, edges[k], edges[k + 2]) for k, cut in enumerate(cuts)]
     labels = [float(any(abs(cut.time - t) <= BOUNDARY_TOLERANCE for t in truth)) for cut in cuts]
     return (np.array(rows, np.float32).reshape(len(rows), len(BOUNDARY_NAMES)), np.array(labels, np.float32))
 

@@ -14,11 +14,12 @@ from .predict import SegmentPrediction
 _I = {name: k for k, name in enumerate(STAT_NAMES)}
 
 
-def prosody_summary(features: np.ndarray) -> dict[str, float]:
-    """Readable numbers from a segment's features (its own statistics, the first half of the vector)."""
+def prosody_summary(features: np.ndarray, f0_reference: float = 100.0) -> dict[str, float]:
+    """Readable numbers from a segment's features (its own statistics, the first half of the vector);
+    ``f0_reference``: the recording's median F0 in Hz, which the F0 statistics are relative to."""
     f = np.asarray(features, np.float64)
     return {
-        "median_pitch_hz": round(float(100.0 * 2 ** (f[_I["f0_p50"]] / 12.0)), 1),
+        "median_pitch_hz": round(float(f0_reference * 2 ** (f[_I["f0_rel_p50"]] / 12.0)), 1),
         "pitch_range_semitones": round(float(f[_I["f0_range"]]), 2),
         "pitch_movement_semitones_per_10ms": round(float(f[_I["f0_delta"]]), 3),
         "syllables_per_second": round(float(f[_I["nuclei_rate"]]), 2),
@@ -31,7 +32,8 @@ def prosody_summary(features: np.ndarray) -> dict[str, float]:
 
 
 def describe(prediction: SegmentPrediction, transcript: str | None = None) -> AudioDescription:
-    return AudioDescription(prediction.start, prediction.end, prosody_summary(prediction.features),
+    summary = prosody_summary(prediction.features, prediction.f0_reference)
+    return AudioDescription(prediction.start, prediction.end, summary,
                             dict(prediction.emotion_probabilities), prediction.text or to_text(prediction.instruction),
                             transcript, prediction.features)
 

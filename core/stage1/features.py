@@ -4,14 +4,22 @@ Frame features (100 fps, frame ``t`` centred at ``t × 10 ms``): F0 and periodic
 voice activity and log-mel from the shared front end (``core.features``).
 
 Segment statistics (``STAT_NAMES``), chosen to survive what the corpus randomises on purpose — the
-recording level (only level *differences* are used), the voice (F0 is in semitones; its spread and
-movement matter more than its height) and noise (an SNR estimate is a feature, so the model can discount
-it): F0 level, spread, range, slope and movement; periodicity; loudness spread, movement and level
-relative to the loudest part of the clip; speaking rate (syllable nuclei per second of speech), pause
-rate and the share of speech; spectral tilt, centroid and flux; a 16-band spectral envelope with the
-frame level removed. Segment length is deliberately not a feature: in the corpus it follows from the
-sentence templates, in real speech it means nothing. A segment is described by its own statistics and
-their difference from the whole clip's (``segment_vector``), which is what a change of manner shows up in.
+recording level (only level *differences* are used), the voice and noise (an SNR estimate is a feature, so
+the model can discount it): F0 level, spread, range, slope and movement; periodicity; loudness spread,
+movement and level relative to the loudest part of the clip; speaking rate (syllable nuclei per second of
+speech), pause rate and the share of speech; spectral tilt, centroid and flux; a 16-band spectral envelope
+with the frame level removed.
+
+Per-recording speaker normalisation, the same code in training and inference, so the model never sees a
+voice's absolute height: F0 is in semitones relative to the recording's own median voiced F0
+(``FrameFeatures.f0_reference``; ``f0_rel_*``), loudness relative to the recording's speech (``energy_rel``),
+and every statistic also enters as its difference from the whole recording's (``*_vs_clip``: rate, spread
+and tilt relative to the speaker's own). A high and a low voice saying the same thing the same way give
+near-identical features.
+
+Segment length is deliberately not a feature: in the corpus it follows from the sentence templates, in
+real speech it means nothing. A segment is described by its own statistics and their difference from the
+whole clip's (``segment_vector``), which is what a change of manner shows up in.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ N_BANDS = 16  # 80 mel bands averaged in groups of 5
 MIN_PAUSE = 0.15  # seconds of inactivity that count as a pause
 
 STAT_NAMES: tuple[str, ...] = (
-    "f0_mean", "f0_std", "f0_p10", "f0_p50", "f0_p90", "f0_range", "f0_slope", "f0_delta", "f0_jumps",
+    "f0_rel_mean", "f0_std", "f0_rel_p10", "f0_rel_p50", "f0_rel_p90", "f0_range", "f0_slope", "f0_delta", "f0_jumps",
     "periodicity", "voiced_ratio",
     "energy_std", "energy_range", "energy_delta", "energy_rel",
     "nuclei_rate", "pause_rate", "active_ratio",
@@ -71,6 +79,13 @@ class FrameFeatures:
     def clip_top(self) -> float:
         """The clip's loudness reference: the 90th percentile of its active frames' level."""
         return _pct(self.energy_db[self.active], 90) if self.active.any() else _pct(self.energy_db, 90)
+
+    @cached_property
+    def f0_reference(self) -> float:
+        """The recording's median voiced F0 in Hz (100 where it has too little voicing to tell): F0
+        statistics are semitones relative to it, so they describe the manner, not the voice."""
+        voiced = self.f0[(self.f0 > 0) & self.active]
+        return float(np.median(voiced)) if len(voiced) >= 5 else 100.0
 
     @cached_property
     def snr(self) -> float:
@@ -164,12 +179,12 @@ def segment_stats(ff: FrameFeatures, a: int, b: int, names: Collection[str] | No
     act = ff.active[a:b]
     f0 = ff.f0[a:b]
     voiced = (f0 > 0) & act
-    st = 12.0 * np.log2(np.maximum(f0[voiced], 1.0) / 100.0)
+    st = 12.0 * np.log2(np.maximum(f0[voiced], 1.0) / ff.f0_reference)
     out = dict.fromkeys(STAT_NAMES, 0.0)
     if len(st) >= 5:
-        out.update(f0_mean=float(st.mean()), f0_std=float(st.std()), f0_p10=_pct(st, 10), f0_p50=_pct(st, 50),
-                   f0_p90=_pct(st, 90))
-        out["f0_range"] = out["f0_p90"] - out["f0_p10"]
+        out.update(f0_rel_mean=float(st.mean()), f0_std=float(st.std()), f0_rel_p10=_pct(st, 10),
+                   f0_rel_p50=_pct(st, 50), f0_rel_p90=_pct(st, 90))
+        out["f0_range"] = out["f0_rel_p90"] - out["f0_rel_p10"]
         times = np.flatnonzero(voiced) / FPS
         if "f0_slope" in want and np.ptp(times) > 0:
             out["f0_slope"] = float(np.polyfit(times, st, 1)[0])

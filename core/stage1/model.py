@@ -4,9 +4,9 @@ Blender's Python has no torch, so inference is plain numpy (a few small matrix p
 torch is only used to train (``train.py``), and both sides use the tensor names of ``tensor_shapes``.
 
 Network: standardised segment features (``features.FEATURE_NAMES``) → ReLU MLP trunk → four heads:
-emotion logits (softmax with a fitted temperature gives the confidence), intensity (sigmoid), AU
-presence (sigmoid) and AU intensity (sigmoid). A second tiny MLP scores pause candidates as segment
-boundaries (``segment.BOUNDARY_NAMES``).
+emotion logits (softmax with a fitted temperature gives the confidence; the emotion shown is its argmax),
+intensity (sigmoid), AU presence (sigmoid) and AU intensity (sigmoid). A second tiny MLP rates each phrase
+cut as a change of manner (``segment.BOUNDARY_NAMES``).
 
 The card (``model.json`` beside ``model.safetensors``) holds the architecture and configuration, the
 feature normalisation, output classes, calibration, thresholds, corpus recipe, training command and
@@ -77,8 +77,6 @@ CARD = Obj({
     "normalisation": Obj({"mean": _NUMBERS, "std": _NUMBERS, "boundary_mean": _NUMBERS, "boundary_std": _NUMBERS}),
     "calibration": Opt(Obj({"temperature": Opt(Num(0.0, 100.0, above=True))})),
     "thresholds": Opt(Obj({"au_present": Opt(Num(0.0, 1.0)), "boundary": Opt(Num(0.0, 1.0))})),
-    "decision": Opt(Obj({"prior": Opt(ListOf(Num(0.0, 1.0, above=True), max_items=64)),
-                         "prior_power": Opt(Num(0.0, 10.0))})),
 })
 
 
@@ -128,18 +126,8 @@ class Stage1Model:
     boundary_std: np.ndarray
     temperature: float = 1.0
     au_threshold: float = 0.5
-    boundary_threshold: float = 0.5
-    prior: np.ndarray | None = None  # training share of each emotion
-    prior_power: float = 0.0  # decision: argmax p(e) / prior(e)^power (0: the most probable emotion)
     card: dict[str, Any] | None = None
     path: Path | None = None
-
-    def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """The emotion index per row. With ``prior_power`` > 0 the rarer emotions get a boost, so the
-        predictions do not collapse onto the most common class (neutral) when the audio is ambiguous."""
-        if self.prior is None or self.prior_power == 0.0:
-            return np.argmax(probabilities, axis=-1)
-        return np.argmax(probabilities / self.prior ** self.prior_power, axis=-1)
 
     def forward(self, x: np.ndarray) -> Outputs:
         """Raw segment features [N, F] → head outputs."""
@@ -209,19 +197,12 @@ def load_model(path: str | Path) -> Stage1Model:
         raise FormatError(f"{card_file.name}: normalisation std must be positive")
     calib = card.get("calibration", {})
     thresholds = card.get("thresholds", {})
-    decision = card.get("decision", {})
-    prior = None
-    if "prior" in decision:
-        prior = _vector(decision, "prior", len(cfg.emotions), card_file.name)
-        if (prior <= 0).any():
-            raise FormatError(f"{card_file.name}: decision prior must be positive")
     tensors = {k: v.astype(np.float64) for k, v in loaded.arrays.items()}
     if not all(np.isfinite(v).all() for v in tensors.values()):
         raise FormatError(f"{weights.name} holds non-finite weights")
     return Stage1Model(cfg, tensors, arrays["mean"], arrays["std"], arrays["boundary_mean"], arrays["boundary_std"],
                        float(calib.get("temperature", 1.0)), float(thresholds.get("au_present", 0.5)),
-                       float(thresholds.get("boundary", 0.5)), prior, float(decision.get("prior_power", 0.0)), card,
-                       card_file.parent)
+                       card, card_file.parent)
 
 
 def _vector(norm: dict[str, Any], key: str, n: int, where: str) -> np.ndarray:

@@ -4,12 +4,22 @@
     result = predictor.analyze(load_audio("take.wav"))
     track_to_dict(result.track())           # DESIGN.md's instruction track
 
-Per segment: the emotion with the highest calibrated probability divided by the emotion's training
-share to a power fitted on the validation split (so an ambiguous segment is not always called neutral,
-the commonest class); its calibrated probability is the segment's ``confidence``. Then the intensity
-head's value (0 for neutral), and every AU whose presence probability passes the card's threshold, at
-the AU head's intensity. Values are quantised to the adverb bins (``instructions.text.quantize``), so
-the text and the structure in the track say the same.
+Segments are phrases (``segment.phrase_cuts``). Per segment, a stage 1 that knows what it does not know:
+
+* the emotion shown is the one with the highest calibrated probability (softmax at the card's fitted
+  temperature); that probability is the segment's ``confidence``;
+* the intensity head's value and every AU whose presence probability passes the card's threshold are
+  scaled by ``confidence_scale``: 0 at chance (1 / number of emotions), 1 from ``SUPPORTED`` up, linear
+  between; while the confidence is under ``SUPPORTED`` the intensity and the AUs are also capped at
+  ``CAP_UNSUPPORTED`` (at most "slightly"), so no segment reads stronger than 0.3 unless its confidence
+  supports it;
+* under ``FLOOR`` the segment falls back to a neutral instruction whose text says the voice gives no clear
+  emotion (the probabilities stay in the track for whoever wants the guess);
+* AUs the speech itself drives (``SPEECH_AUS``: lips part, jaw drop, mouth stretch) are never written into a
+  held expression: the audio moves the mouth.
+
+Values are quantised to the adverb bins (``instructions.text.quantize``), so the text and the structure in the
+track say the same.
 """
 
 from __future__ import annotations
@@ -30,10 +40,21 @@ from ..instructions import Instruction, Segment, segment_to_dict, to_text
 from ..instructions.text import quantize
 from .features import FrameFeatures, frame_features, segment_stats, segment_vector
 from .model import Stage1Model, load_model, softmax
-from .segment import MAX_SECONDS, MIN_SPEECH, segment_bounds, split_points
+from .segment import MAX_SECONDS, MIN_SPEECH, manner_change, phrase_cuts, segment_bounds
 
 ASSET = "avi-stage1"
 MIN_AU_VALUE = 0.15  # a present AU is written at least "slightly" (the eval counts AUs from 0.1 as present)
+SPEECH_AUS = frozenset({"AU25", "AU26", "AU27"})  # lips part, jaw drop, mouth stretch: the audio drives these
+SUPPORTED = 0.6  # a confidence from here up supports the full predicted intensity
+CAP_UNSUPPORTED = 2 / 7  # below SUPPORTED the intensity stays in the "slightly" bin or under (< 0.3)
+FLOOR = 0.25  # under this confidence the segment is neutral: the voice gives no clear emotion
+UNSURE_TEXT = "A person speaks with a neutral face. Unsure: no emotion is clear from the voice."
+
+
+def confidence_scale(p_top: np.ndarray | float, n_classes: int, supported: float = SUPPORTED) -> np.ndarray:
+    """How much of the predicted expression a confidence supports: 0 at chance, 1 from ``supported``."""
+    chance = 1.0 / n_classes
+    return np.asarray(np.clip((np.asarray(p_top, np.float64) - chance) / (supported - chance), 0.0, 1.0))
 
 
 @dataclass
@@ -46,6 +67,9 @@ class SegmentPrediction:
     au_probabilities: dict[str, float]
     features: np.ndarray  # the raw segment features the model saw (FEATURE_NAMES)
     text: str = ""
+    scale: float = 1.0  # confidence_scale: the share of the predicted expression written
+    manner_change: float | None = None  # the boundary scorer's probability that the manner changes at the start
+    f0_reference: float = 100.0  # the recording's median F0 (Hz) the F0 features are relative to
     source: str = "stage1"
     warnings: list[str] = field(default_factory=list)
 
@@ -55,6 +79,9 @@ class SegmentPrediction:
     def to_dict(self) -> dict[str, Any]:
         out = segment_to_dict(self.segment())
         out["confidence"] = round(self.confidence, 4)
+        out["confidence_scale"] = round(self.scale, 4)
+        if self.manner_change is not None:
+            out["manner_change"] = round(self.manner_change, 4)
         out["emotion_probabilities"] = {k: round(v, 4) for k, v in self.emotion_probabilities.items()}
         out["au_probabilities"] = {k: round(v, 4) for k, v in self.au_probabilities.items()}
         out["source"] = self.source
@@ -80,8 +107,11 @@ def default_weights() -> Path:
 
 
 class Stage1Predictor:
-    def __init__(self, model: Stage1Model) -> None:
+    def __init__(self, model: Stage1Model, shrink: bool = True) -> None:
+        """``shrink=False``: the model's raw reading (no confidence scaling, cap or neutral floor), which the
+        training card reports beside the shipped behaviour."""
         self.model = model
+        self.shrink = shrink
 
     @property
     def name(self) -> str:
@@ -90,9 +120,8 @@ class Stage1Predictor:
 
     def split(self, ff: FrameFeatures, min_speech: float = MIN_SPEECH,
               max_seconds: float = MAX_SECONDS) -> list[tuple[float, float]]:
-        cuts = split_points(ff, self.model.boundary_probability, self.model.boundary_threshold, min_speech,
-                            max_seconds)
-        return segment_bounds(ff, cuts)
+        """Phrase segments: ``min_speech`` is the shortest segment, ``max_seconds`` the longest (seconds)."""
+        return segment_bounds(ff, phrase_cuts(ff, min_seconds=min_speech, max_seconds=max_seconds))
 
     def predict(self, ff: FrameFeatures, bounds: list[tuple[float, float]]) -> list[SegmentPrediction]:
         """Instructions for given segment times."""
@@ -100,27 +129,38 @@ class Stage1Predictor:
             return []
         whole = segment_stats(ff, 0, ff.n_frames)
         x = np.stack([segment_vector(ff, ff.frame_at(a), ff.frame_at(b), whole) for a, b in bounds])
-        return self.from_features(x, bounds)
+        result = self.from_features(x, bounds)
+        for p in result:
+            p.f0_reference = ff.f0_reference
+        return result
 
     def from_features(self, x: np.ndarray, bounds: list[tuple[float, float]]) -> list[SegmentPrediction]:
         m = self.model
         out = m.forward(x)
         probs = softmax(out.emotion_logits, m.temperature)
-        choice = m.decide(probs)
+        choice = np.argmax(probs, axis=-1)  # the emotion shown is the top-rated one
         emotions, aus = m.config.emotions, m.config.aus
+        scale = confidence_scale(probs[np.arange(len(probs)), choice], len(emotions)) if self.shrink else \
+            np.ones(len(probs))
         result = []
         for k, (a, b) in enumerate(bounds):
             e = int(choice[k])
-            emotion = emotions[e]
-            intensity = 0.0 if emotion == "neutral" else float(np.clip(out.intensity[k], 0.05, 1.0))
-            present = {au: float(max(MIN_AU_VALUE, min(1.0, out.au_value[k, j])))
-                       for j, au in enumerate(aus) if out.au_present[k, j] >= m.au_threshold}
-            # on the adverb bins, so the segment's text reads back as exactly this structure (docs/instructions.md)
-            instruction = quantize(Instruction(emotion, intensity, present))
+            emotion, confidence, text = emotions[e], float(probs[k, e]), ""
+            if self.shrink and confidence < FLOOR:
+                instruction, text = Instruction(), UNSURE_TEXT
+            else:
+                cap = CAP_UNSUPPORTED if self.shrink and confidence < SUPPORTED else 1.0
+                intensity = 0.0 if emotion == "neutral" else \
+                    min(cap, float(np.clip(out.intensity[k], 0.05, 1.0)) * float(scale[k]))
+                present = {au: min(cap, float(max(MIN_AU_VALUE, min(1.0, out.au_value[k, j]))) * float(scale[k]))
+                           for j, au in enumerate(aus) if out.au_present[k, j] >= m.au_threshold
+                           and au not in SPEECH_AUS}
+                # on the adverb bins, so the segment's text reads back as exactly this structure
+                instruction = quantize(Instruction(emotion, intensity, present))
             result.append(SegmentPrediction(
-                float(a), float(b), instruction, float(probs[k, e]),
+                float(a), float(b), instruction, confidence,
                 {name: float(probs[k, j]) for j, name in enumerate(emotions)},
-                {au: float(out.au_present[k, j]) for j, au in enumerate(aus)}, x[k]))
+                {au: float(out.au_present[k, j]) for j, au in enumerate(aus)}, x[k], text, float(scale[k])))
         return result
 
     def analyze(self, audio: Audio, progress: ProgressFn = null_progress, min_speech: float = MIN_SPEECH,
@@ -132,9 +172,14 @@ class Stage1Predictor:
                                         {e: float(e == "neutral") for e in self.model.config.emotions}, {},
                                         segment_vector(ff, 0, ff.n_frames), warnings=["silent audio"])
             return Stage1Result(ff, [neutral], segment_stats(ff, 0, ff.n_frames))
-        bounds = self.split(ff, min_speech, max_seconds)
+        cuts = phrase_cuts(ff, min_seconds=min_speech, max_seconds=max_seconds)
+        bounds = segment_bounds(ff, cuts)
         progress("segments", 0.8)
         segments = self.predict(ff, bounds)
+        if len(segments) == len(cuts) + 1:  # the manner-change rating of each segment's start
+            for seg, change in zip(segments[1:], manner_change(ff, cuts, self.model.boundary_probability),
+                                   strict=True):
+                seg.manner_change = float(change)
         progress("instructions", 1.0)
         return Stage1Result(ff, segments, segment_stats(ff, 0, ff.n_frames))
 

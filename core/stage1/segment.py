@@ -1,12 +1,20 @@
-"""Splitting speech into instruction segments: at pauses, where the manner of speaking changes.
+"""Splitting speech into instruction segments: one per phrase (breath group), so the artist edits phrase
+by phrase.
 
-Candidates are the pauses the voice-activity detector finds (≥ 150 ms). A candidate's features are its
-pause length, the speech on either side, and how much the prosody differs between the two sides (F0
-level, spread and movement, loudness, speaking rate, spectral tilt ...; ``BOUNDARY_NAMES``). A small
-trained scorer (``model.BoundaryScorer``) turns them into a probability; the stretch is split
-recursively at its most likely candidate while that is above the threshold and both sides keep at
-least ``MIN_SPEECH`` seconds of speech. Stretches longer than ``MAX_SECONDS`` are split at their best
-pause anyway, so a long monologue still gets editable pieces.
+``phrase_cuts`` works on voice activity alone, in one pass over the frames (linear in the clip's length):
+
+1. every inactive run of at least ``PHRASE_PAUSE`` seconds between two stretches of speech is a cut;
+2. left to right, a cut that would leave a segment shorter than ``MIN_SPEECH`` seconds is dropped (the short
+   piece joins its neighbour); so is the last cut when the final piece would be that short;
+3. a piece longer than ``MAX_SECONDS`` is cut again, left to right, at the deepest pause in the window
+   [``MIN_SPEECH``, ``MAX_SECONDS``] seconds after the previous cut: the longest inactive run there (the
+   quietest frame where it has none), keeping ``MIN_SPEECH`` seconds for the rest.
+
+Adjacent segments may carry the same reading: they stay separate, so each phrase can be edited alone.
+
+The boundary features (``boundary_vector``: pause length, the speech either side and how much the prosody
+differs, ``BOUNDARY_NAMES``) feed the model's boundary scorer, which rates each cut as a change of manner
+(``Stage1Predictor.split`` reports it; it no longer decides where to cut).
 """
 
 from __future__ import annotations
@@ -16,15 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import FPS, STAT_NAMES, FrameFeatures, pauses, segment_stats
+from .features import FPS, STAT_NAMES, FrameFeatures, pauses, runs, segment_stats
 
-MIN_SPEECH = 1.0  # seconds of voice activity each segment keeps
-MAX_SECONDS = 12.0
+PHRASE_PAUSE = 0.25  # seconds of inactivity that end a phrase
+MIN_SPEECH = 1.5  # seconds: a shorter piece joins its neighbour
+MAX_SECONDS = 6.0  # seconds: a longer piece is cut at its deepest pause
 
 # the statistics whose left/right difference marks a change of manner
-_CHANGE_STATS = ("f0_mean", "f0_p50", "f0_std", "f0_range", "f0_delta", "periodicity", "voiced_ratio", "energy_std",
-                 "energy_range", "energy_delta", "energy_rel", "nuclei_rate", "tilt_mean", "centroid_mean",
-                 "flux_mean")
+_CHANGE_STATS = ("f0_rel_mean", "f0_rel_p50", "f0_std", "f0_range", "f0_delta", "periodicity", "voiced_ratio",
+                 "energy_std", "energy_range", "energy_delta", "energy_rel", "nuclei_rate", "tilt_mean",
+                 "centroid_mean", "flux_mean")
 _CHANGE_INDEX = np.array([STAT_NAMES.index(n) for n in _CHANGE_STATS])
 BOUNDARY_NAMES: tuple[str, ...] = ("pause", "left_speech", "right_speech",
                                    *(f"diff_{n}" for n in _CHANGE_STATS))
@@ -75,34 +84,60 @@ def boundary_vector(ff: FrameFeatures, cut: Cut, lo: int, hi: int, stats: Stats 
 Scorer = Callable[[np.ndarray], np.ndarray]  # [M, len(BOUNDARY_NAMES)] → [M] probabilities
 
 
-def split_points(ff: FrameFeatures, scorer: Scorer, threshold: float = 0.5, min_speech: float = MIN_SPEECH,
-                 max_seconds: float = MAX_SECONDS) -> list[Cut]:
-    """The cuts chosen, in time order."""
-    cuts = candidate_cuts(ff)
-    # A stretch's candidates share their outer sides with the stretch it was cut from ([lo, c.a) on the
-    # left piece, [c.b, hi) on the right), so each side's statistics are computed once, not once per level.
-    memo: dict[tuple[int, int], np.ndarray] = {}
+def _inactive_run_lengths(active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: the length (frames) of the inactive run it lies in (0 when active), and that run's
+    [start, end)."""
+    n = len(active)
+    length = np.zeros(n, np.int64)
+    first = np.arange(n)
+    after = np.arange(n) + 1
+    for a, b in runs(active, False):
+        length[a:b], first[a:b], after[a:b] = b - a, a, b
+    return length, first, after
 
-    def stats(ff: FrameFeatures, a: int, b: int) -> np.ndarray:
-        if (a, b) not in memo:
-            memo[a, b] = change_stats(ff, a, b)
-        return memo[a, b]
 
-    chosen: list[Cut] = []
-    stack = [(0, ff.n_frames)]
-    while stack:
-        lo, hi = stack.pop()
-        inside = [c for c in cuts if lo < c.a and c.b < hi and _speech(ff, lo, c.a) >= min_speech
-                  and _speech(ff, c.b, hi) >= min_speech]
-        if not inside:
-            continue
-        scores = scorer(np.stack([boundary_vector(ff, c, lo, hi, stats) for c in inside]))
-        best = int(np.argmax(scores))
-        if scores[best] >= threshold or (hi - lo) / FPS > max_seconds:
-            cut = inside[best]
-            chosen.append(cut)
-            stack += [(lo, cut.a), (cut.b, hi)]
-    return sorted(chosen, key=lambda c: c.a)
+def phrase_cuts(ff: FrameFeatures, min_pause: float = PHRASE_PAUSE, min_seconds: float = MIN_SPEECH,
+                max_seconds: float = MAX_SECONDS) -> list[Cut]:
+    """The cuts between phrases, in time order (see the module docstring); linear in the clip's length."""
+    n = ff.n_frames
+    kept: list[Cut] = []
+    last = 0.0
+    for a, b in pauses(ff, min_pause):
+        cut = Cut(a, b)
+        if cut.time - last >= min_seconds:
+            kept.append(cut)
+            last = cut.time
+    if kept and ff.duration - kept[-1].time < min_seconds:
+        kept.pop()
+    length, first, after = _inactive_run_lengths(ff.active)
+    # depth of a frame as a cut: the longest pause first, then the quietest frame
+    depth = length * 1000.0 - np.nan_to_num(ff.energy_db.astype(np.float64), nan=0.0)
+    step, keep = int(round(max_seconds * FPS)), int(round(min_seconds * FPS))
+    out: list[Cut] = []
+    edges = [0, *(c.frame for c in kept), n]
+    for k in range(len(edges) - 1):
+        lo, hi = edges[k], edges[k + 1]
+        while hi - lo > step:
+            a, b = lo + keep, min(lo + step, hi - keep)
+            if b <= a:
+                break
+            f = a + int(np.argmax(depth[a:b]))
+            cut = Cut(int(first[f]), int(after[f])) if length[f] else Cut(f, f)
+            out.append(cut)
+            lo = cut.frame
+        if k < len(kept):
+            out.append(kept[k])
+    return out
+
+
+def manner_change(ff: FrameFeatures, cuts: list[Cut], scorer: Scorer) -> np.ndarray:
+    """The boundary scorer's probability that the manner of speaking changes at each cut, comparing the
+    segments on either side (each frame is in at most two of them: linear)."""
+    if not cuts:
+        return np.zeros(0)
+    edges = [0, *(c.frame for c in cuts), ff.n_frames]
+    rows = [boundary_vector(ff, c, edges[k], edges[k + 2]) for k, c in enumerate(cuts)]
+    return np.asarray(scorer(np.stack(rows)), np.float64)
 
 
 def segment_bounds(ff: FrameFeatures, cuts: list[Cut]) -> list[tuple[float, float]]:

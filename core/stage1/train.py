@@ -8,10 +8,10 @@
    BCE + AU intensity L1 (present AUs), AdamW, dropout; the epoch with the lowest validation loss is kept.
 3. Calibration on the validation split: the softmax temperature that minimises the negative log
    likelihood; the AU presence threshold that maximises micro F1.
-4. The boundary scorer on the train split's pause candidates; its threshold on the validation split,
-   by boundary F1 of the full recursive segmentation.
-5. Validation and test scores with the model's own segmentation (what ``avitalk eval`` measures) and
-   with the true segments; weights (safetensors) and the model card written into ``--out``.
+4. The boundary scorer (manner change at a phrase cut) on the train split's phrase cuts.
+5. Validation and test scores with the model's own (phrase) segmentation (what ``avitalk eval`` measures)
+   and with the true segments, as shipped and without the confidence shrink; weights (safetensors) and
+   the model card written into ``--out``.
 
 Everything is seeded and runs single-threaded, so the same corpus and seed give the same weights.
 """
@@ -41,14 +41,15 @@ from ..instructions.schema import BILATERAL_AUS
 from .dataset import Tables, concat_tables, load_or_build
 from .evaluate import clip_frames, evaluate_clips
 from .features import FEATURE_NAMES
-from .model import ARCHITECTURE, FORMAT, FORMAT_VERSION, Stage1Config, Stage1Model, load_model, softmax, tensor_shapes
-from .predict import Stage1Predictor
+from .model import ARCHITECTURE, FORMAT, FORMAT_VERSION, Stage1Config, Stage1Model, load_model, tensor_shapes
+from .predict import FLOOR, SPEECH_AUS, SUPPORTED, Stage1Predictor
 from .segment import BOUNDARY_NAMES
 
 # one-sided AUs are learned as one unit and written on the left: the corpus draws the side at random,
 # so no audio cue can tell it
 ONE_SIDED = {"AU12L": ("AU12L", "AU12R"), "AU14L": ("AU14L", "AU14R")}
-MODEL_AUS: tuple[str, ...] = BILATERAL_AUS + tuple(ONE_SIDED)
+# AUs the speech drives (lips part, jaw drop) are not learned: stage 1 never holds them (predict.SPEECH_AUS)
+MODEL_AUS: tuple[str, ...] = tuple(a for a in BILATERAL_AUS if a not in SPEECH_AUS) + tuple(ONE_SIDED)
 AU_PRESENT = 0.1  # an AU counts as present at this intensity (as in the eval's AU F1)
 
 
@@ -228,21 +229,6 @@ def fit_au_threshold(prob: np.ndarray, present: np.ndarray) -> float:
     return best[1]
 
 
-def fit_prior_power(probs: np.ndarray, labels: np.ndarray, prior: np.ndarray) -> float:
-    """The power of the prior correction whose predicted emotion shares match the true shares best (total
-    variation distance on the validation split; grid 0 … 1)."""
-    if not len(probs):
-        return 0.0
-    truth = np.bincount(labels, minlength=probs.shape[1]) / len(labels)
-    best = (math.inf, 0.0)
-    for power in np.arange(0.0, 1.0001, 0.05):
-        shares = np.bincount(np.argmax(probs / prior**power, axis=1), minlength=probs.shape[1]) / len(labels)
-        tv = 0.5 * float(np.abs(shares - truth).sum())
-        if tv < best[0] - 1e-12:
-            best = (tv, float(round(power, 2)))
-    return best[1]
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -299,31 +285,20 @@ def train_stage1(o: TrainOptions, progress: ProgressFn = null_progress,
     val_out = model.forward(tables["val"].x)
     model.temperature = fit_temperature(val_out.emotion_logits, tables["val"].emotion)
     model.au_threshold = fit_au_threshold(val_out.au_present, labels["val"]["au_present"])
-    model.prior = np.maximum(np.bincount(tables["train"].emotion, minlength=len(EMOTIONS)) /
-                             max(1, len(tables["train"])), 1e-3)
-    model.prior_power = fit_prior_power(softmax(val_out.emotion_logits, model.temperature), tables["val"].emotion,
-                                        model.prior)
-    log(f"temperature {model.temperature}, AU threshold {model.au_threshold}, prior power {model.prior_power}")
+    log(f"temperature {model.temperature}, AU threshold {model.au_threshold}")
     progress("calibration", 0.8)
     predictor = Stage1Predictor(model)
     frames = {s: [f for c in corpora for f in clip_frames(c.clips(s, limit=o.max_clips))] for s in ("val", "test")}
-    best_f1, best_t = -1.0, 0.5
-    for t in np.arange(0.3, 0.951, 0.05):
-        model.boundary_threshold = float(round(t, 2))
-        f1 = evaluate_clips(predictor, frames["val"])["boundaries"]["f1"]  # type: ignore[index]
-        f1 = -1.0 if f1 is None or not math.isfinite(f1) else f1
-        if f1 > best_f1 + 1e-9:
-            best_f1, best_t = f1, float(round(t, 2))
-    model.boundary_threshold = best_t
-    log(f"boundary threshold {best_t} (val boundary F1 {best_f1:.3f})")
     progress("evaluation", 0.9)
     metrics: dict[str, dict[str, Any]] = {s: {"own_segmentation": evaluate_clips(predictor, frames[s]),
                    "true_segments": evaluate_clips(predictor, frames[s], oracle=True)} for s in ("val", "test")}
     uncalibrated = Stage1Predictor(Stage1Model(**{**model.__dict__, "temperature": 1.0}))
-    argmax = Stage1Predictor(Stage1Model(**{**model.__dict__, "prior_power": 0.0}))
+    raw = Stage1Predictor(model, shrink=False)
     for s in ("val", "test"):
         metrics[s]["ece_uncalibrated"] = evaluate_clips(uncalibrated, frames[s], oracle=True)["ece"]
-        metrics[s]["most_probable_emotion"] = evaluate_clips(argmax, frames[s])  # the decision without the prior
+        # the model's reading before the confidence shrink and the neutral floor
+        metrics[s]["without_confidence_shrink"] = {"own_segmentation": evaluate_clips(raw, frames[s]),
+                                                   "true_segments": evaluate_clips(raw, frames[s], oracle=True)}
     wall = time.perf_counter() - started
     card = write_model(o, model, corpora, history, metrics, wall, tables)
     progress("done", 1.0)
@@ -363,11 +338,11 @@ def write_model(o: TrainOptions, model: Stage1Model, corpora: list[Corpus], hist
         "normalisation": {"mean": model.mean.tolist(), "std": model.std.tolist(),
                           "boundary_mean": model.boundary_mean.tolist(), "boundary_std": model.boundary_std.tolist()},
         "calibration": {"temperature": model.temperature, "method": "temperature scaling on the val split (NLL)"},
-        "thresholds": {"au_present": model.au_threshold, "boundary": model.boundary_threshold},
-        "decision": {"prior": (model.prior if model.prior is not None else np.ones(len(EMOTIONS))).tolist(),
-                     "prior_power": model.prior_power,
-                     "rule": "emotion = argmax p(e) / prior(e)^prior_power; prior_power fitted on val so the "
-                             "predicted emotion shares match the true ones"},
+        "thresholds": {"au_present": model.au_threshold},
+        "decision": {"rule": "emotion = argmax of the calibrated probabilities (its probability is the confidence); "
+                             "intensity and AUs scaled by clip((p_top - 1/8) / (0.6 - 1/8), 0, 1), both capped "
+                             "at 2/7 while p_top < 0.6, neutral under p_top 0.25; AU25/AU26 never written",
+                     "supported": SUPPORTED, "floor": FLOOR},
         "outputs": {"emotions": list(EMOTIONS), "aus": list(MODEL_AUS),
                     "note": "AU12L/AU14L stand for a one-sided smile/dimple on either side (the corpus draws the "
                             "side at random, so it cannot be heard); intensity is 0 for neutral"},
