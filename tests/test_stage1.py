@@ -165,7 +165,9 @@ def test_a_long_stretch_without_pauses_is_cut_at_its_deepest_dips() -> None:
     bounds = segment_bounds(ff, cuts)
     assert len(bounds) >= math.ceil(audio.duration / MAX_SECONDS)
     assert all(b - a <= MAX_SECONDS + 0.01 and b - a >= MIN_SPEECH - 0.01 for a, b in bounds), bounds
-    assert all(c.pause > 0 for c in cuts)  # each cut lies in one of the gaps, not inside a word
+    # each cut lies in silence (one of the gaps, or a silent stop inside the sentence), not inside a sounding
+    # word; gaps this short are bridged by the voice-activity detector, so the cut is the quietest frame
+    assert all(ff.energy_db[c.frame] < -60.0 for c in cuts), [(c.time, float(ff.energy_db[c.frame])) for c in cuts]
 
 
 def test_short_pieces_join_a_neighbour() -> None:
