@@ -14,7 +14,7 @@ Adjacent segments may carry the same reading: they stay separate, so each phrase
 
 The boundary features (``boundary_vector``: pause length, the speech either side and how much the prosody
 differs, ``BOUNDARY_NAMES``) feed the model's boundary scorer, which rates each cut as a change of manner
-(``Stage1Predictor.split`` reports it; it no longer decides where to cut).
+(``Stage1Predictor.analyze`` writes it as ``manner_change``; it no longer decides where to cut).
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ class Cut:
     @property
     def pause(self) -> float:
         return (self.b - self.a) / FPS
-
-
-def candidate_cuts(ff: FrameFeatures) -> list[Cut]:
-    return [Cut(a, b) for a, b in pauses(ff)]
 
 
 def _speech(ff: FrameFeatures, a: int, b: int) -> float:
