@@ -440,7 +440,10 @@ def test_speech_driven_aus_are_never_held() -> None:
         pred = _read(_model(_logits_for(p_top)))
         assert pred.instruction.aus and not set(pred.instruction.aus) & SPEECH_AUS
         text = pred.segment().text
-        assert "lips" not in text and "jaw" not in text  # AU1, AU4, AU12 only: brows and lip corners
+        # AU1, AU4, AU12 only: brows and lip corners; a surprised reading names the prototype's parted lips and
+        # dropped jaw only to say they are not held ("... without lips parted or jaw dropped")
+        held = text.split(" without ")[0]
+        assert "lips" not in held and "jaw" not in held
         assert parse(text).instruction == pred.instruction
 
 
