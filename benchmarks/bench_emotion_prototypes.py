@@ -68,7 +68,7 @@ def main() -> None:
         runs[emotion] = gen
         print(f"{emotion}: {time.perf_counter() - start:.1f} s", flush=True)
     voiced = runs["neutral"].analysis.features.voiced
-    neutral = runs["neutral"].animation.values
+    neutral = runs["neutral"].animation.values[:, :52]  # the face (head rotations after it)
     n = min(len(voiced), len(neutral))
     speech = np.flatnonzero(voiced[:n])
     mid = int(speech[len(speech) // 2])
@@ -79,7 +79,7 @@ def main() -> None:
     requested = realised = 0.0
     out: dict[str, object] = {"clip": str(args.clip), "mid_frame": mid, "emotions": {}}
     for emotion, gen in runs.items():
-        values = gen.animation.values[:n]
+        values = gen.animation.values[:n, :52]
         instruction = parse_instruction(sentence(emotion, args.adverb))
         for name in MAIN_CHANNELS[emotion]:
             mean = float(channel(values[speech], name).mean())

@@ -47,7 +47,7 @@ def main() -> None:
         axes[1].plot(t, anim.channel(name), lw=1.1, label=name)
     axes[1].legend(fontsize=7, ncol=3, loc="upper right")
     axes[1].set_ylabel("mouth")
-    axes[2].plot(t, lip_gap_mm(anim.values), color="k", lw=1.0)
+    axes[2].plot(t, lip_gap_mm(anim.values[:, :52]), color="k", lw=1.0)
     axes[2].set_ylabel("lip gap\n(mm)")
     for name in ("eyeBlinkLeft", "browInnerUp"):
         axes[3].plot(t, anim.channel(name), lw=1.1, label=name)
