@@ -26,10 +26,13 @@ def add_blinks(values: np.ndarray, times: np.ndarray, duration: float, seed: int
     rate multiplier, ``owner[t]`` the segment that owns frame t."""
     left = np.zeros(len(times))
     right = np.zeros(len(times))
+    drawn: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # segments at the same rate share one draw (exact)
     for s, rate in enumerate(rates):
         if rate <= 0:
             continue
-        bl, br = blinks(times, duration, seed, float(rate))
+        if float(rate) not in drawn:
+            drawn[float(rate)] = blinks(times, duration, seed, float(rate))
+        bl, br = drawn[float(rate)]
         mine = owner == s
         left[mine], right[mine] = bl[mine], br[mine]
     for name, curve in (("eyeBlinkLeft", left), ("eyeBlinkRight", right)):
