@@ -191,7 +191,8 @@ def test_takes_match_across_runtimes(models: dict[str, Stage2Model], clips: dict
         where = (clip, fps, track, seed)
         assert a.shape == b.shape == (takes["torch"].n_frames, len(takes["torch"].channels)), where
         per_channel = np.abs(a.astype(np.float64) - b).max(axis=0)
-        assert (per_channel <= BOUND).all(), (where, takes["torch"].channels[int(per_channel.argmax())], per_channel.max())
+        worst_channel = takes["torch"].channels[int(per_channel.argmax())]
+        assert (per_channel <= BOUND).all(), (where, worst_channel, per_channel.max())
         worst = max(worst, float(per_channel.max()))
         for name in ("eyeBlinkLeft", "eyeBlinkRight"):
             assert _peaks(a[:, INDEX[name]]) == _peaks(b[:, INDEX[name]]), (where, name)
