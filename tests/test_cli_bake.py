@@ -133,8 +133,11 @@ def test_wrong_output_suffix(tmp_path: Path, spoken: SpokenClip) -> None:
 def test_generated_values_are_in_range(spoken: SpokenClip, tmp_path: Path) -> None:
     out = tmp_path / "a.json"
     assert run_cli("generate", str(spoken.path), "-o", str(out)).returncode == 0
-    values = Animation.load(out).values
-    assert values.min() >= 0.0 and values.max() <= 1.0 and np.ptp(values[:, ARKIT52.index("jawOpen")]) > 0.2
+    anim = Animation.load(out)
+    face, head = anim.values[:, : len(ARKIT52)], anim.values[:, len(ARKIT52) :]
+    assert anim.channels[: len(ARKIT52)] == ARKIT52
+    assert face.min() >= 0.0 and face.max() <= 1.0 and np.ptp(face[:, ARKIT52.index("jawOpen")]) > 0.2
+    assert np.abs(head).max(initial=0.0) <= 0.35  # head rotations in radians, within the decoder's range
 
 
 # ---- the user's files: never overwritten, never opened when they are not .blend files ----------------

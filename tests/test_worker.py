@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from avi_talking.core.animation import Animation
+from avi_talking.core.arkit import ARKIT52
 from avi_talking.core.instructions.track import track_from_dict
 from avi_talking.core.pipeline.options import GenerateOptions
 from avi_talking.core.worker import InProcessClient, WorkerClient, WorkerError, probe_python
@@ -97,7 +98,7 @@ def test_analyze_then_generate_with_edited_segments(worker: WorkerClient, spoken
     first = worker.submit("generate", _job(spoken.path, out, instructions=_track(segments), model="stage2", seed=1,
                                            fps=25, device="cpu")).wait(300)
     anim = Animation.load(out)
-    assert anim.space == "arkit52" and anim.fps == 25 and anim.values.shape[1] == 52
+    assert anim.space == "arkit52" and anim.fps == 25 and anim.channels[:52] == ARKIT52
     assert EDITED in json.dumps(anim.meta)
     assert first["reused_analysis"] is False and first["audio_cached"] is True  # analyze loaded the audio
 
