@@ -18,6 +18,7 @@ import numpy as np
 
 from ..instructions import Instruction
 from ..phonemes import SILENCE, VOWELS, Phone
+from .targets import smooth_noise
 
 DEG = np.pi / 180.0
 # per emotion at intensity 1: (motion gain, nod gain, pitch bias in degrees: + chin down)
@@ -26,15 +27,6 @@ _MANNER: dict[str, tuple[float, float, float]] = {
     "angry": (1.2, 1.8, 1.5), "surprised": (1.3, 0.9, -3.0), "fearful": (1.1, 0.7, 1.0),
     "disgusted": (0.9, 0.9, -1.5), "contempt": (0.8, 0.7, -2.5),
 }  # fmt: skip
-
-
-def _smooth(rng: np.random.Generator, n: int, fps: float, period: float) -> np.ndarray:
-    step = max(1, int(round(period * fps)))
-    knots = rng.standard_normal(n // step + 2)
-    x = np.arange(n) / step
-    i = np.floor(x).astype(int)
-    w = 0.5 - 0.5 * np.cos(np.pi * (x - i))
-    return np.asarray((1 - w) * knots[i] + w * knots[i + 1])
 
 
 def _manner(instructions: list[Instruction], weights: np.ndarray) -> np.ndarray:
@@ -61,10 +53,10 @@ def head_motion(phones: list[Phone], times: np.ndarray, loudness: np.ndarray, we
     speaking = np.convolve(speaking, np.ones(9) / 9, mode="same")
 
     # drift and sway
-    yaw = 2.0 * DEG * _smooth(rng, n, fps, float(rng.uniform(2.0, 5.0)))
-    pitch = 1.2 * DEG * _smooth(rng, n, fps, float(rng.uniform(2.0, 5.0)))
-    roll = 1.0 * DEG * _smooth(rng, n, fps, float(rng.uniform(2.5, 5.0)))
-    sway = 0.8 * DEG * _smooth(rng, n, fps, 0.7) * speaking
+    yaw = 2.0 * DEG * smooth_noise(rng, n, fps, float(rng.uniform(2.0, 5.0)))
+    pitch = 1.2 * DEG * smooth_noise(rng, n, fps, float(rng.uniform(2.0, 5.0)))
+    roll = 1.0 * DEG * smooth_noise(rng, n, fps, float(rng.uniform(2.5, 5.0)))
+    sway = 0.8 * DEG * smooth_noise(rng, n, fps, 0.7) * speaking
     yaw += sway
 
     # phrase starts: a new resting turn and tilt, eased in

@@ -12,7 +12,7 @@ import math
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..metrics import scores as m
 from ..metrics.face import CLOSED_MM, lip_gap
 from ..pipeline.generate import Generation, generate
 from ..pipeline.options import MAX_TRANSCRIPT_CHARS, GenerateOptions
-from .runner import to_arkit
+from .runner import EvalResult, to_arkit
 
 # The mouth needs time to close after the last sound and opens before the next one: frames this close to
 # speech are left out of the pause-closure measure (the all-pause-frames variant keeps them).
@@ -47,12 +47,7 @@ class RealOptions:
     plots: bool = True
 
 
-@dataclass
-class RealResult:
-    model: str
-    clips: list[dict[str, Any]]
-    summary: dict[str, Any]
-    curves: list[dict[str, Any]] = field(default_factory=list)
+RealResult = EvalResult  # the same record as a corpus evaluation's: model, clips, summary, curves
 
 
 def audio_files(folder: str | Path) -> list[Path]:
