@@ -137,7 +137,7 @@ def test_generated_values_are_in_range(spoken: SpokenClip, tmp_path: Path) -> No
     face, head = anim.values[:, : len(ARKIT52)], anim.values[:, len(ARKIT52) :]
     assert anim.channels[: len(ARKIT52)] == ARKIT52
     assert face.min() >= 0.0 and face.max() <= 1.0 and np.ptp(face[:, ARKIT52.index("jawOpen")]) > 0.2
-    assert np.abs(head).max(initial=0.0) <= 0.35  # head rotations in radians, within the decoder's range
+    assert np.abs(head).max(initial=0.0) <= 0.35 + 0.3  # radians: the decoder's range and the take's drawn drift
 
 
 # ---- the user's files: never overwritten, never opened when they are not .blend files ----------------

@@ -301,15 +301,19 @@ def _read_blend(path: Path) -> None:
 
 def test_cli_head_strength_zero_keys_no_head(head_model: Path, tmp_path: Path) -> None:
     audio = write_audio(tmp_path / "a.wav", tone(1.0), 16000)
-    with_head, without = tmp_path / "head.blend", tmp_path / "nohead.blend"
+    with_head, without, take = tmp_path / "head.blend", tmp_path / "nohead.blend", tmp_path / "take.json"
     for out, strength in ((with_head, "1"), (without, "0")):
         done = run_cli("bake", str(audio), "-o", str(out), "--model", str(head_model), "--head", strength)
         assert done.returncode == 0, done.stderr
+    assert run_cli("generate", str(audio), "-o", str(take), "--model", str(head_model)).returncode == 0
     _read_blend(with_head)
     pivot = bpy.data.objects["AVI Head Neck"]
     curves = _curves(pivot.animation_data.action, pivot)
     yaw = curves["rotation_euler", 2]
-    np.testing.assert_allclose(yaw, 0.35 * math.tanh(0.8), atol=0.02)  # the model's steady turn, in radians
+    # the model's steady turn (0.35 tanh 0.8 rad) plus the take's drawn drift: the pivot keys the take's headYaw
+    animation = Animation.load(take)
+    np.testing.assert_allclose(yaw, animation.values[:, animation.channels.index("headYaw")], atol=1e-4)
+    assert abs(float(np.mean(yaw)) - 0.35 * math.tanh(0.8)) < 0.15
     _read_blend(without)
     assert "AVI Head Neck" not in bpy.data.objects and bpy.data.objects["AVI Head"].parent is None
     assert not [a for a in bpy.data.actions if a.name.endswith("Head")]

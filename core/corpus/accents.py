@@ -24,7 +24,7 @@ LOUD_DB = 3.0  # dB above the clip's median vowel level that make a loud syllabl
 CONTEXT_S = 2.0  # the running median looks this far either side
 LEAD_S = 0.03  # brows move a little before the vowel's centre
 SIGMA_S = 0.11  # gesture width (about 0.26 s at half height)
-RAISE, LOWER, SQUINT = 0.28, 0.22, 0.16  # channel values of a full-strength gesture
+RAISE, LOWER, SQUINT = 0.36, 0.28, 0.2  # channel values of a full-strength gesture
 
 
 @dataclass(frozen=True)

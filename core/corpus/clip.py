@@ -7,15 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.features import extract_features
-from ..audio.loader import TARGET_SR, Audio
+from ..audio.loader import TARGET_SR
 from ..instructions import Instruction, Segment, segment_to_dict, to_text
 from ..phonemes import Phone
 from . import augment
 from .head_motion import head_motion
 from .plan import ClipPlan
 from .speech import render
-from .targets import make_targets, segment_weights
+from .targets import Targets, make_targets
 from .voices import SPLIT_VARIANTS
 
 
@@ -35,8 +34,7 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
     samples, phones, segment_times = augment.speed(speech.samples, speech.phones, speech.segment_times, factor)
     instructions = [seg.instruction for seg in plan.segments]
     targets = make_targets(samples, phones, segment_times, instructions, fps, rng)
-    head, head_gain = _head(samples, phones, segment_times, instructions, fps, len(targets.values),
-                            np.random.default_rng([plan.seed, plan.index, 0x4EAD]))
+    head, head_gain = _head(targets, instructions, fps, np.random.default_rng([plan.seed, plan.index, 0x4EAD]))
     params = augment.draw(rng)
     if factor != 1.0:
         params["speed"] = factor
@@ -72,14 +70,9 @@ def build_clip(plan: ClipPlan, fps: float) -> BuiltClip:
     return BuiltClip(audio, targets.values, head, phones, meta)
 
 
-def _head(samples: np.ndarray, phones: list[Phone], segment_times: list[tuple[float, float]],
-          instructions: list[Instruction], fps: float, frames: int,
+def _head(targets: Targets, instructions: list[Instruction], fps: float,
           rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Head rotations from the clean speech (its own generator, so the face targets are unchanged)."""
-    features = extract_features(Audio(np.asarray(samples, np.float32), TARGET_SR, TARGET_SR, 1, "clean", ""), fps)
-    weights = segment_weights(features.times, segment_times)
-    head, gain = head_motion(phones, features.times, features.loudness.astype(np.float64), weights, instructions,
-                             fps, rng)
-    out = np.zeros((frames, 3), np.float32)
-    out[: min(frames, len(head))] = head[:frames]
-    return out, gain
+    """Head rotations on the clean speech's accents (its own generator, so the face targets are unchanged)."""
+    n = len(targets.values)
+    weights = targets.weights if targets.weights is not None else np.ones((1, n))
+    return head_motion(targets.accents, np.arange(n) / fps, weights, instructions, rng)

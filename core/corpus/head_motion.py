@@ -1,11 +1,16 @@
-"""Head-rotation targets for a corpus clip (``headYaw``, ``headPitch``, ``headRoll``, radians), from the
-true phone times and the speech's loudness, so stage 2 learns head motion from the audio:
+"""Head-rotation targets for a corpus clip (``headYaw``, ``headPitch``, ``headRoll``, radians): the part of head
+motion the audio decides, so stage 2 can learn it.
 
-- nods: a stressed (loud) vowel dips the chin a little and lets it come back (pitch +, ~0.35 s);
-- phrase starts: after a pause the head settles into a new small turn and tilt over ~0.5 s;
-- drift: slow wander (periods of 2-5 s) under everything, and a little sway while speaking;
-- the instruction sets the manner: angry nods hard, sad hangs low and moves little, surprised lifts
-  the chin, happy moves more; a per-clip expressiveness draws calm and lively speakers.
+- nods: every accent (a pitch accent or a loud syllable, ``accents.find_accents`` on the clean speech) dips the
+  chin by an amount that grows with the accent's strength and lets it come back (pitch +, ~0.3 s);
+- the instruction sets the manner: angry nods hard, sad hangs low and moves little, surprised lifts the
+  chin, happy moves more; a per-clip expressiveness draws calm and lively speakers.
+
+The rest of head motion is not in these targets: slow drift, sway and the new resting turn after a pause
+have no cue in the audio (their direction is anyone's guess), so a regression would learn their average,
+zero. They are drawn per take from the seed at inference instead (``stage2.motion.add_head_drift``), as
+blinks are. Nods are deterministic in the accents: a nod that came with some accents and not others by
+chance (as an earlier version drew them) is learned as no nod at all.
 
 Sign convention (the Animation contract, docs/animation.md): headYaw + turns the head to the
 character's left, headPitch + tips the chin down (a nod), headRoll + tilts toward the character's left
@@ -17,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..instructions import Instruction
-from ..phonemes import SILENCE, VOWELS, Phone
-from .targets import smooth_noise
+from .accents import Accent
 
 DEG = np.pi / 180.0
 # per emotion at intensity 1: (motion gain, nod gain, pitch bias in degrees: + chin down)
@@ -39,49 +43,34 @@ def _manner(instructions: list[Instruction], weights: np.ndarray) -> np.ndarray:
     return np.asarray(rows, np.float64).T @ weights
 
 
-def head_motion(phones: list[Phone], times: np.ndarray, loudness: np.ndarray, weights: np.ndarray,
-                instructions: list[Instruction], fps: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+NOD_DEG = 3.2  # chin-down degrees of a nod on a full-strength accent (before manner and expressiveness)
+NOD_SIGMA_S = 0.1  # nod width (about 0.24 s at half height)
+NOD_GAP_S = 0.3  # accents closer than this share one nod (the stronger one)
+
+
+def nod_curve(accents: list[Accent], times: np.ndarray) -> np.ndarray:
+    """[T] radians, chin down: one smooth bump per accent, its height from the accent's strength."""
+    picked: list[tuple[float, float]] = []
+    for a in sorted(accents, key=lambda a: a.time):
+        strength = min(max(a.pitch, 0.8 * a.loud), 1.0)
+        if picked and a.time - picked[-1][0] < NOD_GAP_S:
+            if strength > picked[-1][1]:
+                picked[-1] = (a.time, strength)
+            continue
+        picked.append((a.time, strength))
+    curve = np.zeros(len(times))
+    for centre, strength in picked:
+        lo, hi = np.searchsorted(times, [centre - 4 * NOD_SIGMA_S, centre + 4 * NOD_SIGMA_S])
+        curve[lo:hi] += NOD_DEG * DEG * strength * np.exp(-0.5 * ((times[lo:hi] - centre) / NOD_SIGMA_S) ** 2)
+    return curve
+
+
+def head_motion(accents: list[Accent], times: np.ndarray, weights: np.ndarray, instructions: list[Instruction],
+                rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """[T, 3] radians (yaw, pitch, roll) and the clip's drawn expressiveness. ``weights`` [S, T] are the
-    segments' cross-fade weights, ``loudness`` [T] the clean speech's 0..1 level."""
-    n = len(times)
-    expressive = float(np.clip(rng.lognormal(0.0, 0.4), 0.4, 2.2))
+    segments' cross-fade weights."""
+    expressive = float(np.clip(rng.lognormal(0.0, 0.35), 0.5, 1.8))
     gain, nod_gain, bias = _manner(instructions, weights)
-    speaking = np.zeros(n)
-    for ph in phones:
-        if ph.label != SILENCE:
-            speaking[(times >= ph.start) & (times < ph.end)] = 1.0
-    speaking = np.convolve(speaking, np.ones(9) / 9, mode="same")
-
-    # drift and sway
-    yaw = 2.0 * DEG * smooth_noise(rng, n, fps, float(rng.uniform(2.0, 5.0)))
-    pitch = 1.2 * DEG * smooth_noise(rng, n, fps, float(rng.uniform(2.0, 5.0)))
-    roll = 1.0 * DEG * smooth_noise(rng, n, fps, float(rng.uniform(2.5, 5.0)))
-    sway = 0.8 * DEG * smooth_noise(rng, n, fps, 0.7) * speaking
-    yaw += sway
-
-    # phrase starts: a new resting turn and tilt, eased in
-    for prev, ph in zip(phones, phones[1:], strict=False):
-        if prev.label == SILENCE and prev.duration >= 0.25 and ph.label != SILENCE and rng.random() < 0.7:
-            start = ph.start - 0.15
-            ease = np.clip((times - start) / 0.5, 0.0, 1.0)
-            ease = ease * ease * (3 - 2 * ease)
-            yaw += ease * float(rng.normal(0.0, 2.5)) * DEG
-            roll += ease * float(rng.normal(0.0, 1.5)) * DEG
-
-    # nods on loud vowels (stress): chin down and back, as a smooth bump
-    vowels = [ph for ph in phones if ph.label in VOWELS and ph.duration > 0.04]
-    if vowels:
-        level = np.array([float(loudness[min(n - 1, int(ph.centre * fps))]) for ph in vowels])
-        threshold = float(np.percentile(level, 70))
-        nods = np.zeros(n)
-        last = -1.0
-        for ph, lv in zip(vowels, level, strict=True):
-            if lv >= threshold and ph.start - last > 0.35 and rng.random() < 0.85:
-                amp = float(rng.uniform(1.5, 3.5)) * DEG * (0.6 + 0.8 * lv)
-                peak = ph.start + 0.06
-                nods += amp * np.exp(-0.5 * ((times - peak) / 0.09) ** 2)
-                last = ph.start
-        pitch += nods * nod_gain
-
-    out = np.stack([yaw * gain, pitch * gain + bias, roll * gain], axis=1) * expressive
-    return out.astype(np.float32), expressive
+    pitch = nod_curve(accents, times) * nod_gain * gain * expressive + bias
+    zeros = np.zeros(len(times))
+    return np.stack([zeros, pitch, zeros], axis=1).astype(np.float32), expressive

@@ -27,12 +27,13 @@ import numpy as np
 from ..arkit import ARKIT52, INDEX
 from ..audio.features import extract_features
 from ..audio.loader import TARGET_SR, Audio
+from ..common.noise import smooth_noise
 from ..instructions import Instruction, blink_rate, expression_vector
 from ..lipsync.blinks import blinks
 from ..lipsync.procedural import coarticulate, ramp_mask, seal_mask
 from ..lipsync.visemes import LIP_OPENERS
 from ..phonemes import SILENCE, Phone
-from .accents import draw_expressiveness, find_accents, pause_onsets, prosody_offsets, style_gains
+from .accents import Accent, draw_expressiveness, find_accents, pause_onsets, prosody_offsets, style_gains
 
 REST_RAMP = 0.08
 REST_MIN = 0.15  # pauses shorter than this keep the speech posture
@@ -47,6 +48,8 @@ _EXPRESSIVE = {"happy": 0.15, "angry": 0.2, "surprised": 0.2, "fearful": 0.05, "
 class Targets:
     values: np.ndarray  # float32 [T, 52]
     info: dict[str, Any] = field(default_factory=dict)  # the clip's drawn variation, for the manifest
+    accents: list[Accent] = field(default_factory=list)  # the clean speech's accents (the head's nods follow them)
+    weights: np.ndarray | None = None  # [S, T] the segments' cross-fade weights
 
 
 def rest_mask(phones: list[Phone], times: np.ndarray) -> np.ndarray:
@@ -61,16 +64,6 @@ def rest_mask(phones: list[Phone], times: np.ndarray) -> np.ndarray:
             if end > start:
                 intervals.append((start, end))
     return ramp_mask(times, intervals, REST_RAMP)
-
-
-def smooth_noise(rng: np.random.Generator, n: int, fps: float, period: float) -> np.ndarray:
-    """Zero-mean, unit-ish noise varying over about ``period`` seconds (cosine-interpolated knots)."""
-    step = max(1, int(round(period * fps)))
-    knots = rng.standard_normal(n // step + 2)
-    x = np.arange(n) / step
-    i = np.floor(x).astype(int)
-    w = 0.5 - 0.5 * np.cos(np.pi * (x - i))
-    return (1 - w) * knots[i] + w * knots[i + 1]
 
 
 def segment_weights(times: np.ndarray, segment_times: list[tuple[float, float]]) -> np.ndarray:
@@ -175,4 +168,4 @@ def make_targets(samples: np.ndarray, phones: list[Phone], segment_times: list[t
     values = np.clip(values, 0.0, 1.0).astype(np.float32)
     info = {"articulation": round(articulation, 4), "jaw_gain": round(jaw_gain, 4), "blink_seed": blink_seed,
             "expressiveness": round(expressiveness, 4), "accents": len(accents)}
-    return Targets(values, info)
+    return Targets(values, info, accents, weights)

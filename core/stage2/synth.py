@@ -39,7 +39,7 @@ from .backend import RUNTIMES, Backend
 from .conditioning import NEUTRAL, boundaries, frame_weights, instruction_matrix, ordered
 from .config import Stage2Config
 from .frontend import network_input
-from .motion import add_blinks, add_gaze
+from .motion import add_blinks, add_gaze, add_head_drift, close_in_pauses, speaking_frames
 from .sampling import style_noise
 
 if TYPE_CHECKING:
@@ -185,6 +185,11 @@ class Stage2Model:
         rates = np.array([blink_rate(s.instruction.aus) * blinks for s in segs])
         add_blinks(values, times, audio.duration, seed, rates, owner)
         add_gaze(values, times, seed)
+        level = np.interp(times, np.arange(len(prepared.energy_db)) / self.cfg.fps, prepared.energy_db)
+        speaking = speaking_frames(level, fps)
+        close_in_pauses(values, speaking, times)
+        if self.cfg.head_channels:
+            add_head_drift(values[:, len(ARKIT52) :], times, seed, speaking, fps)
         values[:, : len(ARKIT52)] = np.clip(values[:, : len(ARKIT52)], 0.0, 1.0)
         channels = ARKIT52
         if self.cfg.head_channels and head > 0.0:  # radians, scaled by the strength; 0 leaves the head out

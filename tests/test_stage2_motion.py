@@ -1,0 +1,57 @@
+"""The pause gate of stage 2's takes: the speech-driven mouth comes to rest in the pauses the front end's level
+shows, expression stays, short gaps (stop closures) and speech are untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avi_talking.core.arkit import ARKIT52, INDEX
+from avi_talking.core.lipsync.visemes import LIP_OPENERS
+from avi_talking.core.stage2.motion import REST_RAMP_S, close_in_pauses, speaking_frames
+
+FPS = 30.0
+TIMES = np.arange(int(4.0 * FPS)) / FPS
+
+
+def _values() -> np.ndarray:
+    values = np.zeros((len(TIMES), len(ARKIT52)))
+    values[:, INDEX["jawOpen"]] = 0.3
+    values[:, INDEX["mouthClose"]] = 0.1
+    values[:, [INDEX[n] for n in LIP_OPENERS]] = 0.2
+    values[:, INDEX["mouthSmileLeft"]] = 0.4
+    return values
+
+
+def _speaking() -> np.ndarray:
+    on = (TIMES >= 0.5) & (TIMES < 3.5)
+    on[(TIMES >= 1.5) & (TIMES < 2.1)] = False  # a pause of 0.6 s
+    on[(TIMES >= 2.6) & (TIMES < 2.7)] = False  # a gap of 0.1 s: a stop closure, not a pause
+    return on
+
+
+def test_the_mouth_rests_in_pauses_and_expression_stays() -> None:
+    values = _values()
+    close_in_pauses(values, _speaking(), TIMES)
+    jaw, openers = values[:, INDEX["jawOpen"]], values[:, [INDEX[n] for n in LIP_OPENERS]]
+    inner = (TIMES >= 1.5 + REST_RAMP_S) & (TIMES < 2.1 - REST_RAMP_S)
+    assert inner.sum() >= 10 and not jaw[inner].any() and not openers[inner].any()
+    assert not values[inner, INDEX["mouthClose"]].any()  # mouthClose never exceeds jawOpen (lips would cross)
+    edges = (TIMES < 0.5 - REST_RAMP_S) | (TIMES >= 3.5 + REST_RAMP_S)
+    assert not jaw[edges].any()  # before the first word and after the last the mouth is at rest to the edge
+    np.testing.assert_array_equal(values[:, INDEX["mouthSmileLeft"]], 0.4)  # expression is not the gate's
+    speech = (TIMES >= 0.7) & (TIMES < 1.4) | (TIMES >= 2.2) & (TIMES < 3.3)  # incl. the 0.1 s gap
+    np.testing.assert_array_equal(values[speech], _values()[speech])
+    # the edges of a pause ease, no jumps
+    assert np.abs(np.diff(jaw)).max() < 0.3 * 0.6
+
+
+def test_no_pause_no_change() -> None:
+    values = _values()
+    close_in_pauses(values, np.ones(len(TIMES), bool), TIMES)
+    np.testing.assert_array_equal(values, _values())
+
+
+def test_a_level_track_becomes_pauses() -> None:
+    level = np.where(_speaking(), -18.0, -55.0) + np.random.default_rng(0).normal(0.0, 1.0, len(TIMES))
+    np.testing.assert_array_equal(speaking_frames(level, FPS)[_speaking()], True)
+    assert not speaking_frames(level, FPS)[(TIMES >= 1.6) & (TIMES < 2.0)].any()
