@@ -60,7 +60,7 @@ def add_gaze(values: np.ndarray, times: np.ndarray, seed: int, amount: float = 1
 DEG = np.pi / 180.0
 HEAD_DRIFT_DEG = (1.4, 0.8, 0.7)  # yaw, pitch, roll: spread of the slow wander (periods of 2-5 s)
 HEAD_SWAY_DEG = 0.6  # quicker yaw sway while speaking (~0.7 s)
-PHRASE_TURN_DEG = (2.2, 0.8, 1.3)  # spread of the resting pose each phrase settles into (yaw, pitch, roll)
+PHRASE_TURN_DEG = (2.2, 0.6, 1.3)  # spread of the resting pose each phrase settles into (yaw, pitch, roll)
 PHRASE_PAUSE_S = 0.25  # a pause at least this long starts a new phrase
 PHRASE_EASE_S = 0.5
 
