@@ -18,7 +18,7 @@ from avi_talking.core.corpus.accents import Accent
 from avi_talking.core.corpus.dataset import Corpus
 from avi_talking.core.corpus.head_motion import NOD_DEG, head_motion, nod_curve
 from avi_talking.core.instructions import Instruction
-from avi_talking.core.stage2.motion import DEG, add_head_drift, speaking_frames
+from avi_talking.core.stage2.motion import DEG, add_head_drift, add_nods, speaking_frames
 
 from conftest import SpokenClip, build_test_corpus
 
@@ -160,3 +160,29 @@ def test_head_channels_config_is_checked() -> None:
         Stage2Config.from_dict({"head_channels": 2})
     assert Stage2Config.from_dict({"head_channels": 3}).head_channels == 3
     assert dataclasses.replace(Stage2Config(), head_channels=0) == Stage2Config()  # old cards load unchanged
+
+
+def test_nods_fall_on_loud_syllables_and_the_seed_picks_them() -> None:
+    speaking = _speaking()
+    level = np.where(speaking, -30.0, -70.0)
+    loud = [1.0, 1.6, 4.2, 5.0]  # syllables 8 dB over the speech level
+    for t in loud:
+        level[np.abs(TIMES - t) < 0.05] = -22.0
+
+    def take(seed: int) -> np.ndarray:
+        head = np.zeros((len(TIMES), 3))
+        add_nods(head, level, speaking, TIMES, FPS, seed)
+        return head
+
+    takes = np.stack([take(s) for s in range(30)])
+    assert not takes[:, :, [0, 2]].any() and takes.min() >= 0.0  # chin down only
+    assert np.array_equal(takes[0], take(0)) and not np.array_equal(takes[0], takes[1])
+    mean = np.degrees(takes[:, :, 1].mean(axis=0))
+    for t in loud:  # a nod just before each loud syllable, in most takes
+        near = np.abs(TIMES - (t - 0.03)) < 0.05
+        assert mean[near].max() > 0.8
+    assert mean[np.abs(TIMES - 3.0) < 0.3].max() < 0.05  # none on the flat syllables between
+    assert np.degrees(takes).max() <= 3.0 + 1e-9
+    flat = np.zeros((len(TIMES), 3))
+    add_nods(flat, np.where(speaking, -30.0, -70.0), speaking, TIMES, FPS, 0)
+    assert not flat.any()  # an even level has no loud syllables

@@ -7,7 +7,7 @@ import numpy as np
 
 from avi_talking.core.arkit import ARKIT52, INDEX
 from avi_talking.core.lipsync.visemes import LIP_OPENERS
-from avi_talking.core.stage2.motion import REST_RAMP_S, close_in_pauses, speaking_frames
+from avi_talking.core.stage2.motion import REST_RAMP_S, add_phrase_brows, close_in_pauses, speaking_frames
 
 FPS = 30.0
 TIMES = np.arange(int(4.0 * FPS)) / FPS
@@ -55,3 +55,25 @@ def test_a_level_track_becomes_pauses() -> None:
     level = np.where(_speaking(), -18.0, -55.0) + np.random.default_rng(0).normal(0.0, 1.0, len(TIMES))
     np.testing.assert_array_equal(speaking_frames(level, FPS)[_speaking()], True)
     assert not speaking_frames(level, FPS)[(TIMES >= 1.6) & (TIMES < 2.0)].any()
+
+
+def test_phrase_brows_are_drawn_per_take_after_pauses() -> None:
+    def take(seed: int, amount: float = 1.0) -> np.ndarray:
+        values = np.zeros((len(TIMES), len(ARKIT52)))
+        add_phrase_brows(values, TIMES, seed, _speaking(), FPS, amount)
+        return values
+
+    inner = INDEX["browInnerUp"]
+    takes = [take(s) for s in range(40)]
+    assert np.array_equal(takes[0], take(0)) and any(not np.array_equal(takes[0], t) for t in takes[1:])
+    lifts = np.stack([t[:, inner] for t in takes])
+    assert 0.05 < lifts.max() < 0.3 * 1.8 + 1e-9  # the corpus's 0.1-0.3, times an expressiveness ≤ 1.8
+    # lifts follow the two phrase starts (0.5 s and 2.1 s) within 0.4 s; the short gap at 2.6 s starts none
+    peaks = TIMES[np.argmax(lifts, axis=1)][lifts.max(axis=1) > 0]
+    assert all(min(abs(p - 0.5), abs(p - 2.1)) < 0.45 for p in peaks)
+    assert 0.2 < float(np.mean(lifts.max(axis=1) > 0)) < 0.95  # some takes lift, some do not
+    np.testing.assert_allclose(takes[3][:, INDEX["browOuterUpLeft"]], 0.6 * takes[3][:, inner])
+    np.testing.assert_allclose(take(3, 0.5), 0.5 * takes[3])
+    assert not take(3, 0.0).any()
+    others = np.delete(np.arange(len(ARKIT52)), [inner, INDEX["browOuterUpLeft"], INDEX["browOuterUpRight"]])
+    assert not np.stack(takes)[:, :, others].any()

@@ -39,7 +39,15 @@ from .backend import RUNTIMES, Backend
 from .conditioning import NEUTRAL, boundaries, frame_weights, instruction_matrix, ordered
 from .config import Stage2Config
 from .frontend import network_input
-from .motion import add_blinks, add_gaze, add_head_drift, close_in_pauses, speaking_frames
+from .motion import (
+    add_blinks,
+    add_gaze,
+    add_head_drift,
+    add_nods,
+    add_phrase_brows,
+    close_in_pauses,
+    speaking_frames,
+)
 from .sampling import style_noise
 
 if TYPE_CHECKING:
@@ -188,8 +196,10 @@ class Stage2Model:
         level = np.interp(times, np.arange(len(prepared.energy_db)) / self.cfg.fps, prepared.energy_db)
         speaking = speaking_frames(level, fps)
         close_in_pauses(values, speaking, times)
+        add_phrase_brows(values, times, seed, speaking, fps, expression)
         if self.cfg.head_channels:
             add_head_drift(values[:, len(ARKIT52) :], times, seed, speaking, fps)
+            add_nods(values[:, len(ARKIT52) :], level, speaking, times, fps, seed)
         values[:, : len(ARKIT52)] = np.clip(values[:, : len(ARKIT52)], 0.0, 1.0)
         channels = ARKIT52
         if self.cfg.head_channels and head > 0.0:  # radians, scaled by the strength; 0 leaves the head out
