@@ -262,13 +262,14 @@ def _author_keys(f: Fields) -> dict[str, np.ndarray]:
     # ---- brows (they carry the upper lids' far borders along) ----
     ax = np.abs(x)
     zrel = f.z - brow_height(ax)  # height above the brow's middle line
-    # 1 on the brow and the fold under it, fading down toward the lid crease and up the forehead; the nasal
-    # bridge under the glabella stays put
+    # 1 on the brow and the fold under it, fading down toward the lid crease (between the eyes: down the nasal
+    # bridge, so the skin there compresses gently) and up the forehead
     band = smoothstep(-0.022, -0.002, zrel) * (1 - smoothstep(0.008, 0.040, zrel))
     band *= (1 - smoothstep(0.058, 0.075, ax)) * f.front * f.soft_lids
     fold = smoothstep(-0.019, -0.009, zrel) * (1 - smoothstep(-0.007, 0.001, zrel))  # between brow and lid crease
     inner_w = 1 - smoothstep(0.014, 0.042, ax)  # 1 at the brow's inner end, 0 past its middle
-    left = smoothstep(-0.006, 0.010, x)  # both keys together pull the glabella down (procerus) a little less
+    # a left key reaches a little past the midline: both together pull the glabella down too (procerus)
+    left = smoothstep(-0.005, 0.010, x)
     # browDown (corrugator, depressor supercilii): the inner end most, down and toward the nose, the fold over
     # the lid pushed forward (the lid looks hooded); vertical furrows between the brows, the brows' heads bunch
     down = (0.0048 + 0.0042 * inner_w) * left
