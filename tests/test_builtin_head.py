@@ -311,6 +311,155 @@ def test_upper_face_keys_leave_the_mouth_alone(head):
             assert np.abs(head.shape_keys[key][still]).max() * MM < 0.2, key
 
 
+# ---- the cues that make the emotions read (sizes at full weight, mm) -------------------------------------
+
+
+def brow_parts(head: HeadMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The left brow's inner end, middle and tail (brow strip vertices)."""
+    brow = head.groups["brow_L"]
+    x = head.vertices[brow, X]
+    return brow[x < x.min() + 0.003], brow[np.abs(x - 0.033) < 0.003], brow[x > x.max() - 0.003]
+
+
+def test_brow_down_lowers_the_inner_end_most_and_draws_it_toward_the_nose(head):
+    inner, middle, tail = brow_parts(head)
+    d_in, d_mid, d_tail = (shift(head, "browDownLeft", idx) for idx in (inner, middle, tail))
+    assert d_in[Z] < -8 and d_in[X] < -3  # down and toward the midline (corrugator)
+    assert d_in[Z] < d_mid[Z] < d_tail[Z] < -4  # the whole brow comes down, the inner end most: a V
+    assert d_tail[Z] - d_in[Z] > 3.5
+    # the brows come together: with both keys the inner ends are >= 7 mm closer
+    both = deform(head, weights(browDownLeft=1.0, browDownRight=1.0))
+    inner_r = head.mirror[inner]
+    gap_rest = head.vertices[inner, X].mean() - head.vertices[inner_r, X].mean()
+    assert gap_rest - (both[inner, X].mean() - both[inner_r, X].mean()) > 0.007
+
+
+def test_both_brows_down_furrow_the_glabella(head):
+    face = head.groups["face"]
+    v = head.vertices
+
+    def skin_at(x: float, z: float) -> int:
+        return int(face[np.argmin((v[face, X] - x) ** 2 + (v[face, Z] - z) ** 2)])
+
+    both = (head.shape_keys["browDownLeft"] + head.shape_keys["browDownRight"]) * MM
+    furrow, head_of_brow = skin_at(0.005, 0.025), skin_at(0.0125, 0.025)
+    assert both[furrow, Y] - both[head_of_brow, Y] > 2.0  # a vertical groove between the bunched brow heads
+    assert both[skin_at(-0.005, 0.025), Y] == pytest.approx(both[furrow, Y], abs=1e-4)  # one each side
+    assert abs(v[furrow, X] - 0.005) < 0.0015 and abs(v[head_of_brow, X] - 0.0125) < 0.0015
+
+
+def test_inner_brow_raise_makes_the_brows_oblique(head):
+    inner, middle, tail = brow_parts(head)
+    d_in, d_mid, d_tail = (shift(head, "browInnerUp", idx)[Z] for idx in (inner, middle, tail))
+    assert d_in > 12 and d_in > d_mid + 8 and d_tail < 3
+    # sadness at stage 2's default intensity (browInnerUp 0.36 with browDown 0.21): the inner ends rise over
+    # the rest pose and over the brow's middle while the tails do not rise
+    sad = (deform(head, weights(browInnerUp=0.36, browDownLeft=0.21, browDownRight=0.21)) - head.vertices) * MM
+    assert sad[inner, Z].mean() > 2.5
+    assert sad[inner, Z].mean() - sad[middle, Z].mean() > 2.5
+    assert sad[tail, Z].mean() < 0.5
+    assert sad[inner, X].mean() < -0.5  # and toward each other
+
+
+def test_brows_raise_all_along_for_surprise(head):
+    inner, middle, tail = brow_parts(head)
+    d_tail = shift(head, "browOuterUpLeft", tail)[Z]
+    assert d_tail > 9 and shift(head, "browOuterUpLeft", inner)[Z] < 2
+    up = (deform(head, weights(browInnerUp=1.0, browOuterUpLeft=1.0, browOuterUpRight=1.0)) - head.vertices) * MM
+    brow = head.groups["brow_L"]
+    assert up[brow, Z].min() > 8  # every brow vertex rises
+    assert up[middle, Z].mean() > 9
+
+
+def test_brows_stay_above_the_upper_lids(head):
+    brow = head.groups["brow_L"]
+    over_eye = brow[np.abs(head.vertices[brow, X] - head.vertices[head.landmarks["eye_center_L"], X]) < 0.008]
+    lid = head.groups["eyelid_upper_L"]
+    lowered = deform(head, weights(browDownLeft=1.0))
+    assert (head.vertices[over_eye, Z] - lowered[over_eye, Z]).min() > 0.0045  # the brow comes well down ...
+    for values in (weights(browDownLeft=1.0), weights(browDownLeft=1.0, eyeWideLeft=1.0),
+                   weights(browDownLeft=1.0, eyeSquintLeft=1.0, cheekSquintLeft=1.0)):  # fmt: skip
+        posed = deform(head, values)
+        # ... but stays over the whole upper lid shell, its border tucked under the skin included
+        assert posed[over_eye, Z].min() > posed[lid, Z].max() + 0.001
+
+
+def test_eye_opening_keys_change_the_aperture(head):
+    lm = head.landmarks
+    up, lo = [lm["upper_lid_mid_L"]], [lm["lower_lid_mid_L"]]
+    corners = [lm["eye_inner_corner_L"], lm["eye_outer_corner_L"]]
+    assert shift(head, "eyeWideLeft", up)[Z] > 3.5 and shift(head, "eyeWideLeft", lo)[Z] < -0.5
+    assert shift(head, "eyeSquintLeft", lo)[Z] > 2.8 and shift(head, "eyeSquintLeft", up)[Z] < -0.5
+    assert shift(head, "cheekSquintLeft", lo)[Z] > 1.5  # the raised cheek pushes the lower lid up
+    assert shift(head, "cheekSquintLeft", head.groups["cheek_L"])[Z] > 2
+    # the corners of the eye stay where they are (the lids open and close between them)
+    for key in ("eyeWideLeft", "eyeSquintLeft", "cheekSquintLeft"):
+        assert np.abs(head.shape_keys[key][corners]).max() * MM < 1.5, key
+    # squint and the cheek raiser never push the lower lid over the upper one
+    both = deform(head, weights(eyeSquintLeft=1.0, cheekSquintLeft=1.0))
+    assert both[up, Z].min() - both[lo, Z].max() > 0.003
+
+
+def test_emotion_mouth_keys_move_the_corners(head):
+    corner = [head.landmarks["mouth_corner_L"]]
+    d = shift(head, "mouthFrownLeft", corner)
+    assert d[Z] < -6.5 and abs(d[X]) < 2
+    d = shift(head, "mouthStretchLeft", corner)
+    assert d[X] > 7 and -4.5 < d[Z] < -1.5
+    # the dimple: a pit just outside the corner sinks deeper than the skin around it
+    v = head.vertices
+    skin = head.groups["face"]
+    c = v[corner[0]]
+    dist = np.hypot(v[skin, X] - (c[X] + 0.0065), v[skin, Z] - c[Z])
+    pit = skin[np.argmin(dist)]
+    ring = skin[(dist > 0.008) & (dist < 0.010) & (v[skin, Y] < c[Y] + 0.01)]
+    dimple = head.shape_keys["mouthDimpleLeft"] * MM
+    assert dimple[pit, Y] > dimple[ring, Y].mean() + 1.5
+
+
+@pytest.mark.parametrize("key", ["mouthFrownLeft", "mouthStretchLeft", "mouthDimpleLeft", "mouthPressLeft",
+                                 "mouthSmileLeft", "noseSneerLeft", "cheekSquintLeft"])  # fmt: skip
+def test_emotion_keys_keep_closed_lips_closed(head, key):
+    up, lo = head.groups["upper_lip_inner"], head.groups["lower_lip_inner"]
+    # the contact pairs move together: the key does not change the gap at all
+    assert np.abs(head.shape_keys[key][up, Z] - head.shape_keys[key][lo, Z]).max() < 1e-7
+    for a in (0.0, 0.4, 1.0):
+        values = weights(**{key: 1.0, key.replace("Left", "Right"): 1.0, "jawOpen": a, "mouthClose": a})
+        assert lip_gap_mm(values) < 0.5
+        sealed = deform(head, values)
+        assert np.abs(sealed[up] - sealed[lo]).max() < 0.0005
+
+
+EMOTION_POSES = {  # full-strength prototypes on the keys that carry them
+    "happy": dict(mouthSmileLeft=1, mouthSmileRight=1, cheekSquintLeft=1, cheekSquintRight=1, eyeSquintLeft=0.3,
+                  eyeSquintRight=0.3, jawOpen=0.2),
+    "sad": dict(browInnerUp=1, browDownLeft=0.6, browDownRight=0.6, mouthFrownLeft=1, mouthFrownRight=1),
+    "angry": dict(browDownLeft=1, browDownRight=1, eyeSquintLeft=1, eyeSquintRight=1, eyeWideLeft=0.6,
+                  eyeWideRight=0.6, mouthPressLeft=0.4, mouthPressRight=0.4),
+    "surprised": dict(browInnerUp=1, browOuterUpLeft=1, browOuterUpRight=1, eyeWideLeft=1, eyeWideRight=1,
+                      jawOpen=0.5),
+    "fearful": dict(browInnerUp=0.6, browOuterUpLeft=0.7, browOuterUpRight=0.7, browDownLeft=0.6, browDownRight=0.6,
+                    eyeWideLeft=1, eyeWideRight=1, mouthStretchLeft=1, mouthStretchRight=1, jawOpen=0.4),
+    "disgusted": dict(noseSneerLeft=1, noseSneerRight=1, mouthUpperUpLeft=0.8, mouthUpperUpRight=0.8,
+                      mouthFrownLeft=0.7, mouthFrownRight=0.7),
+    "contempt": dict(mouthSmileLeft=0.7, mouthDimpleLeft=0.7),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("emotion", sorted(EMOTION_POSES))
+def test_emotion_poses_turn_no_face_over(head, emotion):
+    """No polygon of the posed mesh faces the other way (a fold or a pinch would)."""
+    tris = np.array([(p[0], p[i], p[i + 1]) for p in polygons(head) for i in range(1, len(p) - 1)])
+
+    def normals(v: np.ndarray) -> np.ndarray:
+        a, b, c = (v[tris[:, k]].astype(np.float64) for k in range(3))
+        return np.cross(b - a, c - a)
+
+    rest, posed = normals(head.vertices), normals(deform(head, weights(**EMOTION_POSES[emotion])))
+    cos = (rest * posed).sum(axis=1) / (np.linalg.norm(rest, axis=1) * np.linalg.norm(posed, axis=1))
+    assert (cos > 0).all(), f"{int((cos <= 0).sum())} faces turned over"
+
+
 def test_eye_keys(head):
     lm = head.landmarks
     pupil_l, pupil_r = [lm["eye_center_L"]], [lm["eye_center_R"]]

@@ -37,14 +37,26 @@ def build_ear(mesh: MeshBuilder) -> None:
     mesh.faces(fan(int(mid_out), idx[-1], pole_after=True), M_SKIN)
 
 
+# the left brow's middle line: knots from its inner end (near the nose) to its tail
+_BROW_KX = [0.0125, 0.022, 0.033, 0.044, 0.0545]
+_BROW_KZ = [0.0200, 0.0245, 0.0272, 0.0266, 0.0222]
+
+
+def _brow_line(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return catmull(s * 4, [0, 1, 2, 3, 4], _BROW_KX), catmull(s * 4, [0, 1, 2, 3, 4], _BROW_KZ)
+
+
+def brow_height(ax: np.ndarray) -> np.ndarray:
+    """Rest height (z) of the brow's middle line at lateral distance ``ax`` = |x| (held flat past its ends)."""
+    xs, zs = _brow_line(np.linspace(0, 1, 201))
+    return np.interp(ax, xs, zs)
+
+
 def build_brow(mesh: MeshBuilder) -> None:
     """Left brow: a raised strip on the skin whose long edges sink under it."""
     n_s, n_t = 16, 7
-    kx = [0.0125, 0.022, 0.033, 0.044, 0.0545]
-    kz = [0.0200, 0.0245, 0.0272, 0.0266, 0.0222]
     s = np.linspace(0, 1, n_s)
-    xs = catmull(s * 4, [0, 1, 2, 3, 4], kx)
-    zs = catmull(s * 4, [0, 1, 2, 3, 4], kz)
+    xs, zs = _brow_line(s)
     width = catmull(s, [0.0, 0.25, 0.7, 1.0], [0.0085, 0.0078, 0.0060, 0.0028])
     dx, dz = np.gradient(xs), np.gradient(zs)
     nx, nz = -dz / np.hypot(dx, dz), dx / np.hypot(dx, dz)  # points up

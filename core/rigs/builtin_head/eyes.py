@@ -36,10 +36,16 @@ def _canthus_alpha(beta: np.ndarray) -> np.ndarray:
     return -1.0 + 4.5 * t  # the outer corner sits a little higher
 
 
+def lid_opening(beta: np.ndarray) -> np.ndarray:
+    """1 at the middle of the eye opening (azimuth beta, deg), falling to 0 at the corners and beyond."""
+    s = (2 * beta - (BETA_OUT + BETA_IN)) / (BETA_OUT - BETA_IN)
+    return np.clip(1 - s**2, 0, 1)
+
+
 def lid_edges(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rest elevations (deg) of the upper and lower lid edges at azimuth beta (deg, + outward)."""
     s = (2 * beta - (BETA_OUT + BETA_IN)) / (BETA_OUT - BETA_IN)
-    inside = np.clip(1 - s**2, 0, 1)
+    inside = lid_opening(beta)
     meet = _canthus_alpha(beta)
     s_up = s + 0.18 * inside  # the upper lid peaks a little toward the nose
     up = meet + (ALPHA_UP0 - meet) * np.clip(1 - s_up**2, 0, 1) ** 0.55

@@ -14,7 +14,7 @@ from .groups import landmarks, vertex_groups
 from .layout import MATERIALS
 from .shape_keys import Fields, key_deltas
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped whenever the vertex order, the groups or the key fields change (stored on the Blender object)."""
 
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from ...arkit import ARKIT52
 from .assembly import Rig
-from .eyes import ALPHA_BOT, ALPHA_TOP, lid_edges, sphere_dirs
+from .brows_ears import brow_height
+from .eyes import ALPHA_BOT, ALPHA_TOP, lid_edges, lid_opening, sphere_dirs
 from .layout import HINGE, JAW_OPEN_DEG, P_BROW, P_CAVITY, P_EAR, P_EYE, P_SKIN, P_TEETH_L, P_TONGUE, Z_M
 from .maths import bump, smoothstep
 from .mirror import mirror_delta
@@ -148,6 +149,8 @@ def _author_keys(f: Fields) -> dict[str, np.ndarray]:
     corner = (xc, yc, Z_M)
     soft = f.soft
     left_eye = f.rig.eye_centre
+    up_e, lo_e = f.lid_edges(True)  # rest lid edges (deg) per lid column; both lids share their columns
+    lid_mid = np.sqrt(lid_opening(f.rig.lids[(1, True)].beta))  # 1 over the pupil, 0 at the eye's corners
 
     # ---- jaw ----
     lower_lip = lips * lo * f.front
@@ -227,30 +230,69 @@ def _author_keys(f: Fields) -> dict[str, np.ndarray]:
     k["mouthSmileLeft"] = _field(
         at_corner((0.004, 0.004, 0.004), (0.026, 0.03, 0.024)), (0.0040, 0.0035, 0.0065)
     ) + _field(cheek_l, (0.0010, -0.0012, 0.0030))
-    k["mouthFrownLeft"] = _field(at_corner((0.002, 0.0, -0.007), (0.022, 0.03, 0.024)), (0.0015, -0.0005, -0.0055))
+    # these three move the upper and lower lip alike (smooth fields over the corner): the lip gap stays as it is
+    # depressor anguli oris: the corner down and a little out, the tissue beside it bunches forward
+    k["mouthFrownLeft"] = _field(at_corner((0.002, 0.0, -0.004), (0.024, 0.03, 0.026)), (0.0010, -0.0004, -0.0078))
+    k["mouthFrownLeft"] += _field(at_corner((0.006, 0.0, -0.013), (0.011, 0.03, 0.011)), (0, -0.0012, 0))
+    # buccinator: the corner back into the cheek, with a pit just outside it
     k["mouthDimpleLeft"] = _field(at_corner((0.002, 0.0, 0.0), (0.017, 0.03, 0.016)), (0.0025, 0.0045, 0.0))
-    k["mouthStretchLeft"] = _field(at_corner((0.003, 0.0, -0.004), (0.024, 0.03, 0.026)), (0.0065, 0.0015, -0.0025))
+    k["mouthDimpleLeft"] += _field(at_corner((0.0065, 0.0, 0.0), (0.0055, 0.03, 0.0065)), (0, 0.0018, 0))
+    # risorius/platysma: the corner pulled out sideways and a little down and back (the lips stretch flat)
+    k["mouthStretchLeft"] = _field(at_corner((0.003, 0.0, -0.004), (0.024, 0.03, 0.026)), (0.0085, 0.0020, -0.0032))
 
     # ---- cheeks, nose ----
     puff = bump(f.p_abs, (0.046, -0.058, Z_M + 0.018), (0.028, 0.035, 0.032))
     k["cheekPuff"] = _field(puff * soft * np.sign(x), (0.0095, 0, 0)) + _field(puff * soft, (0, -0.0035, 0.0))
     squint_c = bump(f.p, (0.040, left_eye[1] - 0.008, -0.026), (0.026, 0.035, 0.020))
-    k["cheekSquintLeft"] = _field(squint_c * f.soft_lids, (0.0005, -0.0012, 0.0050))
+    # the cheek raiser lifts the cheek and bunches it under the eye, pushing the lower lid up (the eye narrows)
+    k["cheekSquintLeft"] = _field(squint_c * f.soft_lids, (0.0005, -0.0020, 0.0068)) + f.lid_remap(
+        False, lo_e + np.minimum(9.0 * lid_mid, np.clip(up_e - lo_e - 6.0, 0.0, None))
+    )
     sneer = bump(f.p, (0.014, -0.090, -0.032), (0.014, 0.035, 0.022)) * soft
     sneer_up = bump(f.p, (0.012, -0.084, -0.008), (0.012, 0.035, 0.016)) * soft
     sneer_lip = lips * up * smoothstep(0.6, 1.2, vu) * smoothstep(-0.01, 0.02, x)
+    fold_l = bump(f.p, (0.025, -0.082, -0.036), (0.011, 0.035, 0.014)) * soft  # beside the nose wing
     k["noseSneerLeft"] = (
-        _field(sneer, (0.0008, -0.0004, 0.0035)) + _field(sneer_up, (0, 0, 0.0015)) + _field(sneer_lip, (0, 0, 0.0015))
+        _field(sneer, (0.0010, -0.0005, 0.0045))
+        + _field(sneer_up, (0, 0, 0.0022))
+        + _field(sneer_lip, (0, 0, 0.0018))
+        + _field(fold_l, (0, -0.0012, 0.0025))  # the nasolabial fold deepens
     )
 
     # ---- brows (they carry the upper lids' far borders along) ----
-    brow_l = bump(f.p, (0.030, -0.080, 0.024), (0.032, 0.045, 0.022)) * f.soft_lids
-    glabella = bump(f.p, (0.010, -0.086, 0.018), (0.015, 0.04, 0.018)) * f.soft_lids
-    k["browDownLeft"] = _field(brow_l, (-0.0030, -0.0010, -0.0055)) + _field(glabella, (-0.0020, -0.0005, -0.0030))
-    inner = bump(f.p_abs, (0.016, -0.08, 0.030), (0.020, 0.045, 0.032))
-    k["browInnerUp"] = _field(inner * f.soft_lids, (0, 0, 0.0070))
-    outer = bump(f.p, (0.046, -0.07, 0.028), (0.022, 0.045, 0.030)) * f.soft_lids
-    k["browOuterUpLeft"] = _field(outer, (0, 0, 0.0065))
+    ax = np.abs(x)
+    zrel = f.z - brow_height(ax)  # height above the brow's middle line
+    # 1 on the brow and the fold under it, fading down toward the lid crease (between the eyes: down the nasal
+    # bridge, so the skin there compresses gently) and up the forehead
+    band = smoothstep(-0.022, -0.002, zrel) * (1 - smoothstep(0.008, 0.040, zrel))
+    band *= (1 - smoothstep(0.058, 0.075, ax)) * f.front * f.soft_lids
+    fold = smoothstep(-0.019, -0.009, zrel) * (1 - smoothstep(-0.007, 0.001, zrel))  # between brow and lid crease
+    inner_w = 1 - smoothstep(0.014, 0.042, ax)  # 1 at the brow's inner end, 0 past its middle
+    # a left key reaches a little past the midline: both together pull the glabella down too (procerus)
+    left = smoothstep(-0.005, 0.010, x)
+    # browDown (corrugator, depressor supercilii): the inner end most, down and toward the nose, the fold over
+    # the lid pushed forward (the lid looks hooded); vertical furrows between the brows, the brows' heads bunch
+    down = (0.0048 + 0.0042 * inner_w) * left
+    medial = (0.0010 + 0.0030 * inner_w) * smoothstep(0.0, 0.012, x)
+    k["browDownLeft"] = band[:, None] * np.stack([-medial, -(0.0008 + 0.0016 * fold) * left, -down], axis=-1)
+    glabella = smoothstep(0.013, 0.019, f.z) * (1 - smoothstep(0.030, 0.038, f.z)) * soft * f.front
+    furrow = np.exp(-(((x - 0.0045) / 0.0018) ** 2)) * glabella
+    bunch = np.exp(-(((x - 0.0120) / 0.0050) ** 2)) * glabella * smoothstep(0.012, 0.020, f.z)
+    k["browDownLeft"] += _field(furrow, (0, 0.0013, 0)) + _field(bunch, (0, -0.0015, 0))
+    # the nose wrinkler drags the brows' inner ends down a little (the skin over the nasal root bunches)
+    k["noseSneerLeft"] += _field(band * inner_w * left, (0, -0.0005, -0.0025))
+    # the raised forehead folds into horizontal lines that follow the brows' arch
+    lines = np.cos(2 * np.pi * (zrel - 0.013) / 0.0095) * smoothstep(0.006, 0.012, zrel)
+    lines *= (1 - smoothstep(0.030, 0.042, zrel)) * soft * f.front * 0.0008
+    # browInnerUp (frontalis, medial part): the inner ends rise most, so the brows turn oblique
+    k["browInnerUp"] = _field(band * (0.0020 + 0.0120 * inner_w**1.5), (0, 0, 1)) + _field(
+        lines * (1 - smoothstep(0.012, 0.030, ax)), (0, 1, 0)
+    )
+    # browOuterUp (frontalis, lateral part): the tail rises most; with browInnerUp the whole brow rises ~12 mm
+    outer_w = smoothstep(0.016, 0.046, x)
+    k["browOuterUpLeft"] = _field(band * (0.0010 + 0.0090 * outer_w), (0, 0, 1)) + _field(
+        lines * smoothstep(0.012, 0.030, x) * (1 - smoothstep(0.050, 0.062, x)), (0, 1, 0)
+    )
 
     # ---- tongue ----
     s = np.nan_to_num(f.rig.tongue_s, nan=1.0)
@@ -260,14 +302,15 @@ def _author_keys(f: Fields) -> dict[str, np.ndarray]:
     k["tongueOut"] = _field(reach, (0.0, -0.032, 0.0085)) + _field(reach * -0.18 * x, (1, 0, 0))
 
     # ---- eyes (left) ----
-    up_e, lo_e = f.lid_edges(True)
     k["eyeBlinkLeft"] = f.lid_remap(True, lo_e - 2.5) + f.lid_remap(False, lo_e + 1.5)
+    # the lid tightener raises and straightens the lower lid (the skin under it bunches), the upper lid drops a little
     k["eyeSquintLeft"] = (
-        f.lid_remap(False, np.minimum(lo_e + 11.0, up_e - 4.0))
-        + f.lid_remap(True, up_e - 3.0)
-        + _field(bump(f.p, (0.034, left_eye[1] - 0.01, -0.018), (0.02, 0.03, 0.014)) * soft, (0, -0.0005, 0.0015))
+        f.lid_remap(False, lo_e + np.minimum(15.0 * lid_mid, np.clip(up_e - lo_e - 5.0, 0.0, None)))
+        + f.lid_remap(True, up_e - 4.0 * lid_mid)
+        + _field(bump(f.p, (0.034, left_eye[1] - 0.01, -0.018), (0.02, 0.03, 0.014)) * soft, (0, -0.0008, 0.0022))
     )
-    k["eyeWideLeft"] = f.lid_remap(True, up_e + 11.0) + f.lid_remap(False, lo_e - 1.5)
+    # the upper lid rises into its fold (sclera shows over the iris), the lower lid drops a little
+    k["eyeWideLeft"] = f.lid_remap(True, up_e + 22.0 * lid_mid) + f.lid_remap(False, lo_e - 4.0 * lid_mid)
     k["eyeLookUpLeft"] = f.eye_rotation(_rot_x(-25.0)) + f.lid_remap(True, up_e + 6.0) + f.lid_remap(False, lo_e + 3.0)
     k["eyeLookDownLeft"] = (
         f.eye_rotation(_rot_x(28.0))
