@@ -122,7 +122,7 @@ def head_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                        style_channels=16, prior_hidden=32, prior_layers=1, diffusion_steps=100, ddim_steps=5,
                        head_channels=3)
     out = tmp_path_factory.mktemp("headrun") / "run"
-    Trainer(TrainOptions(corpus=corpus, out=out, epochs=3, prior_steps=20, config=cfg, val_clips=2,
+    Trainer(TrainOptions(corpus=corpus, out=out, epochs=12, prior_steps=20, config=cfg, val_clips=2,
                          log_every=1, threads=2)).run()
     return out
 
@@ -135,7 +135,7 @@ def test_training_learns_head_channels_and_both_runtimes_agree(head_run: Path, s
     assert card["channels"] == list(FACE_AND_HEAD) and card["config"]["head_channels"] == 3
     log = [json.loads(line) for line in (head_run / "train_log.jsonl").read_text().splitlines()]
     heads = [r["head"] for r in log if "head" in r and "epoch_summary" not in r]
-    assert heads and heads[-1] < heads[0]  # the head loss went down
+    assert len(heads) >= 12 and np.mean(heads[-3:]) < np.mean(heads[:3])  # the head loss went down (lr warming up)
     audio = load_audio(spoken.path)
     takes = {}
     for runtime in ("numpy", "torch"):

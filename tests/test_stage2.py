@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -320,6 +321,46 @@ def test_cli_bad_weights_and_missing_torch(spoken: SpokenClip, tiny_run: Path, t
                            "--text", "A happy person speaks."], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(str(np.load(out)["meta"]))["runtime"] == "numpy"
+
+
+def test_fine_tune_starts_from_given_weights_with_other_loss_weights(corpus: Path, tiny_run: Path,
+                                                                     tmp_path: Path) -> None:
+    """--init: phase 1 starts from the weights' network (after a few warm-up steps at a tiny learning rate the
+    tuned network is still the given one, a fresh run's is not); --loss-weight overrides a term and the card
+    records both."""
+    def opts(out: Path, **extra: Any) -> TrainOptions:
+        return TrainOptions(corpus=corpus, out=out, epochs=1, prior_steps=4, config=TINY, val_clips=0,
+                            log_every=1, threads=2, max_clips=6, frames_per_batch=800, lr=1e-4, **extra)
+
+    net, prior, card = weights.load(tiny_run)
+    with torch.no_grad():  # a network far from what the seed initialises
+        for param in net.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    start = weights.write(tmp_path / "start", net, prior, {})
+
+    def distance(out: Path) -> float:
+        a = checkpoint.read_tensors(out / weights.WEIGHTS_NAME)
+        b = checkpoint.read_tensors(start / weights.WEIGHTS_NAME)
+        return max(float((a[k] - b[k]).abs().max()) for k in a if k.startswith("net."))
+
+    Trainer(opts(tmp_path / "fresh")).run()
+    Trainer(opts(tmp_path / "tuned", init=start, loss_weights={"closure": 2.5})).run()
+    assert distance(tmp_path / "tuned") < 1e-3 < 0.01 < distance(tmp_path / "fresh")
+    card = json.loads((tmp_path / "tuned" / weights.CARD_NAME).read_text())
+    assert card["training"]["loss_weights"]["closure"] == 2.5 and card["training"]["init"].startswith("sha256:")
+    with pytest.raises(AviTalkError, match="loss weights"):
+        Trainer(opts(tmp_path / "bad", loss_weights={"closeness": 1.0}))
+    other = dataclasses.replace(TINY, channels=TINY.channels * 2)
+    with pytest.raises(AviTalkError, match="another model config"):
+        Trainer(dataclasses.replace(opts(tmp_path / "bad2", init=start), config=other))
+
+
+def test_train_command_rejects_bad_loss_weights_and_init(corpus: Path, tmp_path: Path) -> None:
+    for extra, words in ((["--loss-weight", "closure"], "TERM=NUMBER"), (["--init", str(tmp_path / "none")],
+                                                                       "no such weights folder")):
+        proc = run_cli("train", "stage2", "--corpus", str(corpus), "--out", str(tmp_path / "o"), *extra)
+        assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "o").exists()
 
 
 def test_train_command_rejects_bad_input(tmp_path: Path) -> None:

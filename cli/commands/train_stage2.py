@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="fine-tune: start from these weights' network (a model folder with the same config)")
+    p.add_argument("--loss-weight", action="append", default=[], metavar="TERM=W",
+                   help="override a loss term's weight, e.g. closure=2 (repeatable; docs/stage2.md lists the terms)")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -70,11 +74,21 @@ def run(args: argparse.Namespace) -> int:
         raise AviTalkError(f"--resume: there is no checkpoint in {out}")
     if not args.resume and out.is_dir() and any(p.name != "cache" for p in out.iterdir()):
         raise AviTalkError(f"--out {out} is not empty (use --resume to continue the run there)")
+    overrides: dict[str, float] = {}
+    for item in args.loss_weight:
+        name, _, value = str(item).partition("=")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise AviTalkError(f"--loss-weight {item!r}: write TERM=NUMBER, e.g. closure=2") from None
+    if args.init is not None and not Path(args.init).is_dir():
+        raise AviTalkError(f"--init {args.init}: no such weights folder")
     command = portable_command(_argv_after("stage2"), "avitalk train stage2")
     opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
                         frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
-                        command=command, config=Stage2Config(head_channels=head))
+                        command=command, config=Stage2Config(head_channels=head),
+                        init=Path(args.init) if args.init is not None else None, loss_weights=overrides)
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

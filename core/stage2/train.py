@@ -66,6 +66,8 @@ class TrainOptions:
     log_every: int = 20
     config: Stage2Config = field(default_factory=Stage2Config)
     command: str = ""
+    init: Path | None = None  # fine-tune: phase 1 starts from these weights' network (same config)
+    loss_weights: dict[str, float] = field(default_factory=dict)  # overrides of LOSS_WEIGHTS
 
 
 @dataclass
@@ -123,10 +125,10 @@ def forward_losses(net: Stage2Net, batch: Batch, noise: float) -> tuple[dict[str
     return terms, pred
 
 
-def total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+def total(terms: dict[str, torch.Tensor], weights: dict[str, float] = LOSS_WEIGHTS) -> torch.Tensor:
     out = torch.zeros((), device=next(iter(terms.values())).device)
     for k, v in terms.items():
-        out = out + LOSS_WEIGHTS[k] * v
+        out = out + weights[k] * v
     return out
 
 
@@ -156,7 +158,13 @@ class Trainer:
         if opts.threads:
             torch.set_num_threads(opts.threads)
         torch.manual_seed(opts.seed)
-        self.net = Stage2Net(self.cfg).to(self.device)
+        unknown = sorted(set(opts.loss_weights) - set(LOSS_WEIGHTS))
+        if unknown or any(not v >= 0 for v in opts.loss_weights.values()):
+            raise AviTalkError(f"loss weights: unknown {unknown} or negative; the terms are {', '.join(LOSS_WEIGHTS)}")
+        self.loss_weights = {**LOSS_WEIGHTS, **opts.loss_weights}
+        self.net = Stage2Net(self.cfg)
+        self.init_id = self._initialise(opts.init) if opts.init is not None else None
+        self.net = self.net.to(self.device)
         self.prior = Prior(self.cfg)  # a small MLP on one vector per segment: it trains on the CPU
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=1e-4)
         self.prior_opt = torch.optim.AdamW(self.prior.parameters(), lr=opts.prior_lr, weight_decay=0.0)
@@ -166,6 +174,15 @@ class Trainer:
         # drifted down over the last epochs of a run while the losses still fell): phase 2 and the card use it
         self.best: dict[str, Any] | None = None
         self.best_net: dict[str, torch.Tensor] = {}
+
+    def _initialise(self, folder: Path) -> str:
+        """Load the network of the weights in ``folder`` (checked like any weights); returns their id."""
+        net, _, card = weights.load(folder)
+        cfg = Stage2Config.from_dict(card.get("config", {}), f"{folder}: config")
+        if cfg != self.cfg:
+            raise AviTalkError(f"--init {folder}: those weights have another model config than this run")
+        self.net.load_state_dict(net.state_dict())
+        return f"sha256:{str(card.get('sha256', ''))[:16]}"
 
     # ---- bookkeeping -------------------------------------------------------------------------------
 
@@ -262,7 +279,7 @@ class Trainer:
                     g["lr"] = _lr(step, total_steps, opts.lr)
                 batch = collate([train[i] for i in plan[b]], self.cfg, self.device)
                 terms, _ = forward_losses(self.net, batch, LATENT_NOISE)
-                loss = total(terms)
+                loss = total(terms, self.loss_weights)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
@@ -401,7 +418,8 @@ class Trainer:
             "training": {
                 "command": self.opts.command, "seed": self.opts.seed, "epochs": self.opts.epochs,
                 "steps": self.state["step"], "prior_steps": self.opts.prior_steps,
-                "frames_per_batch": self.opts.frames_per_batch, "lr": self.opts.lr, "loss_weights": LOSS_WEIGHTS,
+                "frames_per_batch": self.opts.frames_per_batch, "lr": self.opts.lr, "loss_weights": self.loss_weights,
+                "init": self.init_id,
                 "seconds": round(seconds, 1), "device": str(self.device), "threads": torch.get_num_threads(),
                 "torch": torch.__version__, "python": platform.python_version(),
                 "cpu_count": os.cpu_count(), "final": last, "selected_epoch": (
