@@ -4,8 +4,8 @@ much of the requested action units the animation realises (adherence: realised /
 
     .venv/bin/python benchmarks/bench_emotion_prototypes.py CLIP.wav [--json OUT.json] [--runtime numpy]
 
-``--json`` also keeps each emotion's mid-speech frame (52 ARKit values), for the picture of the eight
-emotions (scripts/render_head.py --emotions OUT.json).
+``--json`` also keeps each emotion's frame with a moderately open mouth mid-speech (52 ARKit values), for the
+picture of the eight emotions (scripts/render_head.py --emotions OUT.json).
 """
 
 from __future__ import annotations
@@ -71,7 +71,12 @@ def main() -> None:
     neutral = runs["neutral"].animation.values[:, :52]  # the face (head rotations after it)
     n = min(len(voiced), len(neutral))
     speech = np.flatnonzero(voiced[:n])
-    mid = int(speech[len(speech) // 2])
+    # the picture's frame: a moderately open mouth in the middle half of the speech (the neutral take's jaw
+    # nearest its 60th percentile there), so each face shows its mouth as well as its brows; a frame at a
+    # p/b/m hides the mouth, the widest vowel lets the open jaw dominate every face
+    middle = speech[len(speech) // 4 : max(len(speech) // 4 + 1, 3 * len(speech) // 4)]
+    jaw = neutral[middle, INDEX["jawOpen"]]
+    mid = int(middle[int(np.argmin(np.abs(jaw - np.percentile(jaw, 60))))])
     fps = runs["neutral"].animation.fps
     print(f"\n{len(speech)} speech frames of {n}; mid-speech frame {mid}\n")
     print("| emotion | text | channel | mean over speech | neutral instruction |")
