@@ -348,8 +348,10 @@ def test_fine_tune_starts_from_given_weights_with_other_loss_weights(corpus: Pat
     assert distance(tmp_path / "tuned") < 1e-3 < 0.01 < distance(tmp_path / "fresh")
     card = json.loads((tmp_path / "tuned" / weights.CARD_NAME).read_text())
     assert card["training"]["loss_weights"]["closure"] == 2.5 and card["training"]["init"].startswith("sha256:")
-    with pytest.raises(AviTalkError, match="loss weights"):
-        Trainer(opts(tmp_path / "bad", loss_weights={"closeness": 1.0}))
+    for bad in ({"closeness": 1.0}, {"closure": -1.0}, {"closure": float("nan")}, {"gap": float("inf")}):
+        with pytest.raises(AviTalkError, match="loss weights"):
+            Trainer(opts(tmp_path / "bad", loss_weights=bad))
+    assert not (tmp_path / "bad").exists()
     other = dataclasses.replace(TINY, channels=TINY.channels * 2)
     with pytest.raises(AviTalkError, match="another model config"):
         Trainer(dataclasses.replace(opts(tmp_path / "bad2", init=start), config=other))

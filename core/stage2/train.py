@@ -159,8 +159,9 @@ class Trainer:
             torch.set_num_threads(opts.threads)
         torch.manual_seed(opts.seed)
         unknown = sorted(set(opts.loss_weights) - set(LOSS_WEIGHTS))
-        if unknown or any(not v >= 0 for v in opts.loss_weights.values()):
-            raise AviTalkError(f"loss weights: unknown {unknown} or negative; the terms are {', '.join(LOSS_WEIGHTS)}")
+        if unknown or any(not 0.0 <= v < math.inf for v in opts.loss_weights.values()):
+            raise AviTalkError(f"loss weights: each must be a known term ({', '.join(LOSS_WEIGHTS)}) with a finite "
+                               f"number ≥ 0 (unknown: {', '.join(unknown) or 'none'})")
         self.loss_weights = {**LOSS_WEIGHTS, **opts.loss_weights}
         self.net = Stage2Net(self.cfg)
         self.init_id = self._initialise(opts.init) if opts.init is not None else None
