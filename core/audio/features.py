@@ -14,6 +14,7 @@ import numpy as np
 
 from ..animation import n_frames_for
 from .loader import Audio
+from .runs import fill_short
 
 N_FFT = 512
 MEL_WINDOW = 400  # 25 ms at 16 kHz
@@ -113,8 +114,8 @@ def voice_activity(energy_db: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
     threshold = max(floor + max(6.0, 0.3 * span), -55.0)
     voiced = energy_db > threshold
     frame = 1.0 / fps
-    voiced = _close(voiced, max(1, int(round(0.15 / frame))))  # bridge gaps shorter than 150 ms
-    voiced = _open(voiced, max(1, int(round(0.05 / frame))))  # drop blips shorter than 50 ms
+    voiced = fill_short(voiced, False, max(1, int(round(0.15 / frame))), inner_only=True)  # bridge < 150 ms
+    voiced = fill_short(voiced, True, max(1, int(round(0.05 / frame))), inner_only=False)  # drop < 50 ms
     # loudness spans the speech's own dynamics (quiet consonants → 0, loud nuclei → 1), so the jaw
     # follows syllables rather than the distance from the noise floor
     level = energy_db[voiced] if voiced.any() else energy_db
@@ -122,28 +123,6 @@ def voice_activity(energy_db: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
     lo = min(lo, hi - 12.0)  # keep at least 12 dB of range: steady tones should not swing 0..1
     loudness = np.clip((energy_db - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
     return voiced, loudness
-
-
-def _runs(mask: np.ndarray, value: bool) -> list[tuple[int, int]]:
-    padded = np.concatenate([[False], mask == value, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2], edges[1::2], strict=True))
-
-
-def _close(mask: np.ndarray, width: int) -> np.ndarray:
-    out = mask.copy()
-    for a, b in _runs(mask, False):
-        if a > 0 and b < len(mask) and b - a < width:
-            out[a:b] = True
-    return out
-
-
-def _open(mask: np.ndarray, width: int) -> np.ndarray:
-    out = mask.copy()
-    for a, b in _runs(mask, True):
-        if b - a < width:
-            out[a:b] = False
-    return out
 
 
 def extract_features(audio: Audio, fps: float) -> Features:

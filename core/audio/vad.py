@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .loader import Audio
+from .runs import fill_short, runs
 
 HOP = 0.01  # seconds
 WINDOW = 0.025
@@ -41,7 +42,7 @@ class VoiceActivity:
     def pauses(self, min_length: float = MIN_PAUSE) -> list[tuple[float, float]]:
         """(start, end) seconds of the non-speech runs at least ``min_length`` long (leading and trailing
         silence included)."""
-        return [(a * self.hop, b * self.hop) for a, b in _runs(self.speech, False) if (b - a) * self.hop >= min_length
+        return [(a * self.hop, b * self.hop) for a, b in runs(self.speech, False) if (b - a) * self.hop >= min_length
                 - 1e-9]
 
     def on_frames(self, times: np.ndarray, min_length: float = MIN_PAUSE, margin: float = 0.0) -> np.ndarray:
@@ -63,20 +64,6 @@ def _frames(x: np.ndarray, sr: int) -> np.ndarray:
     padded = np.pad(x, (width // 2, width + count * hop))  # hop k is centred on sample k·hop + hop/2
     starts = np.arange(count) * hop + hop // 2
     return padded[starts[:, None] + np.arange(width)[None, :]]
-
-
-def _runs(mask: np.ndarray, value: bool) -> list[tuple[int, int]]:
-    padded = np.concatenate([[False], mask == value, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
-def _fill(mask: np.ndarray, value: bool, shorter_than: int, inner_only: bool) -> np.ndarray:
-    out = mask.copy()
-    for a, b in _runs(mask, value):
-        if b - a < shorter_than and (not inner_only or (a > 0 and b < len(mask))):
-            out[a:b] = not value
-    return out
 
 
 def detect(audio: Audio) -> VoiceActivity:
@@ -107,9 +94,9 @@ def detect(audio: Audio) -> VoiceActivity:
     if top - floor < STRONG_DB:  # no dynamics: all noise/silence, or speech without pauses
         sure = maybe = np.full(len(level), top > -50.0 and bool(np.mean(unlike_noise) > 0.5))
     speech = np.zeros(len(level), bool)
-    for a, b in _runs(maybe, True):  # hysteresis: a maybe-run counts when it holds sure speech
+    for a, b in runs(maybe, True):  # hysteresis: a maybe-run counts when it holds sure speech
         if sure[a:b].any():
             speech[a:b] = True
-    speech = _fill(speech, False, int(round(BRIDGE / HOP)), inner_only=True)
-    speech = _fill(speech, True, int(round(MIN_BURST / HOP)), inner_only=False)
+    speech = fill_short(speech, False, int(round(BRIDGE / HOP)), inner_only=True)
+    speech = fill_short(speech, True, int(round(MIN_BURST / HOP)), inner_only=False)
     return VoiceActivity(HOP, speech, level, floor, strong)

@@ -29,6 +29,7 @@ from ..audio.features import extract_features
 from ..audio.loader import TARGET_SR, Audio
 from ..common.noise import smooth_noise
 from ..instructions import Instruction, blink_rate, expression_vector
+from ..lipsync import phrase_brows
 from ..lipsync.blinks import blinks
 from ..lipsync.procedural import coarticulate, ramp_mask, seal_mask
 from ..lipsync.visemes import LIP_OPENERS
@@ -101,10 +102,11 @@ def _brow_lifts(rng: np.random.Generator, phones: list[Phone], times: np.ndarray
     """A brow raise on some phrase onsets (after a pause), as speakers mark new phrases."""
     curve = np.zeros(len(times))
     for prev, ph in zip(phones, phones[1:], strict=False):
-        if prev.label == SILENCE and prev.duration >= REST_MIN and ph.label != SILENCE and rng.random() < 0.5:
-            centre = ph.start + float(rng.uniform(0.1, 0.25))
-            amp = gain * float(rng.uniform(0.1, 0.3))
-            curve = np.maximum(curve, amp * np.exp(-0.5 * ((times - centre) / 0.18) ** 2))
+        onset = prev.label == SILENCE and prev.duration >= REST_MIN and ph.label != SILENCE
+        if onset and rng.random() < phrase_brows.CHANCE:
+            centre = ph.start + float(rng.uniform(*phrase_brows.DELAY_S))
+            amp = gain * float(rng.uniform(*phrase_brows.HEIGHT))
+            curve = np.maximum(curve, phrase_brows.bump(times, centre, amp))
     return curve
 
 
@@ -159,10 +161,7 @@ def make_targets(samples: np.ndarray, phones: list[Phone], segment_times: list[t
     for name, curve in (("eyeBlinkLeft", left), ("eyeBlinkRight", right)):
         values[:, INDEX[name]] = np.maximum(values[:, INDEX[name]], curve)
     values += _gaze(rng, times)
-    lift = _brow_lifts(rng, phones, times, expressiveness)
-    values[:, INDEX["browInnerUp"]] += lift
-    for side in ("browOuterUpLeft", "browOuterUpRight"):
-        values[:, INDEX[side]] += 0.6 * lift
+    phrase_brows.apply(values, _brow_lifts(rng, phones, times, expressiveness))
     accents = find_accents(np.asarray(samples), phones, times, features.energy_db) if upper_face else []
     values += prosody_offsets(accents, times, style_gains(instructions, weights), expressiveness)
     values = np.clip(values, 0.0, 1.0).astype(np.float32)

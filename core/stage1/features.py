@@ -33,6 +33,7 @@ import numpy as np
 from ..audio.features import extract_features
 from ..audio.loader import Audio
 from ..audio.pitch import HOP_SECONDS, track_pitch
+from ..audio.runs import runs
 
 FPS = 1.0 / HOP_SECONDS
 N_BANDS = 16  # 80 mel bands averaged in groups of 5
@@ -114,13 +115,6 @@ def frame_features(audio: Audio) -> FrameFeatures:
     return FrameFeatures(pitch.f0, pitch.periodicity, front.energy_db.astype(np.float32), active, logmel,
                          tilt.astype(np.float32), centroid.astype(np.float32), bands.astype(np.float32),
                          audio.duration)
-
-
-def runs(mask: np.ndarray, value: bool = True) -> list[tuple[int, int]]:
-    """[start, end) frame runs where ``mask`` equals ``value``."""
-    padded = np.concatenate([[False], np.asarray(mask) == value, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def pauses(ff: FrameFeatures, min_pause: float = MIN_PAUSE) -> list[tuple[int, int]]:

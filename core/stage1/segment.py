@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import FPS, STAT_NAMES, FrameFeatures, pauses, runs, segment_stats
+from ..audio.runs import runs
+from .features import FPS, STAT_NAMES, FrameFeatures, pauses, segment_stats
 
 PHRASE_PAUSE = 0.25  # seconds of inactivity that end a phrase
 MIN_SPEECH = 1.5  # seconds: a shorter piece joins its neighbour

@@ -1,11 +1,14 @@
-"""Seeded motion the audio does not decide: blinks, gaze shifts and the head's drift and phrase turns.
+"""Seeded motion the audio does not decide (blinks, gaze, phrase brows, the head's drift, turns and nods)
+and the pause gate.
 
 The network is trained with an L1 loss, so on these channels it learns their median — open lids and
 straight gaze — and the take's own blinks (at each segment's AU45 rate) and gaze shifts are drawn here
-from the seed, as the corpus targets draw them. The head's nods are learned (they follow the accents the
-audio carries); its slow wander, its sway while speaking and the new resting turn after a pause have no
-cue in the audio and are not in the corpus's head targets, so they are drawn here. This is where most of
-one take's difference from another comes from; the lips never depend on it.
+from the seed, as the corpus targets draw them, and so are the brow lifts on phrase onsets. The head's
+slow wander, its sway while speaking and the new resting turn after a pause have no cue in the audio and
+are not in the corpus's head targets, so they are drawn here; its nods are in the targets, but the network
+learns them only faintly, so nods on the recording's loud syllables are added here too. Last, a pause gate
+rests the speech-driven mouth in the level's pauses. This is where most of one take's difference from
+another comes from; the lips' closures never depend on the seed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..arkit import INDEX
+from ..audio.runs import fill_short, runs
 from ..common.noise import smooth_noise
+from ..lipsync import phrase_brows
 from ..lipsync.blinks import blinks
 from ..lipsync.procedural import ramp_mask
 from ..lipsync.visemes import LIP_OPENERS
@@ -72,12 +77,7 @@ def speaking_frames(energy_db: np.ndarray, fps: float) -> np.ndarray:
         return np.zeros(0, bool)
     floor, top = float(np.percentile(energy_db, 10)), float(np.percentile(energy_db, 95))
     on = energy_db > floor + max(9.0, 0.3 * (top - floor))
-    gap = int(round(0.1 * fps))
-    idx = np.flatnonzero(on)
-    for a, b in zip(idx[:-1], idx[1:], strict=True):
-        if 1 < b - a <= gap:
-            on[a:b] = True
-    return on
+    return fill_short(on, False, int(round(0.1 * fps)), inner_only=True)
 
 
 def phrase_starts(speaking: np.ndarray, fps: float) -> list[int]:
@@ -91,28 +91,21 @@ def phrase_starts(speaking: np.ndarray, fps: float) -> list[int]:
     return starts
 
 
-PHRASE_BROW_CHANCE = 0.5  # as the corpus draws them (corpus/targets._brow_lifts): half the phrase onsets
-PHRASE_BROW = (0.1, 0.3)  # browInnerUp lift (× the take's expressiveness); the outer brows 0.6 × that
-
-
 def add_phrase_brows(values: np.ndarray, times: np.ndarray, seed: int, speaking: np.ndarray, fps: float,
                      amount: float = 1.0) -> None:
-    """A brow lift on some phrase onsets, drawn per take as the corpus targets draw them (the network can only
-    learn their average: a small lift on every onset), scaled by a per-take expressiveness and ``amount``."""
+    """A brow lift on some phrase onsets, drawn per take by the corpus targets' rule (``lipsync.phrase_brows``;
+    the network can only learn their average: a small lift on every onset), scaled by a per-take
+    expressiveness and ``amount``."""
     if len(times) == 0 or amount <= 0.0:
         return
     rng = np.random.default_rng([seed, 0xB2F])
     expressive = float(np.clip(np.exp(rng.normal(0.0, 0.35)), 0.5, 1.8))
     lift = np.zeros(len(times))
     for t in phrase_starts(speaking[: len(times)], fps):
-        keep, delay, height = rng.random(), rng.uniform(0.1, 0.25), rng.uniform(*PHRASE_BROW)
-        if keep < PHRASE_BROW_CHANCE:
-            centre = times[t] + float(delay)
-            lift = np.maximum(lift, float(height) * np.exp(-0.5 * ((times - centre) / 0.18) ** 2))
-    lift *= expressive * amount
-    values[:, INDEX["browInnerUp"]] += lift
-    for side in ("browOuterUpLeft", "browOuterUpRight"):
-        values[:, INDEX[side]] += 0.6 * lift
+        keep, delay, height = rng.random(), rng.uniform(*phrase_brows.DELAY_S), rng.uniform(*phrase_brows.HEIGHT)
+        if keep < phrase_brows.CHANCE:
+            lift = np.maximum(lift, phrase_brows.bump(times, times[t] + float(delay), float(height)))
+    phrase_brows.apply(values, lift * (expressive * amount))
 
 
 NOD_PEAK_S = 0.25  # a loudness peak is the loudest frame within ±0.25 s
@@ -180,10 +173,8 @@ def close_in_pauses(values: np.ndarray, speaking: np.ndarray, times: np.ndarray)
     targets close the mouth in every pause, and the network learns it from synthetic silence, but some real
     recordings' pauses (music or room tone under a news reader) it hears as quiet speech and leaves the lips
     parted. Smiles, frowns and presses are expression and stay."""
-    quiet = ~speaking[: len(times)]
-    idx = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
     intervals = []
-    for a, b in zip(idx[::2], idx[1::2], strict=True):
+    for a, b in runs(speaking[: len(times)], False):
         start, end = times[a], times[b - 1] + (times[1] - times[0] if len(times) > 1 else 0.0)
         if end - start >= REST_MIN_S:
             lo = start + REST_RAMP_S if a > 0 else -1.0  # at the clip's edges the rest holds to the edge
