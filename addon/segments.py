@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.common.errors import AviTalkError
 from ..core.instructions.adverbs import bin_centre
+from ..core.instructions.lexicon import BARE_EMOTION_VALUE
 from ..core.instructions.parser import parse
 from ..core.instructions.prototypes import expansion
 from ..core.instructions.schema import AUS, Instruction
@@ -22,7 +23,10 @@ from ..core.instructions.text import reading_line, to_text
 from . import timeline
 
 MIN_LENGTH = 0.1  # seconds: no segment gets shorter by splitting or retiming
-DEFAULT_INTENSITY = 0.5  # an emotion picked while the intensity is 0 starts here ("fairly"), an added AU too
+DEFAULT_INTENSITY = 0.5  # an added action unit starts here ("fairly")
+# an emotion picked while the intensity is 0 starts where the plain word reads ("quite": typing "angry" and
+# picking angry give the same face)
+EMOTION_INTENSITY = BARE_EMOTION_VALUE
 _retiming = False  # set while this module moves boundaries (the property updates call back into it)
 _syncing = False  # set while the text and the structured editor are written from each other (ditto)
 
@@ -77,7 +81,7 @@ def structure_changed(seg: Any, what: str) -> None:
     _syncing = True
     try:
         if what == "emotion" and seg.edit_emotion != "neutral" and seg.edit_intensity <= 0.0:
-            seg.edit_intensity = DEFAULT_INTENSITY
+            seg.edit_intensity = EMOTION_INTENSITY
         if what in ("emotion", "intensity"):
             _follow_prototype(seg)
         seg.text = to_text(structure(seg))  # its update re-reads it (interpret)

@@ -29,10 +29,10 @@ from avi_talking.core.pipeline.options import GenerateOptions
 MAIN_CHANNELS: dict[str, tuple[str, ...]] = {
     "neutral": ("browDown", "mouthSmile"),
     "happy": ("mouthSmile", "cheekSquint"),
-    "sad": ("browInnerUp", "mouthFrown"),
+    "sad": ("browInnerUp", "browDown", "mouthFrown"),  # inner ends up, not pulled back down
     "angry": ("browDown", "eyeSquint"),
     "surprised": ("browInnerUp", "browOuterUp", "eyeWide"),
-    "fearful": ("browInnerUp", "eyeWide", "mouthStretch"),
+    "fearful": ("browInnerUp", "browDown", "eyeWide", "mouthStretch"),  # raised and drawn together: not surprise
     "disgusted": ("noseSneer", "mouthUpperUp"),
     "contempt": ("mouthSmileLeft", "mouthSmileRight", "mouthDimpleLeft"),
 }

@@ -1,7 +1,10 @@
 """A bare emotion word stands for its prototype's action units (EMFACS-style), as in the stage-2 corpus:
-the parser expands it, scaled by the emotion's intensity; units the text names override the prototype's;
-the reading line shows the expansion; text → instruction → text is stable; and through the shipped
-stage 2 a bare "An angry person speaks." lowers the brow well beyond a neutral instruction."""
+the parser expands it, scaled by the emotion's intensity (a plain word without an intensity word reads
+"quite", 0.643; an explicit adverb keeps its bin); units the text names override the prototype's; the
+reading line shows the expansion; text → instruction → text is stable; and through the shipped stage 2 a
+bare "An angry person speaks." lowers the brow well beyond a neutral instruction, a bare sad raises the
+inner brows and turns the mouth down, and a bare fearful differs from surprise by knit brows and stretched
+lips."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from hypothesis import strategies as st
 
 from avi_talking.core.arkit import INDEX
 from avi_talking.core.instructions import EMOTIONS, Instruction, parse, prototype_aus, quantize, to_text
-from avi_talking.core.instructions.adverbs import ADVERB_VALUE, bin_centre
+from avi_talking.core.instructions.adverbs import ADVERB_VALUE, ADVERBS, bin_centre
+from avi_talking.core.instructions.lexicon import _EMOTIONS, BARE_EMOTION_VALUE
 from avi_talking.core.instructions.prototypes import PROTOTYPES, expansion
 from avi_talking.core.instructions.text import reading_line
 
@@ -32,6 +36,7 @@ EMFACS = {
 WORDS = {"happy": "happy", "sad": "sad", "angry": "angry", "surprised": "surprised", "fearful": "fearful",
          "disgusted": "disgusted", "contempt": "contemptuous"}
 SPEECH_AUS = {"AU25", "AU26"}  # lips part / jaw drop: speech moves them; only surprise and fear hold them
+BARE = ADVERB_VALUE["quite"]  # a plain emotion word ("sad", "afraid") with no intensity word
 
 
 def _sentence(word: str) -> str:
@@ -44,7 +49,7 @@ def _sentence(word: str) -> str:
 def test_a_bare_emotion_word_expands_into_its_emfacs_units_at_its_intensity(emotion: str) -> None:
     result = parse(_sentence(WORDS[emotion]))
     instr = result.instruction
-    assert instr.emotion == emotion and instr.intensity == ADVERB_VALUE["fairly"]
+    assert instr.emotion == emotion and instr.intensity == BARE
     assert set(instr.aus) == EMFACS[emotion] and result.expanded == instr.aus
     weights = prototype_aus(emotion)  # the prototype at intensity 1
     assert instr.aus == {au: bin_centre(weights[au] * instr.intensity) for au in EMFACS[emotion]}
@@ -93,13 +98,15 @@ def test_units_the_text_names_override_the_prototypes() -> None:
 
 
 @pytest.mark.parametrize("text, emotion, level", [
-    ("furious", "angry", "strongly"), ("mad", "angry", "fairly"), ("cheerful", "happy", "fairly"),
-    ("joyful", "happy", "fairly"), ("glad", "happy", "fairly"), ("unhappy", "sad", "fairly"),
-    ("feeling down", "sad", "fairly"), ("feeling low", "sad", "fairly"), ("scared", "fearful", "fairly"),
-    ("afraid", "fearful", "fairly"), ("terrified", "fearful", "strongly"), ("shocked", "surprised", "strongly"),
-    ("astonished", "surprised", "fairly"), ("disgusted", "disgusted", "fairly"),
-    ("grossed out", "disgusted", "fairly"), ("scornful", "contempt", "fairly"), ("smug", "contempt", "fairly"),
+    ("furious", "angry", "strongly"), ("mad", "angry", "quite"), ("cheerful", "happy", "quite"),
+    ("joyful", "happy", "quite"), ("glad", "happy", "quite"), ("unhappy", "sad", "quite"),
+    ("feeling down", "sad", "quite"), ("feeling low", "sad", "quite"), ("scared", "fearful", "quite"),
+    ("afraid", "fearful", "quite"), ("terrified", "fearful", "strongly"), ("shocked", "surprised", "strongly"),
+    ("astonished", "surprised", "quite"), ("disgusted", "disgusted", "quite"),
+    ("grossed out", "disgusted", "quite"), ("scornful", "contempt", "quite"), ("smug", "contempt", "quite"),
+    ("wistful", "sad", "slightly"), ("annoyed", "angry", "slightly"), ("cross", "angry", "mildly"),
     ("slightly angry", "angry", "slightly"), ("somewhat sad", "sad", "mildly"), ("very happy", "happy", "strongly"),
+    ("fairly sad", "sad", "fairly"), ("rather scared", "fearful", "fairly"), ("quite afraid", "fearful", "quite"),
     ("extremely scared", "fearful", "extremely"), ("very slightly annoyed", "angry", "barely"),
 ])
 def test_synonyms_and_adverbs_expand_like_the_emotion_word(text: str, emotion: str, level: str) -> None:
@@ -110,25 +117,79 @@ def test_synonyms_and_adverbs_expand_like_the_emotion_word(text: str, emotion: s
     assert set(result.instruction.aus) <= EMFACS[emotion]
 
 
+@pytest.mark.parametrize("emotion", sorted(EMFACS))
+def test_a_plain_emotion_word_reads_quite_and_an_explicit_adverb_keeps_its_bin(emotion: str) -> None:
+    word = WORDS[emotion]
+    bare = parse(_sentence(word)).instruction
+    assert (bare.emotion, bare.intensity) == (emotion, BARE) and BARE_EMOTION_VALUE == BARE
+    assert parse(word).instruction == bare  # the word alone, as typed in the panel
+    for _, adverb in ADVERBS:
+        explicit = parse(_sentence(f"{adverb} {word}")).instruction
+        assert (explicit.emotion, explicit.intensity) == (emotion, ADVERB_VALUE[adverb]), adverb
+        assert explicit.aus == expansion(emotion, ADVERB_VALUE[adverb]), adverb
+    assert parse(_sentence(f"quite {word}")).instruction == bare
+    assert parse(_sentence(f"fairly {word}")).instruction.intensity == 0.5
+    # the round trip: the generator writes the bare reading with its adverb, which reads back exactly
+    written = to_text(bare)
+    assert written == _sentence(f"quite {word}")
+    assert parse(written).instruction == bare and to_text(parse(written).instruction) == written
+
+
+def test_only_words_of_middle_strength_read_one_bin_up() -> None:
+    """Every emotion word of the lexicon: "sad", "afraid", "in a good mood" read quite; "wistful" (slightly),
+    "cross" (mildly), "furious" (strongly), "in a rage" (extremely) keep their own strength."""
+    seen: set[str] = set()
+    moved = kept = 0
+    for emotion, levels in _EMOTIONS.items():
+        for level, words in levels.items():
+            for word in words:
+                if word in seen:  # a word listed twice reads as its first listing
+                    continue
+                seen.add(word)
+                got = parse(f"She speaks, {word}.").instruction
+                want = 0.0 if emotion == "neutral" else ADVERB_VALUE["quite" if level == "fairly" else level]
+                assert (got.emotion, got.intensity) == (emotion, want), word
+                if emotion != "neutral":
+                    moved, kept = moved + (level == "fairly"), kept + (level != "fairly")
+    assert moved > 100 and kept > 80
+
+
+def test_sad_and_fearful_lean_on_the_units_that_tell_them_apart() -> None:
+    """Sad: the inner brow and the lip corners well above the brow lowerer (which pulls the raised inner ends
+    back down); fear: inner brows raised more than the outer ones and drawn together, eyes wide and lips
+    stretched at least as much as the brows rise, so it does not read as surprise."""
+    sad = parse("A sad person speaks.").instruction.aus
+    assert sad["AU1"] >= BARE and sad["AU15"] >= BARE and sad["AU4"] <= ADVERB_VALUE["slightly"]
+    fear = parse("An afraid woman speaks.").instruction.aus
+    surprise = parse("A surprised person speaks.").instruction.aus
+    assert fear["AU1"] > fear["AU2"] and fear["AU4"] >= ADVERB_VALUE["fairly"]
+    assert fear["AU5"] >= fear["AU1"] and fear["AU20"] >= fear["AU1"] and fear["AU5"] > surprise["AU5"]
+    assert "AU4" not in surprise and "AU20" not in surprise
+
+
 # ---- what the artist reads -------------------------------------------------------------------------------------
 
 def test_the_reading_shows_the_expansion_in_one_line() -> None:
-    result = parse("An angry person speaks.")
-    assert result.reading == ("angry (0.50) → brow lowered 0.50, lids tightened 0.36, lips tightened 0.36, "
-                              "upper lids raised 0.21")
+    result = parse("An angry person speaks.")  # a bare word: "quite" (0.64)
+    assert result.reading == ("angry (0.64) → brow lowered 0.64, lids tightened 0.50, upper lids raised 0.36, "
+                              "lips tightened 0.36")
     assert "\n" not in result.reading
     span = next(s for s in result.understood if s.meaning.startswith("emotion angry"))
-    assert "AU4 brow lowered at 0.50" in span.meaning and "AU23 lips tightened at 0.36" in span.meaning
-    assert reading_line(result.instruction, "codes") == "angry (0.50) → AU4 0.50, AU7 0.36, AU23 0.36, AU5 0.21"
-    assert reading_line(result.instruction, "short") == "angry (0.50) → AU4 AU7 AU23 AU5"
-    assert reading_line(result.instruction, "count") == "angry (0.50) + 4 AUs"
+    assert span.meaning.startswith("emotion angry at 0.64 → ")
+    assert "AU4 brow lowered at 0.64" in span.meaning and "AU23 lips tightened at 0.36" in span.meaning
+    assert reading_line(result.instruction, "codes") == "angry (0.64) → AU4 0.64, AU7 0.50, AU5 0.36, AU23 0.36"
+    assert reading_line(result.instruction, "short") == "angry (0.64) → AU4 AU7 AU5 AU23"
+    assert reading_line(result.instruction, "count") == "angry (0.64) + 4 AUs"
+    assert parse("A fairly angry person speaks.").reading == (
+        "angry (0.50) → brow lowered 0.50, lids tightened 0.36, lips tightened 0.36, upper lids raised 0.21")
     assert reading_line(Instruction()) == "neutral"
 
 
 def test_the_text_says_only_what_the_emotion_word_does_not() -> None:
-    assert to_text(parse("An angry person speaks.").instruction) == "A fairly angry person speaks."
+    assert to_text(parse("An angry person speaks.").instruction) == "A quite angry person speaks."
+    assert to_text(parse("A fairly angry person speaks.").instruction) == "A fairly angry person speaks."
     assert to_text(parse("An angry person speaks with lips slightly parted.").instruction) == \
-        "A fairly angry person speaks with lips slightly parted."
+        "A quite angry person speaks with lips slightly parted."
     assert to_text(parse("A furious man without lowered brows").instruction) == \
         "A strongly angry person speaks without brow lowered."
     # an emotion with none of its units: each is named as absent, so the text means the instruction
@@ -141,6 +202,7 @@ SENTENCES = [
     "An angry man, brows furrowed, lips strongly pressed, without a smile", "terrified, jaw wide open",
     "A smug person speaks with right lip corner strongly pulled up", "slightly disgusted, no nose wrinkle",
     "A surprised person speaks without jaw dropped", "An extremely scared person blinking often",
+    "A sad person speaks.", "An afraid woman speaks.", "A fairly sad person speaks.", "wistful", "angry",
 ]
 
 
@@ -200,3 +262,26 @@ def test_a_bare_angry_lowers_the_brow_through_the_shipped_stage2(spoken: SpokenC
     assert means["An angry person speaks."] >= 0.25  # measured 0.53 on speech (docs/instructions.md)
     assert means["An angry person speaks."] > means["A neutral person speaks."] + 0.2
     assert np.isfinite(list(means.values())).all()
+
+
+def test_a_bare_sad_and_a_bare_fearful_show_through_the_shipped_stage2(spoken: SpokenClip) -> None:
+    """Speech-frame means of the channels that tell them apart (on faceformer_test.wav: sad browInnerUp 0.69,
+    mouthFrown 0.69; fearful browInnerUp 0.70, browDown 0.51, eyeWide 0.69, mouthStretch 0.63, where surprise
+    has browDown 0.01 and mouthStretch 0.08: docs/instructions.md)."""
+    from avi_talking.core.pipeline.generate import generate
+    from avi_talking.core.pipeline.options import GenerateOptions
+
+    def means(text: str) -> dict[str, float]:
+        gen = generate(spoken.path, GenerateOptions(instruction_text=text, runtime="numpy"))
+        values = gen.animation.values[gen.analysis.features.voiced[: len(gen.animation.values)]]
+        return {name: float(values[:, [INDEX[name + "Left"], INDEX[name + "Right"]]].mean()) if name + "Left" in INDEX
+                else float(values[:, INDEX[name]].mean())
+                for name in ("browInnerUp", "browDown", "mouthFrown", "eyeWide", "mouthStretch")}
+
+    neutral, sad = means("A neutral person speaks."), means("A sad person speaks.")
+    fear, surprise = means("An afraid woman speaks."), means("A surprised person speaks.")
+    assert sad["browInnerUp"] >= 0.4 and sad["mouthFrown"] >= 0.4
+    assert sad["browInnerUp"] > sad["browDown"] + 0.2 and sad["mouthFrown"] > neutral["mouthFrown"] + 0.3
+    assert fear["browInnerUp"] >= 0.4 and fear["eyeWide"] >= 0.4 and fear["mouthStretch"] >= 0.4
+    assert fear["browDown"] > surprise["browDown"] + 0.2  # drawn together, not surprise's open brow
+    assert fear["mouthStretch"] > surprise["mouthStretch"] + 0.2

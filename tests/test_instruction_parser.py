@@ -20,16 +20,17 @@ from avi_talking.core.instructions.schema import BILATERAL_AUS
 from avi_talking.core.instructions.text import ADVERB_VALUE, adverb, quantize
 
 V = ADVERB_VALUE  # bin centres: barely 1/14 ... extremely 13/14
-D = ADVERB_VALUE["fairly"]  # no intensity word: 0.5
+D = ADVERB_VALUE["fairly"]  # an action unit without an intensity word: 0.5
+B = ADVERB_VALUE["quite"]  # a plain emotion word ("sad", "scared") without one: 0.643
 
 # (text, emotion, intensity or None to skip, {AU: value or None to only require presence}, AUs that must be absent)
 CASES: list[tuple[str, str, float | None, dict[str, float | None], set[str]]] = [
     # the paper's own example and the generator's style
     ("A disappointed person speaks with fairly lifted cheek, brow quite lowered, slightly lifted inner brow, "
-     "and lip mildly stretched", "sad", D, {"AU6": V["fairly"], "AU4": V["quite"], "AU1": V["slightly"],
+     "and lip mildly stretched", "sad", B, {"AU6": V["fairly"], "AU4": V["quite"], "AU1": V["slightly"],
                                            "AU20": V["mildly"]}, set()),
     ("An angry person speaks with brow quite lowered, lips strongly pressed and upper lids slightly raised.",
-     "angry", D, {"AU4": V["quite"], "AU24": V["strongly"], "AU5": V["slightly"]}, set()),
+     "angry", B, {"AU4": V["quite"], "AU24": V["strongly"], "AU5": V["slightly"]}, set()),
     ("A person speaks with a neutral face.", "neutral", 0.0, {}, set(AUS)),
     # emotions by synonym, with their implied strength
     ("furious", "angry", V["strongly"], {}, set()),
@@ -37,27 +38,30 @@ CASES: list[tuple[str, str, float | None, dict[str, float | None], set[str]]] = 
     ("kind of annoyed", "angry", V["mildly"], {}, set()),
     ("irritated", "angry", V["slightly"], {}, set()),
     ("She sounds ecstatic", "happy", V["extremely"], {}, set()),
-    ("cheerful", "happy", D, {}, set()),
-    ("joyful and relaxed", "happy", D, {}, set()),
+    ("cheerful", "happy", B, {}, set()),
+    ("joyful and relaxed", "happy", B, {}, set()),
     ("very happy", "happy", V["strongly"], {}, set()),
     ("very very angry", "angry", V["extremely"], {}, set()),
     ("not very happy", "happy", V["slightly"], {}, set()),
-    ("melancholy", "sad", D, {}, set()),
+    ("melancholy", "sad", B, {}, set()),
+    ("fairly sad", "sad", D, {}, set()),  # an explicit adverb keeps its own bin
+    ("wistful", "sad", V["slightly"], {}, set()),
+    ("An afraid woman speaks.", "fearful", B, {}, set()),
     ("heartbroken", "sad", V["strongly"], {}, set()),
-    ("speaks sadly", "sad", D, {}, set()),
-    ("gloomy voice", "sad", D, {}, set()),
+    ("speaks sadly", "sad", B, {}, set()),
+    ("gloomy voice", "sad", B, {}, set()),
     ("terrified", "fearful", V["strongly"], {}, set()),
     ("anxious", "fearful", V["slightly"], {}, set()),
-    ("scared", "fearful", D, {}, set()),
+    ("scared", "fearful", B, {}, set()),
     ("nervously", "fearful", V["slightly"], {}, set()),
-    ("astonished", "surprised", D, {}, set()),
+    ("astonished", "surprised", B, {}, set()),
     ("shocked", "surprised", V["strongly"], {}, set()),
     ("taken aback", "surprised", V["slightly"], {}, set()),
-    ("revolted", "disgusted", D, {}, set()),
-    ("grossed out", "disgusted", D, {}, set()),
-    ("scornful", "contempt", D, {}, set()),
-    ("smug", "contempt", D, {}, set()),
-    ("condescending tone", "contempt", D, {}, set()),
+    ("revolted", "disgusted", B, {}, set()),
+    ("grossed out", "disgusted", B, {}, set()),
+    ("scornful", "contempt", B, {}, set()),
+    ("smug", "contempt", B, {}, set()),
+    ("condescending tone", "contempt", B, {}, set()),
     ("calm", "neutral", 0.0, {}, set()),
     ("deadpan", "neutral", 0.0, {}, set()),
     ("matter-of-fact", "neutral", 0.0, {}, set()),
@@ -145,7 +149,7 @@ CASES: list[tuple[str, str, float | None, dict[str, float | None], set[str]]] = 
     ("no frown", "neutral", 0.0, {}, {"AU4"}),
     ("doesn't frown", "neutral", 0.0, {}, {"AU4"}),
     ("lips not pressed", "neutral", 0.0, {}, {"AU24"}),
-    ("happy, without a smile or a frown", "happy", D, {}, {"AU12", "AU4"}),
+    ("happy, without a smile or a frown", "happy", B, {}, {"AU12", "AU4"}),
     ("neutral, no blinking", "neutral", 0.0, {}, {"AU45"}),
     # sides (the character's)
     ("left lip corner pulled up", "neutral", 0.0, {"AU12L": D}, {"AU12", "AU12R"}),
@@ -159,18 +163,18 @@ CASES: list[tuple[str, str, float | None, dict[str, float | None], set[str]]] = 
     ("right cheek dimpled", "neutral", 0.0, {"AU14R": D}, set()),
     ("both lip corners pulled down", "neutral", 0.0, {"AU15": D}, {"AU15L", "AU15R"}),
     # casing and punctuation
-    ("HAPPY! Big grin!", "happy", D, {"AU12": V["strongly"]}, set()),
+    ("HAPPY! Big grin!", "happy", B, {"AU12": V["strongly"]}, set()),
     ("Brows LOWERED, Lips Pressed.", "neutral", 0.0, {"AU4": D, "AU24": D}, set()),
     ("eyes wide; mouth open: SHOCKED", "surprised", V["strongly"], {"AU5": D, "AU25": D, "AU26": D}, set()),
     # typos
     ("extremly angy, brow lowerd", "angry", V["extremely"], {"AU4": D}, set()),
-    ("suprised with raised eyebrws", "surprised", D, {"AU1": D, "AU2": D}, set()),
+    ("suprised with raised eyebrws", "surprised", B, {"AU1": D, "AU2": D}, set()),
     ("furowed brow, slighty smiling", "neutral", 0.0, {"AU4": D, "AU12": V["slightly"]}, set()),
-    ("dissapointed", "sad", D, {}, set()),
-    ("happpy person", "happy", D, {}, set()),
+    ("dissapointed", "sad", B, {}, set()),
+    ("happpy person", "happy", B, {}, set()),
     ("lisp pressed", "neutral", 0.0, {"AU24": D}, set()),
-    ("frigthened, jaw droped", "fearful", D, {"AU26": D}, set()),
-    ("contemptous smirk", "contempt", D, {"AU12L": D, "AU14L": D}, set()),
+    ("frigthened, jaw droped", "fearful", B, {"AU26": D}, set()),
+    ("contemptous smirk", "contempt", B, {"AU12L": D, "AU14L": D}, set()),
 ]
 
 

@@ -27,9 +27,10 @@ from avi_talking.core.instructions.au_names import au_label  # noqa: E402
 from avi_talking.core.instructions.parser import parse  # noqa: E402
 from avi_talking.core.instructions.prototypes import expansion  # noqa: E402
 from avi_talking.core.instructions.schema import AUS, EMOTIONS  # noqa: E402
-from avi_talking.core.instructions.text import ADVERBS, to_text  # noqa: E402
+from avi_talking.core.instructions.text import ADVERB_VALUE, ADVERBS, to_text  # noqa: E402
 from avi_talking.core.lipsync.phone_timing import tokenize  # noqa: E402
 
+QUITE = ADVERB_VALUE["quite"]  # a plain emotion word ("A sad person speaks.") reads one bin above the middle
 BIN = 0.5 / len(ADVERBS)  # an adverb names a 1/7 bin and is read back as its centre: at most this far off
 TRACK = [{"start": 0.0, "end": 1.5, "text": "A sad person speaks."},
          {"start": 1.5, "end": 3.2, "text": "A happy person speaks with lip corners strongly pulled up."}]
@@ -68,11 +69,12 @@ def test_sliders_rewrite_the_text_and_the_parser_reads_them_back(enabled: Any) -
     settings = _scene().avi_talking
     segments.fill(settings, TRACK)
     seg = settings.segments[0]
-    assert _sliders(seg) == pytest.approx(prototype("sad", 0.5))  # "sad" stands for its prototype's units
+    # "sad" stands for its prototype's units, at the plain word's "quite"
+    assert seg.edit_intensity == pytest.approx(QUITE) and _sliders(seg) == pytest.approx(prototype("sad", QUITE))
     seg.edit_emotion = "angry"
-    assert seg.edit_intensity == pytest.approx(segments.DEFAULT_INTENSITY)  # picked from 0: it starts at "fairly"
+    assert seg.edit_intensity == pytest.approx(QUITE)  # sad's intensity stays
     # the sliders that showed sad's prototype now show angry's; the text needs no more than the emotion word
-    assert _sliders(seg) == pytest.approx(prototype("angry", 0.5)) and seg.text == "A fairly angry person speaks."
+    assert _sliders(seg) == pytest.approx(prototype("angry", QUITE)) and seg.text == "A quite angry person speaks."
     seg.edit_intensity = 0.62
     assert _sliders(seg) == pytest.approx(prototype("angry", 0.62))  # the prototype follows the intensity
     seg.au_AU4 = 0.8
@@ -96,6 +98,21 @@ def test_sliders_rewrite_the_text_and_the_parser_reads_them_back(enabled: Any) -
     assert segments.reading(seg).startswith("Read as: angry (0.64) → brow lowered 0.79, ")
     settings.active_segment = 0
     assert any(line.startswith(("label:Read as: angry (0.64)", "label:angry (0.64) + ")) for line in _draw_main())
+
+
+def test_an_emotion_picked_from_neutral_starts_where_the_plain_word_reads(enabled: Any) -> None:
+    settings = _scene().avi_talking
+    segments.fill(settings, [{"start": 0.0, "end": 1.0, "text": "A person speaks."}])
+    seg = settings.segments[0]
+    assert seg.edit_intensity == 0.0
+    seg.edit_emotion = "fearful"
+    assert seg.edit_intensity == pytest.approx(segments.EMOTION_INTENSITY) == pytest.approx(QUITE)
+    # the same reading as typing the word: picking and typing give one face
+    assert parse(seg.text).instruction == parse("An afraid woman speaks.").instruction
+    assert _sliders(seg) == pytest.approx(prototype("fearful", QUITE)) and seg.text == "A quite fearful person speaks."
+    assert segments.reading(seg).startswith("Read as: fearful (0.64) → ")
+    seg.edit_intensity = 0.5  # an explicit "fairly" stays fairly
+    assert seg.text == "A fairly fearful person speaks." and parse(seg.text).instruction.intensity == 0.5
 
 
 def prototype(emotion: str, intensity: float) -> dict[str, float]:
@@ -139,11 +156,11 @@ def test_action_unit_menu_and_dialog_edit_the_segment(enabled: Any) -> None:
     settings.active_segment = 0
     assert bpy.ops.avitalk.segment_au(au="AU26") == {"FINISHED"}  # the "Add Action Unit" menu's entry
     seg = settings.segments[0]
-    sad = prototype("sad", 0.5)  # segment 0 is "A sad person speaks.": its prototype's units stay
-    assert _sliders(seg) == pytest.approx({**sad, "AU26": segments.DEFAULT_INTENSITY})
-    assert seg.text == "A fairly sad person speaks with jaw fairly dropped."
+    sad = prototype("sad", QUITE)  # segment 0 is "A sad person speaks.": its prototype's units stay
+    assert _sliders(seg) == pytest.approx({**sad, "AU26": segments.DEFAULT_INTENSITY})  # an added unit: "fairly"
+    assert seg.text == "A quite sad person speaks with jaw fairly dropped."
     assert bpy.ops.avitalk.segment_au(au="AU26", value=0.0) == {"FINISHED"}
-    assert _sliders(seg) == pytest.approx(sad) and seg.text == "A fairly sad person speaks."
+    assert _sliders(seg) == pytest.approx(sad) and seg.text == "A quite sad person speaks."
     long_text = "An extremely surprised person speaks with " + ", ".join(
         ["inner brows quite raised", "upper lids strongly raised", "jaw mildly dropped"] * 3) + "."
     assert bpy.ops.avitalk.segment_edit_text(index=1, text=long_text) == {"FINISHED"}

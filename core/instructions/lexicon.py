@@ -131,8 +131,10 @@ def expanded_patterns() -> dict[tuple[str, ...], tuple[str, tuple[str, ...], str
 
 # ---- emotions -----------------------------------------------------------------------------------------
 
-# word or phrase → (MEAD emotion, the adverb it implies when none is given): "furious" is an extremely
-# angry word, "annoyed" a mildly angry one. Nouns and adverbs count too ("in anger", "angrily").
+# MEAD emotion → the word's own strength → words and phrases: the strength is the adverb a word implies when
+# none is given ("annoyed" is a slightly angry word, "furious" a strongly angry one), except that the words of
+# middle strength ("fairly": "angry", "sad", "afraid") read as BARE_EMOTION_LEVEL (below). Nouns and adverbs
+# count too ("in anger", "angrily").
 _EMOTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "neutral": {
         "fairly": ("neutral", "calm", "calmly", "composed", "relaxed", "indifferent", "expressionless",
@@ -202,13 +204,18 @@ _EMOTIONS: dict[str, dict[str, tuple[str, ...]]] = {
                    "disrespectful", "patronizing", "patronising", "snooty", "supercilious", "superior"),
     },
 }
+# A plain emotion word without an intensity word ("A sad person speaks.", "angry") reads one bin above the
+# middle: at 0.50 stage 2's sadness and fear were too faint to be unmistakable on the built-in head
+# (docs/instructions.md). Only the words of middle strength move; "wistful" stays slightly, "furious"
+# strongly, and an explicit adverb keeps its own bin ("fairly sad" is 0.50).
+BARE_EMOTION_LEVEL = "quite"
 EMOTION_SYNONYMS: dict[str, tuple[str, str]] = {}
 for _emotion, _levels in _EMOTIONS.items():
     for _level, _words in _levels.items():
         for _word in _words:
-            EMOTION_SYNONYMS.setdefault(_word, (_emotion, _level))
-for _emotion, _word in EMOTION_WORDS.items():  # the generator's words must read back exactly
-    EMOTION_SYNONYMS[_word] = (_emotion, "fairly")
+            EMOTION_SYNONYMS.setdefault(_word, (_emotion, BARE_EMOTION_LEVEL if _level == "fairly" else _level))
+for _emotion, _word in EMOTION_WORDS.items():  # the generator's words (always written with an adverb)
+    EMOTION_SYNONYMS[_word] = (_emotion, BARE_EMOTION_LEVEL)
 assert set(_EMOTIONS) == set(EMOTIONS)
 
 # ---- intensity ----------------------------------------------------------------------------------------
@@ -240,8 +247,9 @@ for _level, _words in {
 # "very" pushes the next intensity word away from the middle ("very slightly" → barely, "very strongly"
 # → extremely); alone it means strongly
 INTENSIFIERS = frozenset({"very", "really", "so", "super", "most", "ever", "particularly", "especially", "too"})
-DEFAULT_LEVEL = "fairly"  # no intensity word: the middle bin (value 0.5)
+DEFAULT_LEVEL = "fairly"  # an action unit without an intensity word: the middle bin (value 0.5)
 DEFAULT_VALUE = ADVERB_VALUE[DEFAULT_LEVEL]
+BARE_EMOTION_VALUE = ADVERB_VALUE[BARE_EMOTION_LEVEL]  # a plain emotion word (0.643)
 
 # ---- negation, sides, separators, fillers --------------------------------------------------------------
 

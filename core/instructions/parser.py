@@ -1,7 +1,7 @@
 """Free text → Instruction, showing what was understood and what was ignored (for the panel).
 
     result = parse("An angry man, brows furrowed, lips strongly pressed, without a smile")
-    result.instruction   # Instruction('angry', 0.5, {'AU4': 0.5, 'AU5': 0.21, 'AU7': 0.36, 'AU24': 0.79})
+    result.instruction   # Instruction('angry', 0.64, {'AU4': 0.5, 'AU5': 0.36, 'AU7': 0.5, 'AU24': 0.79})
     result.understood    # [Span(start, end, meaning), ...] character spans of the text
     result.ignored       # [Ignored(start, end, word), ...] words that meant nothing here
     result.warnings      # ["read 'furowed' as 'furrowed'", ...]
@@ -13,8 +13,10 @@ every already-quantised ``x``. See docs/instructions.md for the rules.
 
 An emotion word stands for its prototype's action units, as in the stage-2 corpus ("angry" is brow lowered,
 upper lids raised, lids and lips tightened: ``prototypes.expansion``, scaled by the emotion's intensity);
-the units the text names itself, or says are absent, override the prototype's. ``ParseResult.expanded``
-holds what the emotion added and ``ParseResult.reading`` the one-line summary the panel shows.
+the units the text names itself, or says are absent, override the prototype's. A plain emotion word with no
+intensity word reads "quite" (0.643, ``lexicon.BARE_EMOTION_LEVEL``); an action unit with none reads "fairly".
+``ParseResult.expanded`` holds what the emotion added and ``ParseResult.reading`` the one-line summary the
+panel shows.
 
 Steps: tokens → typo correction (edit distance against the lexicon, only kept where it completes a
 phrase) → phrases (longest match over concepts, see ``lexicon``) → intensity words, sides and negations

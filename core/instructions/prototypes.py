@@ -23,14 +23,18 @@ class Prototype:
     one_of: tuple[dict[str, float], ...] = ()
 
 
+# Sad and fearful lean on the units that tell them apart on a face (measured through stage 2 on the built-in
+# head, docs/instructions.md): sadness on the inner brow and the lip corners, with less brow lowerer (AU4 pulls
+# the raised inner ends back down and flattens the oblique brow); fear on brows raised *and* drawn together
+# (AU1 over AU2, with AU4), wide eyes and lips stretched sideways, which keep it from reading as surprise.
 PROTOTYPES: dict[str, Prototype] = {
     "neutral": Prototype({}),
     "happy": Prototype({"AU6": 0.7, "AU12": 0.9}, {"AU25": (0.35, 0.4)}),
-    "sad": Prototype({"AU1": 0.8, "AU4": 0.5, "AU15": 0.7}, {"AU17": (0.4, 0.4)}),
+    "sad": Prototype({"AU1": 0.9, "AU4": 0.4, "AU15": 0.9}, {"AU17": (0.4, 0.4)}),
     "angry": Prototype({"AU4": 0.9, "AU5": 0.5, "AU7": 0.7}, {"AU17": (0.3, 0.3)},
                        ({"AU23": 0.6}, {"AU24": 0.7}, {"AU23": 0.5, "AU24": 0.6})),
     "surprised": Prototype({"AU1": 0.8, "AU2": 0.8, "AU5": 0.8, "AU26": 0.6}, {"AU25": (0.5, 0.6)}),
-    "fearful": Prototype({"AU1": 0.7, "AU2": 0.5, "AU4": 0.5, "AU5": 0.8, "AU20": 0.7, "AU26": 0.4},
+    "fearful": Prototype({"AU1": 0.9, "AU2": 0.5, "AU4": 0.7, "AU5": 0.9, "AU20": 0.9, "AU26": 0.4},
                          {"AU25": (0.4, 0.5), "AU45": (0.6, 0.3)}),
     "disgusted": Prototype({"AU9": 0.8, "AU15": 0.5}, {"AU4": (0.3, 0.3)},
                            ({"AU10": 0.6}, {"AU10": 0.4, "AU17": 0.4})),
