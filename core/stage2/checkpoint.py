@@ -87,7 +87,8 @@ STATE_SPEC = Obj({
     "phase": Int(1, 3), "epoch": _COUNT, "batch": _COUNT, "step": _COUNT, "prior_step": _COUNT, "seconds": Num(0.0),
     "history": ListOf(Obj({}), max_items=1_000_000), "optimizer": _OPTIMIZER, "prior_optimizer": _OPTIMIZER,
     "config": Obj({}), "tensors_sha256": Opt(SHA256),
-    "best": Opt(Obj({"epoch": Int(1, 10**9), "val_closure": Num(0.0, 1.0)})),
+    "best": Opt(Obj({"epoch": Int(1, 10**9), "val_closure": Num(0.0, 1.0), "val_gap": Opt(Num(0.0, 1e6)),
+                     "score": Opt(Num(-1e6, 1.0))})),
 })
 _MAX_STATE_BYTES = 64 * 1024 * 1024  # the history grows by one entry per epoch
 

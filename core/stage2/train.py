@@ -42,8 +42,9 @@ from .net import Stage2Net
 
 LOG_NAME = "train_log.jsonl"
 # closure 3.0 (was 1.0): the synthetic test split's bilabials closed in 0.76 of cases, mostly missed on noisy,
-# codec-coded and diphone-voiced clips where a closure is only likely, not certain, from the audio
-LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 1.0, "closure": 3.0, "expr": 2.0, "nce": 0.1, "head": 1.0}
+# codec-coded and diphone-voiced clips where a closure is only likely, not certain, from the audio. gap 2.0
+# (was 1.0): with closure at 3 alone the mouth opened less (open vowels at 0.72 of the target's jaw)
+LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 2.0, "closure": 3.0, "expr": 2.0, "nce": 0.1, "head": 1.0}
 LATENT_NOISE = 0.1  # style latents are jittered in training so the decoder tolerates prior samples
 
 
@@ -132,6 +133,13 @@ def total(terms: dict[str, torch.Tensor], weights: dict[str, float] = LOSS_WEIGH
     return out
 
 
+def selection_score(closure: float, gap: float) -> float:
+    """How an epoch's network is chosen: validation bilabial closure (share, 0..1) less the validation lip-gap
+    term (mean |gap error| in cm, about 0.17–0.3 over a run). Both moved by similar amounts between the
+    epochs of the session-5 run, in opposite directions; either alone picked a network bad at the other."""
+    return round(float(closure) - float(gap), 5)
+
+
 def _lr(step: int, total_steps: int, base: float, warmup: int = 200) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -171,8 +179,9 @@ class Trainer:
         self.prior_opt = torch.optim.AdamW(self.prior.parameters(), lr=opts.prior_lr, weight_decay=0.0)
         self.state: dict[str, Any] = {"phase": 1, "epoch": 0, "batch": 0, "step": 0, "prior_step": 0,
                                       "seconds": 0.0, "history": []}
-        # the network of the epoch with the best validation bilabial closure in the run's second half (closure
-        # drifted down over the last epochs of a run while the losses still fell): phase 2 and the card use it
+        # the network of the epoch with the best validation score (``selection_score``: bilabial closure less the
+        # lip-gap error) in the run's second half — closure drifted down over the last epochs of a run while the
+        # gap error still fell, and choosing by closure alone kept an under-opened mouth: phase 2 and the card use it
         self.best: dict[str, Any] | None = None
         self.best_net: dict[str, torch.Tensor] = {}
 
@@ -303,26 +312,28 @@ class Trainer:
             summary.update(self.validate(val))
             summary.update(epoch=epoch + 1, seconds=round(time.perf_counter() - started, 1))
             self.state["history"].append(summary)
-            self._consider(epoch + 1, summary.get("val_closure"))
+            self._consider(epoch + 1, summary.get("val_closure"), summary.get("val_gap"))
             self.log({"phase": 1, "epoch_summary": summary})
             self.echo(f"epoch {epoch + 1}/{opts.epochs}: " + ", ".join(
                 f"{k} {v}" for k, v in summary.items() if k not in ("epoch",)))
             self.state.update(epoch=epoch + 1, batch=0, seconds=time.perf_counter() - started)
             self.save_checkpoint()
 
-    def _consider(self, epoch: int, closure: float | None) -> None:
-        """Keep this epoch's network if it is in the second half and closes bilabials best so far (ties: later)."""
-        if closure is None or epoch <= self.opts.epochs // 2:
+    def _consider(self, epoch: int, closure: float | None, gap: float | None) -> None:
+        """Keep this epoch's network if it is in the second half and scores best so far (ties: later)."""
+        if closure is None or gap is None or epoch <= self.opts.epochs // 2:
             return
-        if self.best is None or closure >= self.best["val_closure"]:
-            self.best = {"epoch": epoch, "val_closure": float(closure)}
+        score = selection_score(closure, gap)
+        if self.best is None or score >= self.best.get("score", -math.inf):
+            self.best = {"epoch": epoch, "val_closure": float(closure), "val_gap": float(gap), "score": score}
             self.best_net = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
 
     def _select_best(self) -> None:
         if self.best is None or self.best["epoch"] == self.opts.epochs or not self.best_net:
             return
         self.net.load_state_dict(self.best_net)
-        self.echo(f"using the network of epoch {self.best['epoch']} (validation closure {self.best['val_closure']})")
+        self.echo(f"using the network of epoch {self.best['epoch']} (validation closure {self.best['val_closure']}, "
+                  f"lip-gap error {self.best.get('val_gap')})")
 
     @torch.no_grad()
     def validate(self, val: list[ClipData]) -> dict[str, float]:
