@@ -32,7 +32,14 @@ from avi_talking.core.stage2.diffusion import Prior  # noqa: E402
 from avi_talking.core.stage2.losses import lip_gap_mm  # noqa: E402
 from avi_talking.core.stage2.net import Stage2Net  # noqa: E402
 from avi_talking.core.stage2.synth import Stage2Model  # noqa: E402
-from avi_talking.core.stage2.train import Trainer, TrainOptions, collate, forward_losses, total  # noqa: E402
+from avi_talking.core.stage2.train import (  # noqa: E402
+    Trainer,
+    TrainOptions,
+    collate,
+    forward_losses,
+    total,
+    tuned_rows,
+)
 
 from conftest import SpokenClip, build_test_corpus, run_cli  # noqa: E402
 
@@ -355,6 +362,35 @@ def test_fine_tune_starts_from_given_weights_with_other_loss_weights(corpus: Pat
     other = dataclasses.replace(TINY, channels=TINY.channels * 2)
     with pytest.raises(AviTalkError, match="another model config"):
         Trainer(dataclasses.replace(opts(tmp_path / "bad2", init=start), config=other))
+
+
+def test_tuning_only_some_outputs_leaves_every_other_channel_and_the_prior_exact(corpus: Path, tiny_run: Path,
+                                                                                   tmp_path: Path) -> None:
+    """--tune-outputs: only the decoder's output/offset rows of the named channels move (here brows and the
+    dimple), so every other channel's output is bit for bit the init's, the prior is the init's, and the card
+    says so; a prefix that names nothing, or no --init, is a one-line error."""
+    out = tmp_path / "tuned"
+    Trainer(TrainOptions(corpus=corpus, out=out, epochs=2, prior_steps=4, config=TINY, val_clips=0, threads=2,
+                         max_clips=6, frames_per_batch=800, lr=2e-2, init=tiny_run,
+                         tune_outputs=("brow", "mouthDimple"))).run()
+    a = checkpoint.read_tensors(tiny_run / weights.WEIGHTS_NAME)
+    b = checkpoint.read_tensors(out / weights.WEIGHTS_NAME)
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed == {f"net.decoder.{layer}.{p}" for layer in ("out", "offset") for p in ("weight", "bias")}
+    tuned = tuned_rows(("brow", "mouthDimple"), TINY.head_channels)
+    assert [ARKIT52[r] for r in tuned] == [n for n in ARKIT52 if n.startswith(("brow", "mouthDimple"))]
+    for name in changed:
+        rows = (a[name] - b[name]).reshape(len(a[name]), -1).abs().amax(1) > 0
+        assert set(np.flatnonzero(rows.numpy())) <= set(tuned) and rows.any()
+    card = json.loads((out / weights.CARD_NAME).read_text())
+    assert card["training"]["tune_outputs"] == ["brow", "mouthDimple"]
+    # mouthClose is the share row after the 52, head channels come after it
+    assert tuned_rows(("mouthClose",), 3) == [52] and tuned_rows(("head",), 3) == [53, 54, 55]
+    with pytest.raises(AviTalkError, match="no channel"):
+        tuned_rows(("eyebrow",), 0)
+    proc = run_cli("train", "stage2", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--tune-outputs", "brow")
+    assert proc.returncode == 2 and "--init" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
 
 
 def test_train_command_rejects_bad_loss_weights_and_init(corpus: Path, tmp_path: Path) -> None:

@@ -36,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fine-tune: start from these weights' network (a model folder with the same config)")
     p.add_argument("--loss-weight", action="append", default=[], metavar="TERM=W",
                    help="override a loss term's weight, e.g. closure=2 (repeatable; docs/stage2.md lists the terms)")
+    p.add_argument("--tune-outputs", metavar="PREFIX[,PREFIX...]",
+                   help="with --init: fine-tune only the decoder's output rows of the channels whose names start "
+                        "with these (e.g. brow,eyeSquint,cheekSquint,mouthDimple); every other channel's output and "
+                        "the prior stay exactly the --init weights'")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -83,12 +87,16 @@ def run(args: argparse.Namespace) -> int:
             raise AviTalkError(f"--loss-weight {item!r}: write TERM=NUMBER, e.g. closure=2") from None
     if args.init is not None and not Path(args.init).is_dir():
         raise AviTalkError(f"--init {args.init}: no such weights folder")
+    tune = tuple(t.strip() for t in str(args.tune_outputs).split(",")) if args.tune_outputs is not None else ()
+    if tune and args.init is None:
+        raise AviTalkError("--tune-outputs fine-tunes given weights: name them with --init")
     command = portable_command(_argv_after("stage2"), "avitalk train stage2")
     opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
                         frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
                         command=command, config=Stage2Config(head_channels=head),
-                        init=Path(args.init) if args.init is not None else None, loss_weights=overrides)
+                        init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
+                        tune_outputs=tune)
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

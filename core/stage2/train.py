@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..arkit import FACE_AND_HEAD
 from ..common.errors import AviTalkError, FormatError
 from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
@@ -69,6 +70,9 @@ class TrainOptions:
     command: str = ""
     init: Path | None = None  # fine-tune: phase 1 starts from these weights' network (same config)
     loss_weights: dict[str, float] = field(default_factory=dict)  # overrides of LOSS_WEIGHTS
+    # fine-tune only the decoder's output rows of the channels whose names start with one of these (``tuned_rows``):
+    # every other channel's output stays bit for bit the --init weights', and so does the prior
+    tune_outputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -133,6 +137,25 @@ def total(terms: dict[str, torch.Tensor], weights: dict[str, float] = LOSS_WEIGH
     return out
 
 
+def tuned_rows(prefixes: tuple[str, ...], head_channels: int) -> list[int]:
+    """The decoder output rows (``net.Decoder.out`` and ``offset``) of the channels named by ``prefixes``:
+    channel k < 52 is row k, but mouthClose is jawOpen × the share in row 52; head channel j is row 53 + j.
+    A prefix that names no channel is an error."""
+    names = list(FACE_AND_HEAD[: N_FACE + head_channels])
+    rows: list[int] = []
+    for prefix in prefixes:
+        hits = [k for k, n in enumerate(names) if n.startswith(prefix)]
+        if not prefix or not hits:
+            raise AviTalkError(f"--tune-outputs {prefix!r}: no channel of this model starts with it "
+                               f"(channels: {', '.join(names[:3])} ... {names[-1]})")
+        rows += [N_FACE if names[k] == "mouthClose" else k if k < N_FACE else k + 1 for k in hits]
+    return sorted(set(rows))
+
+
+def _row_mask(mask: torch.Tensor) -> Any:
+    return lambda grad: grad * mask
+
+
 def selection_score(closure: float, gap: float) -> float:
     """How an epoch's network is chosen: validation bilabial closure (share, 0..1) less the validation lip-gap
     term (mean |gap error| in cm, about 0.17–0.3 over a run). Both moved by similar amounts between the
@@ -172,10 +195,13 @@ class Trainer:
                                f"number ≥ 0 (unknown: {', '.join(unknown) or 'none'})")
         self.loss_weights = {**LOSS_WEIGHTS, **opts.loss_weights}
         self.net = Stage2Net(self.cfg)
+        self.prior = Prior(self.cfg)  # a small MLP on one vector per segment: it trains on the CPU
+        if opts.tune_outputs and opts.init is None:
+            raise AviTalkError("--tune-outputs fine-tunes given weights: name them with --init")
+        self.rows = tuned_rows(opts.tune_outputs, self.cfg.head_channels) if opts.tune_outputs else []
         self.init_id = self._initialise(opts.init) if opts.init is not None else None
         self.net = self.net.to(self.device)
-        self.prior = Prior(self.cfg)  # a small MLP on one vector per segment: it trains on the CPU
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=opts.lr, weight_decay=1e-4)
+        self.opt = torch.optim.AdamW(self._trainable(), lr=opts.lr, weight_decay=0.0 if self.rows else 1e-4)
         self.prior_opt = torch.optim.AdamW(self.prior.parameters(), lr=opts.prior_lr, weight_decay=0.0)
         self.state: dict[str, Any] = {"phase": 1, "epoch": 0, "batch": 0, "step": 0, "prior_step": 0,
                                       "seconds": 0.0, "history": []}
@@ -186,13 +212,36 @@ class Trainer:
         self.best_net: dict[str, torch.Tensor] = {}
 
     def _initialise(self, folder: Path) -> str:
-        """Load the network of the weights in ``folder`` (checked like any weights); returns their id."""
-        net, _, card = weights.load(folder)
+        """Load the network of the weights in ``folder`` (checked like any weights; with ``tune_outputs`` their
+        prior too, which the frozen encoders keep valid); returns their id."""
+        net, prior, card = weights.load(folder)
         cfg = Stage2Config.from_dict(card.get("config", {}), f"{folder}: config")
         if cfg != self.cfg:
             raise AviTalkError(f"--init {folder}: those weights have another model config than this run")
         self.net.load_state_dict(net.state_dict())
+        if self.rows:
+            self.prior.load_state_dict(prior.state_dict())
         return f"sha256:{str(card.get('sha256', ''))[:16]}"
+
+    def _trainable(self) -> list[torch.nn.Parameter]:
+        """All of the network's parameters, or with ``tune_outputs`` the decoder's output and offset layers,
+        whose gradients are masked to the tuned rows (Adam without weight decay leaves a row with zero gradient
+        exactly as it was, so the other channels' outputs stay bit for bit)."""
+        if not self.rows:
+            return list(self.net.parameters())
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        layers = (self.net.decoder.out, self.net.decoder.offset)
+        mask = torch.zeros(layers[0].weight.shape[0], device=self.device)
+        mask[self.rows] = 1.0
+        params: list[torch.nn.Parameter] = []
+        for layer in layers:
+            for tensor in (layer.weight, layer.bias):
+                assert isinstance(tensor, torch.nn.Parameter)
+                tensor.requires_grad_(True)
+                tensor.register_hook(_row_mask(mask.reshape((-1,) + (1,) * (tensor.dim() - 1))))
+                params.append(tensor)
+        return params
 
     # ---- bookkeeping -------------------------------------------------------------------------------
 
@@ -263,6 +312,8 @@ class Trainer:
             self._select_best()
             self.state.update(phase=2, seconds=time.perf_counter() - started)
             self.save_checkpoint()
+        if self.state["phase"] == 2 and self.rows:  # encoders frozen: the init's prior (loaded) still fits
+            self.state.update(phase=3, prior_step=self.opts.prior_steps)
         if self.state["phase"] == 2:
             self._phase2(train, started)
             self.state.update(phase=3, seconds=time.perf_counter() - started)
@@ -292,7 +343,7 @@ class Trainer:
                 loss = total(terms, self.loss_weights)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_([p for p in self.net.parameters() if p.requires_grad], 1.0)
                 self.opt.step()
                 for k, v in terms.items():
                     running[k] = running.get(k, 0.0) + v.item()
@@ -431,7 +482,7 @@ class Trainer:
                 "command": self.opts.command, "seed": self.opts.seed, "epochs": self.opts.epochs,
                 "steps": self.state["step"], "prior_steps": self.opts.prior_steps,
                 "frames_per_batch": self.opts.frames_per_batch, "lr": self.opts.lr, "loss_weights": self.loss_weights,
-                "init": self.init_id,
+                "init": self.init_id, "tune_outputs": list(self.opts.tune_outputs),
                 "seconds": round(seconds, 1), "device": str(self.device), "threads": torch.get_num_threads(),
                 "torch": torch.__version__, "python": platform.python_version(),
                 "cpu_count": os.cpu_count(), "final": last, "selected_epoch": (
