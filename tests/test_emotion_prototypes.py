@@ -285,3 +285,19 @@ def test_a_bare_sad_and_a_bare_fearful_show_through_the_shipped_stage2(spoken: S
     assert fear["browInnerUp"] >= 0.4 and fear["eyeWide"] >= 0.4 and fear["mouthStretch"] >= 0.4
     assert fear["browDown"] > surprise["browDown"] + 0.2  # drawn together, not surprise's open brow
     assert fear["mouthStretch"] > surprise["mouthStretch"] + 0.2
+
+
+def test_a_bare_contempt_is_a_one_sided_smile_with_its_dimple_through_the_shipped_stage2(spoken: SpokenClip) -> None:
+    """The rare dimple channel (only AU14 drives it) is realised by the shipped weights, on contempt's side only
+    (on faceformer_test.wav: mouthSmileLeft 0.63 / Right 0.03, mouthDimpleLeft 0.52: docs/instructions.md)."""
+    from avi_talking.core.pipeline.generate import generate
+    from avi_talking.core.pipeline.options import GenerateOptions
+
+    def means(text: str) -> np.ndarray:
+        gen = generate(spoken.path, GenerateOptions(instruction_text=text, runtime="numpy"))
+        return gen.animation.values[gen.analysis.features.voiced[: len(gen.animation.values)]].mean(0)
+
+    neutral, smirk = means("A neutral person speaks."), means("A contemptuous person speaks.")
+    left, right = INDEX["mouthDimpleLeft"], INDEX["mouthDimpleRight"]
+    assert smirk[left] >= 0.25 and smirk[left] > neutral[left] + 0.2 and smirk[right] < 0.1
+    assert smirk[INDEX["mouthSmileLeft"]] > smirk[INDEX["mouthSmileRight"]] + 0.25
