@@ -147,3 +147,16 @@ def test_jaw_follows_loudness_within_a_vowel() -> None:
     values = synthesize([Phone(SILENCE, 0.0, 0.5), Phone("AA", 0.5, 2.5)], feats, ProceduralSettings(blinks=0))
     jaw = values[:, INDEX["jawOpen"]]
     assert jaw[loud].mean() > jaw[quiet].mean() + 0.15
+
+
+def test_the_rest_mask_eases_inside_pauses_and_holds_to_the_clip_edges() -> None:
+    from avi_talking.core.lipsync.procedural import pause_rest_mask
+
+    times = np.arange(0, 3.0, 0.01)
+    # a pause opening the clip, one inside it, one closing it
+    mask = pause_rest_mask(times, [(0.0, 0.5, True, False), (1.2, 1.8, False, False), (2.6, 3.0, False, True)], 0.1)
+    at = lambda t: float(mask[int(round(t / 0.01))])  # noqa: E731
+    assert at(0.0) == 1.0 and at(0.39) == 1.0 and at(0.5) == 0.0  # rest from the edge, eased out inside the pause
+    assert at(1.2) == 0.0 and at(1.5) == 1.0 and at(1.8) == 0.0 and 0.0 < at(1.25) < 1.0  # eased in and out
+    assert at(2.99) == 1.0 and at(2.6) == 0.0 and at(0.8) == 0.0  # to the end; speech untouched
+    assert not pause_rest_mask(times, [(1.0, 1.15, False, False)], 0.1).any()  # too short to ease in and out

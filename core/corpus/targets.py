@@ -31,7 +31,7 @@ from ..common.noise import smooth_noise
 from ..instructions import Instruction, blink_rate, expression_vector
 from ..lipsync import phrase_brows
 from ..lipsync.blinks import blinks
-from ..lipsync.procedural import coarticulate, ramp_mask, seal_mask
+from ..lipsync.procedural import coarticulate, pause_rest_mask, seal_mask
 from ..lipsync.visemes import LIP_OPENERS
 from ..phonemes import SILENCE, Phone
 from .accents import Accent, draw_expressiveness, find_accents, pause_onsets, prosody_offsets, style_gains
@@ -55,16 +55,10 @@ class Targets:
 
 def rest_mask(phones: list[Phone], times: np.ndarray) -> np.ndarray:
     """1 in true pauses (SIL of at least REST_MIN), fading inside the pause so speech is untouched."""
-    intervals = []
     end_of_clip = phones[-1].end if phones else 0.0
-    for ph in phones:
-        if ph.label == SILENCE and ph.duration >= REST_MIN:
-            # at the clip's edges the rest pose holds right to the edge
-            start = ph.start + REST_RAMP if ph.start > 0 else -1.0
-            end = ph.end - REST_RAMP if ph.end < end_of_clip - 1e-6 else end_of_clip + 1.0
-            if end > start:
-                intervals.append((start, end))
-    return ramp_mask(times, intervals, REST_RAMP)
+    pauses = [(ph.start, ph.end, not ph.start > 0, not ph.end < end_of_clip - 1e-6)
+              for ph in phones if ph.label == SILENCE and ph.duration >= REST_MIN]
+    return pause_rest_mask(times, pauses, REST_RAMP)
 
 
 def segment_weights(times: np.ndarray, segment_times: list[tuple[float, float]]) -> np.ndarray:

@@ -94,6 +94,20 @@ def ramp_mask(times: np.ndarray, intervals: list[tuple[float, float]], ramp: flo
     return mask
 
 
+def pause_rest_mask(times: np.ndarray, pauses: list[tuple[float, float, bool, bool]], ramp: float) -> np.ndarray:
+    """The rest-pose mask of ``pauses`` (start, end, opens the clip, closes the clip): 1 inside each pause inset by
+    ``ramp`` at both ends, so the mouth eases to rest inside the pause and speech is untouched — except at the
+    clip's own edges, where the rest holds right to the edge; ``ramp_mask`` fades it. The corpus's targets
+    (phone pauses) and stage 2's pause gate (the level's pauses) both rest this way."""
+    intervals = []
+    for start, end, first, last in pauses:
+        lo = -1.0 if first else start + ramp
+        hi = end + 1.0 if last else end - ramp
+        if hi > lo:
+            intervals.append((lo, hi))
+    return ramp_mask(times, intervals, ramp)
+
+
 def seal_mask(phones: list[Phone], times: np.ndarray, fps: float) -> np.ndarray:
     intervals = []
     for phone in phones:

@@ -20,7 +20,7 @@ from ..audio.runs import fill_short, runs
 from ..common.noise import smooth_noise
 from ..lipsync import phrase_brows
 from ..lipsync.blinks import blinks
-from ..lipsync.procedural import ramp_mask
+from ..lipsync.procedural import pause_rest_mask
 from ..lipsync.visemes import LIP_OPENERS
 
 GAZE_H, GAZE_V = 0.12, 0.08  # spread of gaze targets (ARKit eyeLook units), as the corpus draws them
@@ -173,17 +173,12 @@ def close_in_pauses(values: np.ndarray, speaking: np.ndarray, times: np.ndarray)
     targets close the mouth in every pause, and the network learns it from synthetic silence, but some real
     recordings' pauses (music or room tone under a news reader) it hears as quiet speech and leaves the lips
     parted. Smiles, frowns and presses are expression and stay."""
-    intervals = []
-    for a, b in runs(speaking[: len(times)], False):
-        start, end = times[a], times[b - 1] + (times[1] - times[0] if len(times) > 1 else 0.0)
-        if end - start >= REST_MIN_S:
-            lo = start + REST_RAMP_S if a > 0 else -1.0  # at the clip's edges the rest holds to the edge
-            hi = end - REST_RAMP_S if b < len(times) else times[-1] + 1.0
-            if hi > lo:
-                intervals.append((lo, hi))
-    if not intervals:
+    step = times[1] - times[0] if len(times) > 1 else 0.0
+    pauses = [(times[a], times[b - 1] + step, a == 0, b >= len(times))
+              for a, b in runs(speaking[: len(times)], False) if times[b - 1] + step - times[a] >= REST_MIN_S]
+    rest = pause_rest_mask(times, pauses, REST_RAMP_S)
+    if not rest.any():
         return
-    rest = ramp_mask(times, intervals, REST_RAMP_S)
     values[:, _RESTING] *= (1.0 - rest)[:, None]
     close, jaw = INDEX["mouthClose"], INDEX["jawOpen"]
     values[:, close] = np.minimum(values[:, close], values[:, jaw])
