@@ -88,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and not Path(args.init).is_dir():
         raise AviTalkError(f"--init {args.init}: no such weights folder")
     tune = tuple(t.strip() for t in str(args.tune_outputs).split(",")) if args.tune_outputs is not None else ()
-    if tune and args.init is None:
-        raise AviTalkError("--tune-outputs fine-tunes given weights: name them with --init")
     command = portable_command(_argv_after("stage2"), "avitalk train stage2")
     opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
                         frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,

@@ -31,6 +31,13 @@ HEAD_SCALE = 0.35  # radians (20°): the largest head rotation the decoder can g
 HEAD_UNIT = 0.05  # radians: head rotations are divided by this where they meet face channels (style, loss)
 
 
+def output_row(channel: int) -> int:
+    """The row of ``Decoder.out`` and ``Decoder.offset`` that gives output ``channel`` (the 52 in ARKit order,
+    then the head): mouthClose is jawOpen × the share in row N_OUT, so its own row is unused, and the head's
+    rows come after the share."""
+    return N_OUT if channel == CLOSE else channel if channel < N_OUT else channel + 1
+
+
 class ChannelNorm(nn.Module):
     """LayerNorm over channels of [B, C, T], per frame (so results never depend on the sequence length)."""
 

@@ -39,7 +39,7 @@ from .data import ClipData, batches, load_split
 from .diffusion import Prior
 from .losses import expression, head_loss, info_nce, reconstruction
 from .net import N_OUT as N_FACE
-from .net import Stage2Net
+from .net import Stage2Net, output_row
 
 LOG_NAME = "train_log.jsonl"
 # closure 3.0 (was 1.0): the synthetic test split's bilabials closed in 0.76 of cases, mostly missed on noisy,
@@ -138,9 +138,8 @@ def total(terms: dict[str, torch.Tensor], weights: dict[str, float] = LOSS_WEIGH
 
 
 def tuned_rows(prefixes: tuple[str, ...], head_channels: int) -> list[int]:
-    """The decoder output rows (``net.Decoder.out`` and ``offset``) of the channels named by ``prefixes``:
-    channel k < 52 is row k, but mouthClose is jawOpen × the share in row 52; head channel j is row 53 + j.
-    A prefix that names no channel is an error."""
+    """The decoder output rows (``net.output_row``) of the channels named by ``prefixes``; a prefix that names
+    no channel is an error."""
     names = list(FACE_AND_HEAD[: N_FACE + head_channels])
     rows: list[int] = []
     for prefix in prefixes:
@@ -148,7 +147,7 @@ def tuned_rows(prefixes: tuple[str, ...], head_channels: int) -> list[int]:
         if not prefix or not hits:
             raise AviTalkError(f"--tune-outputs {prefix!r}: no channel of this model starts with it "
                                f"(channels: {', '.join(names[:3])} ... {names[-1]})")
-        rows += [N_FACE if names[k] == "mouthClose" else k if k < N_FACE else k + 1 for k in hits]
+        rows += [output_row(k) for k in hits]
     return sorted(set(rows))
 
 
