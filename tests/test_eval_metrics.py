@@ -86,6 +86,26 @@ def test_closed_lips_everywhere() -> None:
     assert m.open_vowel_jaw(wide_open, PHONES, FPS) == (pytest.approx(0.6), 4)
 
 
+def test_false_closure_counts_shut_lips_where_the_target_speaks(target: np.ndarray) -> None:
+    assert m.false_closure(target, target)[0] == 0.0
+    shut = np.zeros_like(target)  # scores every bilabial (above) and every frame the target opens here
+    share, n_open = m.false_closure(shut, target)
+    assert share == 1.0 and n_open > 20
+    half = target.copy()  # lips shut over the first half only: about the first half's share of open frames
+    half[: len(half) // 2] = 0.0
+    first = m.false_closure(target[: len(half) // 2], target[: len(half) // 2])[1]
+    assert m.false_closure(half, target)[0] == pytest.approx(first / n_open)
+
+
+def test_speech_opening_compares_mean_gaps_outside_pauses(target: np.ndarray) -> None:
+    gap, gap_target, n = m.speech_opening(target, target, PHONES, FPS)
+    assert gap == gap_target > 2.0 and 0 < n < len(target)
+    assert m.speech_opening(np.zeros_like(target), target, PHONES, FPS)[0] == 0.0
+    wider = target.copy()
+    wider[:, m.JAW] = np.clip(wider[:, m.JAW] * 1.5, 0.0, 1.0)
+    assert m.speech_opening(wider, target, PHONES, FPS)[0] > gap
+
+
 def test_jaw_that_follows_energy_correlates() -> None:
     energy = np.random.default_rng(1).normal(-30, 8, 200)
     values = np.zeros((200, 52))
@@ -225,6 +245,7 @@ def test_registry_plugs_in_models(corpus_dir: Path, tmp_path: Path) -> None:
     result = evaluate(Corpus(corpus_dir), str(weights), EvalOptions(split="train", seeds=3, max_clips=2))
     s = result.summary
     assert s["clips"] == 2 and s["bilabial_closure"] == 1.0 and s["silence_closure"] == 1.0
+    assert s["false_closure"] == 1.0 and s["speech_gap_mm"] == 0.0 < s["speech_gap_mm_target"]  # a shut mouth
     assert s["diversity"] == 0.0 and s["jaw_energy_corr"] == 0.0 and s["stage1"] is None
     assert s["lve_mm"] > 1.0  # the targets do move
     assert all(v["realised"] == 0.0 for v in s["adherence"].values())
@@ -248,6 +269,7 @@ def test_eval_command_writes_report(corpus_dir: Path, tmp_path: Path) -> None:
     assert s["adherence_ratio"] == pytest.approx(0.0, abs=0.05)  # the baseline ignores instructions
     report = (out / "report.md").read_text()
     assert "| bilabial closure" in report and "Not applicable" in report
+    assert "| lips closed where the target's are apart" in report and 0.0 <= s["false_closure"] <= 1.0
 
 
 def test_eval_bad_input(corpus_dir: Path, tmp_path: Path) -> None:

@@ -31,6 +31,10 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = [
         ("bilabial closure (share of p/b/m, ±40 ms)", _fmt(s["bilabial_closure"]), _fmt(s["bilabial_closure_target"]),
          "1"),
+        ("lips closed where the target's are apart (share of those frames)", _fmt(s.get("false_closure", math.nan)),
+         "0.000", "0"),
+        ("lip opening in speech (mean gap, mm)", _fmt(s.get("speech_gap_mm", math.nan), 2),
+         _fmt(s.get("speech_gap_mm_target", math.nan), 2), "= target"),
         ("open-vowel jawOpen (mean at centres)", _fmt(s["open_vowel_jaw"]), _fmt(s["open_vowel_jaw_target"]),
          "= target"),
         ("open-vowel jaw ratio (model / target)", _fmt(s["open_vowel_jaw_ratio"]), "1.000", "1"),

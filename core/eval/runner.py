@@ -95,6 +95,8 @@ def evaluate_clip(model: Model, clip: CorpusClip, options: EvalOptions, keep_cur
     closure, n_bilabial = m.bilabial_closure(pred, phones, fps)
     jaw, n_open = m.open_vowel_jaw(pred, phones, fps)
     silence, n_silence = m.silence_closure(pred, phones, fps)
+    false_closed, n_open_frames = m.false_closure(pred, target)
+    gap, gap_target, n_speech = m.speech_opening(pred, target, phones, fps)
     lve = lip_vertex_error(pred, target)
     record: dict[str, Any] = {
         "id": clip.id, "duration": round(clip.duration, 4), "frames": frames, "voice": clip.meta.get("voice"),
@@ -103,6 +105,8 @@ def evaluate_clip(model: Model, clip: CorpusClip, options: EvalOptions, keep_cur
         "bilabials": n_bilabial, "bilabial_closure": closure,
         "bilabial_closure_target": m.bilabial_closure(target, phones, fps)[0],
         "open_vowels": n_open, "open_vowel_jaw": jaw, "open_vowel_jaw_target": m.open_vowel_jaw(target, phones, fps)[0],
+        "lips_open_frames": n_open_frames, "false_closure": false_closed,
+        "speech_frames": n_speech, "speech_gap_mm": gap, "speech_gap_mm_target": gap_target,
         "silence_frames": n_silence, "silence_closure": silence,
         "silence_closure_target": m.silence_closure(target, phones, fps)[0],
         "jaw_energy_corr": m.jaw_energy_correlation(pred, energy),
@@ -161,6 +165,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "bilabials": sum(r["bilabials"] for r in records),
         "open_vowel_jaw": jaw, "open_vowel_jaw_target": jaw_t,
         "open_vowel_jaw_ratio": jaw / jaw_t if jaw_t and not _nan(jaw_t) else math.nan,
+        "false_closure": _pooled(records, "false_closure", "lips_open_frames"),
+        "speech_gap_mm": _pooled(records, "speech_gap_mm", "speech_frames"),
+        "speech_gap_mm_target": _pooled(records, "speech_gap_mm_target", "speech_frames"),
         "silence_closure": _pooled(records, "silence_closure", "silence_frames"),
         "silence_closure_target": _pooled(records, "silence_closure_target", "silence_frames"),
         "jaw_energy_corr": _mean(records, "jaw_energy_corr"),

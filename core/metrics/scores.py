@@ -43,6 +43,24 @@ def bilabial_closure(values: np.ndarray, phones: list[Phone], fps: float, thresh
     return (hits / total if total else math.nan), total
 
 
+def false_closure(values: np.ndarray, target: np.ndarray, threshold_mm: float = CLOSED_MM) -> tuple[float, int]:
+    """(share of the frames where the target's lips are apart whose predicted lips are closed, how many such
+    frames): the other side of bilabial closure, which a model that keeps its lips shut would score 1 on."""
+    open_ = lip_gap(target) >= threshold_mm
+    if not open_.any():
+        return math.nan, 0
+    return float(np.mean(lip_gap(values[open_]) < threshold_mm)), int(open_.sum())
+
+
+def speech_opening(values: np.ndarray, target: np.ndarray, phones: list[Phone], fps: float) -> tuple[float, float, int]:
+    """(mean lip gap in mm of the prediction, of the target, how many frames) over the frames outside the
+    checked pauses: how far the mouth opens while speaking."""
+    speech = ~silence_frames(phones, len(values), fps)
+    if not speech.any():
+        return math.nan, math.nan, 0
+    return float(lip_gap(values[speech]).mean()), float(lip_gap(target[speech]).mean()), int(speech.sum())
+
+
 def open_vowel_jaw(values: np.ndarray, phones: list[Phone], fps: float) -> tuple[float, int]:
     """Mean jawOpen at the frames nearest the centres of open vowels (AA AE AO AW AY)."""
     n = len(values)

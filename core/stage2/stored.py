@@ -201,9 +201,10 @@ def _difference(got: Any, expected: dict[str, list[int]]) -> str:
     return f"{name} has shape {list(got[name])}, expected {expected[name]}"
 
 
-METRIC_KEYS = ("clips", "seconds", "bilabial_closure", "open_vowel_jaw_ratio", "silence_closure", "jaw_energy_corr",
-               "jaw_energy_corr_target", "lag_frames_median", "lag_frames_mean_abs", "lve_mm", "fdd_mm", "mae_all",
-               "mae_mouth", "adherence_ratio", "diversity")
+METRIC_KEYS = ("clips", "seconds", "bilabial_closure", "false_closure", "speech_gap_mm", "speech_gap_mm_target",
+               "open_vowel_jaw_ratio", "silence_closure", "jaw_energy_corr", "jaw_energy_corr_target",
+               "lag_frames_median", "lag_frames_mean_abs", "lve_mm", "fdd_mm", "mae_all", "mae_mouth",
+               "adherence_ratio", "diversity")
 
 
 # An ``avitalk eval`` metrics.json: its summary's numbers are copied into the card.
