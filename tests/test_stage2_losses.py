@@ -85,3 +85,58 @@ def test_the_epoch_is_chosen_by_closure_and_gap_together() -> None:
     assert e14 > e10
     assert selection_score(0.95, 0.2) > selection_score(0.90, 0.2)
     assert selection_score(0.9, 0.1) > selection_score(0.9, 0.2)
+
+
+def test_closure_events_are_the_short_closed_runs_and_the_rest_is_held() -> None:
+    import numpy as np
+
+    closed = np.zeros((2, 20), bool)
+    closed[0, 2:5] = True  # a bilabial: 3 frames, centre 3
+    closed[0, 8:20] = True  # a pause: 12 frames, a rest
+    closed[1, 0:1] = True  # one frame at the edge
+    closed[1, 10:19] = True  # 9 frames: still an event (EVENT_LONGEST)
+    rows, frames, rest = losses.closure_events(closed)
+    assert list(zip(rows.tolist(), frames.tolist(), strict=True)) == [(0, 3), (1, 0), (1, 14)]
+    assert rest.sum() == 12 and rest[0, 8:20].all()
+
+
+def _timing_uncertain_closure(events: bool) -> torch.Tensor:
+    """One prediction for three targets whose 3-frame closure starts at frame 5, 6 or 7 (the audio cannot tell
+    which): per-frame share logits at a fixed jaw, the lip-gap L1 and the closure term, 400 Adam steps.
+    Returns the predicted lip gap per frame (mm)."""
+    n, jaw = 15, 0.3
+    logits = torch.full((n,), -3.0, requires_grad=True)
+    target = torch.zeros(3, n, len(ARKIT52))
+    target[..., JAW] = jaw
+    for row, start in enumerate((5, 6, 7)):
+        target[row, start : start + 3, CLOSE] = jaw
+    mask = torch.ones(3, n)
+    gt = losses.lip_gap_mm(target)
+    closed = (gt < losses.CLOSED_MM).float()
+    opt = torch.optim.Adam([logits], lr=0.1)
+
+    def predict() -> torch.Tensor:
+        pred = torch.zeros(3, n, len(ARKIT52))
+        pred[..., JAW] = jaw
+        return pred.index_put((torch.arange(3)[:, None], torch.arange(n)[None, :], torch.tensor(CLOSE)),
+                              (jaw * torch.sigmoid(logits)).expand(3, n))
+
+    for _ in range(400):
+        gp = losses.lip_gap_mm(predict())
+        hinge = (losses.event_hinge(gp, closed, mask) if events
+                 else losses.masked_mean(torch.relu(gp - losses.HINGE_MM), closed) / 5.0)
+        loss = 2.0 * (gp - gt).abs().mean() / 10.0 + 3.0 * hinge
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return losses.lip_gap_mm(predict())[0]
+
+
+def test_the_event_hinge_closes_once_per_closure_where_the_frame_hinge_closes_every_possible_frame() -> None:
+    per_frame = _timing_uncertain_closure(events=False)
+    per_event = _timing_uncertain_closure(events=True)
+    shut = lambda gap: set(torch.nonzero(gap < losses.CLOSED_MM).flatten().tolist())  # noqa: E731
+    assert shut(per_frame) >= {5, 6, 7, 8, 9}, per_frame  # every frame a closure might take
+    assert 7 in shut(per_event) and len(shut(per_event)) <= 3, per_event  # the likeliest, within ±2 of each event
+    assert {5, 9}.isdisjoint(shut(per_event))

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --init: fine-tune only the decoder's output rows of the channels whose names start "
                         "with these (e.g. brow,eyeSquint,cheekSquint,mouthDimple); every other channel's output and "
                         "the prior stay exactly the --init weights'")
+    p.add_argument("--closure", choices=("frames", "events"), default="frames",
+                   help="the closure term: a hinge on every frame where the target's lips are shut (default), or "
+                        "one per closure event, on the smallest gap within ±2 frames of it (docs/stage2.md)")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
                         command=command, config=Stage2Config(head_channels=head),
                         init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
-                        tune_outputs=tune)
+                        tune_outputs=tune, closure=args.closure)
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

@@ -32,6 +32,9 @@ PROSODY_SQUARED = 20.0
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
 CLOSED_MM = 1.0  # the evaluation's threshold
 HINGE_MM = 0.4  # aim below it, where the target is closed
+EVENT_LONGEST = 9  # frames (0.3 s): a shorter closed run of the target is one closure event, a longer one a rest
+EVENT_RADIUS = 2  # frames either side of an event's centre where one closed frame counts (the evaluation: ±40 ms
+# of the phone, which itself lasts 2-3 frames)
 
 
 @cache
@@ -70,8 +73,43 @@ def expression(pred: torch.Tensor, target: torch.Tensor, segments: torch.Tensor)
     return ((mp - mt).abs() * has).sum() / (has.sum() * r.shape[1]).clamp(min=1.0)
 
 
-def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """pred/target [B, T, 52], mask [B, T] (1 on real frames) → named loss terms."""
+def closure_events(closed: np.ndarray, longest: int = EVENT_LONGEST) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """closed [B, T] bool (the target's lips shut) → (rows, frames) of the centre of every closed run of at most
+    ``longest`` frames (a bilabial's closure), and a [B, T] mask of the frames of longer runs (rests, pauses)."""
+    rows: list[int] = []
+    frames: list[int] = []
+    rest = np.zeros(closed.shape, bool)
+    for b, line in enumerate(np.asarray(closed, bool)):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], line.astype(np.int8), [0]])))
+        for start, end in zip(edges[::2], edges[1::2], strict=True):
+            if end - start <= longest:
+                rows.append(b)
+                frames.append((start + end - 1) // 2)
+            else:
+                rest[b, start:end] = True
+    return np.asarray(rows, np.int64), np.asarray(frames, np.int64), rest
+
+
+def event_hinge(gaps: torch.Tensor, closed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The closure hinge per event, as the evaluation counts a bilabial: the smallest predicted gap within
+    ±EVENT_RADIUS frames of each short closed run's centre, plus the per-frame hinge over long closed runs (rests);
+    both summed and divided by the clip frames, so missing a closure weighs against closing open frames at a fixed
+    rate. With the per-frame hinge (its mean over closed frames), a frame was best closed once a closure there was
+    about 9 % likely: the shipped network shut its lips in 22 % of the frames where the target's were apart."""
+    rows, frames, rest = closure_events(closed.detach().cpu().numpy() > 0)
+    over = F.relu(gaps - HINGE_MM) / 5.0
+    total = (over * torch.from_numpy(rest).to(gaps)).sum()
+    if len(rows):
+        window = -F.max_pool1d(-gaps[:, None, :], 2 * EVENT_RADIUS + 1, stride=1, padding=EVENT_RADIUS)[:, 0]
+        at = (torch.from_numpy(rows).to(gaps.device), torch.from_numpy(frames).to(gaps.device))
+        total = total + (F.relu(window[at] - HINGE_MM) / 5.0).sum()
+    return total / mask.sum().clamp(min=1.0)
+
+
+def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                   events: bool = False) -> dict[str, torch.Tensor]:
+    """pred/target [B, T, 52], mask [B, T] (1 on real frames) → named loss terms. ``events``: the closure term is
+    ``event_hinge`` instead of the per-frame hinge's mean over the target's closed frames."""
     weight = 1.0 + MOUTH.to(pred)  # mouth channels count double
     rare_active = (RARE_CHANNELS.to(pred.device) & (target > RARE_ACTIVE_MIN)).to(pred)
     err = (pred - target).abs()
@@ -83,7 +121,10 @@ def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor)
     gp, gt = lip_gap_mm(pred), lip_gap_mm(target)
     gap = masked_mean((gp - gt).abs(), mask) / 10.0
     closed = mask * (gt < CLOSED_MM).to(pred.dtype)
-    hinge = masked_mean(F.relu(lip_gap_mm(jaw_held(pred)) - HINGE_MM), closed) / 5.0
+    if events:
+        hinge = event_hinge(lip_gap_mm(jaw_held(pred)), closed, mask)
+    else:
+        hinge = masked_mean(F.relu(lip_gap_mm(jaw_held(pred)) - HINGE_MM), closed) / 5.0
     return {"l1": l1, "vel": vel, "gap": gap, "closure": hinge}
 
 
