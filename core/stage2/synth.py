@@ -88,6 +88,12 @@ def fixed_threads(device: torch.device) -> Iterator[None]:
         yield
 
 
+def decode_margin(cfg: Stage2Config) -> int:
+    """Frames decoded beyond a segment's reach: twice the decoder's half receptive field (its dilations summed,
+    kernel 3), so the frames the segment weighs on see no edge of the decoded span."""
+    return 2 * sum(cfg.decoder_dilations) + 2
+
+
 def scaled(instr: Instruction, amount: float) -> Instruction:
     """The instruction with its intensity and AUs scaled (``--expression``), kept within 0..1."""
     if amount == 1.0:
@@ -159,13 +165,25 @@ class Stage2Model:
             return self.backend.styles(vectors, style_noise(seed, len(vectors), self.cfg.style_dim))
 
     def decode(self, prepared: Prepared, z: np.ndarray, e: np.ndarray, cuts: list[float]) -> np.ndarray:
-        """[T, 52 (+3 head)] at the model's fps, before blinks and gaze."""
+        """[T, 52 (+3 head)] at the model's fps, before blinks and gaze. Each segment is decoded under its own
+        condition alone, over the frames it weighs on (and ``decode_margin`` more, for the convolutions), and the
+        outputs are cross-faded: the network's answer to a *mixed* condition was not between the two (a smile
+        fading out over 0.5 s dropped a third of the way in one frame)."""
         n = prepared.frames
         weights = frame_weights(cuts, n, self.cfg.fps, self.cfg.crossfade)
         out = np.empty((n, len(ARKIT52) + self.cfg.head_channels), np.float32)
+        margin = decode_margin(self.cfg)
         with self.backend.session():
             for a, b, lo, hi in self._windows(n):
-                values = self.backend.decode(prepared.hidden[lo:hi], z, e, weights[:, lo:hi])
+                window = weights[:, lo:hi]
+                values = np.zeros((hi - lo, out.shape[1]), np.float32)
+                for s in np.flatnonzero(window[:, a - lo : b - lo].max(axis=1) > 0):
+                    inside = np.flatnonzero(window[s] > 0)
+                    f0, f1 = max(0, inside[0] - margin), min(hi - lo, inside[-1] + 1 + margin)
+                    alone = np.zeros((len(window), f1 - f0), np.float32)
+                    alone[s] = 1.0
+                    part = self.backend.decode(prepared.hidden[lo + f0 : lo + f1], z, e, alone)
+                    values[f0:f1] += window[s, f0:f1, None] * part
                 out[a:b] = values[a - lo : b - lo]
         return out
 
