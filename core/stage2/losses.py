@@ -95,7 +95,7 @@ def event_hinge(gaps: torch.Tensor, closed: torch.Tensor, mask: torch.Tensor) ->
     ±EVENT_RADIUS frames of each short closed run's centre, plus the per-frame hinge over long closed runs (rests);
     both summed and divided by the clip frames, so missing a closure weighs against closing open frames at a fixed
     rate. With the per-frame hinge (its mean over closed frames), a frame was best closed once a closure there was
-    about 9 % likely: the shipped network shut its lips in 22 % of the frames where the target's were apart."""
+    about 9 % likely: the session-6 network shut its lips in 31 % of the frames where the target's were apart."""
     rows, frames, rest = closure_events(closed.detach().cpu().numpy() > 0)
     over = F.relu(gaps - HINGE_MM) / 5.0
     total = (over * torch.from_numpy(rest).to(gaps)).sum()
