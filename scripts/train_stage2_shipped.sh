@@ -2,7 +2,7 @@
 # Reproduce the shipped stage-2 weights (docs/stage2.md, "The shipped weights"): the 10-hour corpus, a run from
 # scratch with the per-event closure hinge, three fine-tunes that raise its weight (6 → 20 → 60 → 150; each starts
 # from the last), then the jawOpen output row retrained on the frozen network. About 15 min for the corpus and
-# 55 min of training on two CPU cores; a CUDA GPU is used when torch sees one.
+# an hour of training on two CPU cores; a CUDA GPU is used when torch sees one.
 #   scripts/train_stage2_shipped.sh WORKDIR      (then compare WORKDIR/s2ej with weights/stage2)
 set -euo pipefail
 work=${1:?usage: scripts/train_stage2_shipped.sh WORKDIR}
