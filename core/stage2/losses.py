@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..arkit import ARKIT52, INDEX
+from ..audio.runs import runs
 from ..instructions.arkit_map import STATIC_AUS, au_matrix
 from ..rigs.builtin_head.measure import gap_model
 
@@ -80,8 +81,7 @@ def closure_events(closed: np.ndarray, longest: int = EVENT_LONGEST) -> tuple[np
     frames: list[int] = []
     rest = np.zeros(closed.shape, bool)
     for b, line in enumerate(np.asarray(closed, bool)):
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], line.astype(np.int8), [0]])))
-        for start, end in zip(edges[::2], edges[1::2], strict=True):
+        for start, end in runs(line):
             if end - start <= longest:
                 rows.append(b)
                 frames.append((start + end - 1) // 2)
@@ -121,10 +121,8 @@ def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     gp, gt = lip_gap_mm(pred), lip_gap_mm(target)
     gap = masked_mean((gp - gt).abs(), mask) / 10.0
     closed = mask * (gt < CLOSED_MM).to(pred.dtype)
-    if events:
-        hinge = event_hinge(lip_gap_mm(jaw_held(pred)), closed, mask)
-    else:
-        hinge = masked_mean(F.relu(lip_gap_mm(jaw_held(pred)) - HINGE_MM), closed) / 5.0
+    held = lip_gap_mm(jaw_held(pred))
+    hinge = event_hinge(held, closed, mask) if events else masked_mean(F.relu(held - HINGE_MM), closed) / 5.0
     return {"l1": l1, "vel": vel, "gap": gap, "closure": hinge}
 
 

@@ -180,9 +180,8 @@ class Stage2Model:
                 for s in np.flatnonzero(window[:, a - lo : b - lo].max(axis=1) > 0):
                     inside = np.flatnonzero(window[s] > 0)
                     f0, f1 = max(0, inside[0] - margin), min(hi - lo, inside[-1] + 1 + margin)
-                    alone = np.zeros((len(window), f1 - f0), np.float32)
-                    alone[s] = 1.0
-                    part = self.backend.decode(prepared.hidden[lo + f0 : lo + f1], z, e, alone)
+                    alone = np.ones((1, f1 - f0), np.float32)  # segment s's condition on every frame
+                    part = self.backend.decode(prepared.hidden[lo + f0 : lo + f1], z[s : s + 1], e[s : s + 1], alone)
                     values[f0:f1] += window[s, f0:f1, None] * part
                 out[a:b] = values[a - lo : b - lo]
         return out

@@ -197,6 +197,7 @@ class Trainer:
         self.loss_weights = {**LOSS_WEIGHTS, **opts.loss_weights}
         if opts.closure not in ("frames", "events"):
             raise AviTalkError(f"closure term {opts.closure!r}: frames or events")
+        self.events = opts.closure == "events"  # losses.event_hinge instead of the per-frame hinge
         self.net = Stage2Net(self.cfg)
         self.prior = Prior(self.cfg)  # a small MLP on one vector per segment: it trains on the CPU
         if opts.tune_outputs and opts.init is None:
@@ -342,7 +343,7 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr(step, total_steps, opts.lr)
                 batch = collate([train[i] for i in plan[b]], self.cfg, self.device)
-                terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.opts.closure == "events")
+                terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.events)
                 loss = total(terms, self.loss_weights)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -400,7 +401,7 @@ class Trainer:
         for start in range(0, len(val), 8):
             clips = val[start : start + 8]
             batch = collate(clips, self.cfg, self.device)
-            terms, pred = forward_losses(self.net, batch, 0.0, self.opts.closure == "events")
+            terms, pred = forward_losses(self.net, batch, 0.0, self.events)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(clips)
             for i, clip in enumerate(clips):
