@@ -140,3 +140,27 @@ def test_the_event_hinge_closes_once_per_closure_where_the_frame_hinge_closes_ev
     assert shut(per_frame) >= {5, 6, 7, 8, 9}, per_frame  # every frame a closure might take
     assert 7 in shut(per_event) and len(shut(per_event)) <= 3, per_event  # the likeliest, within ±2 of each event
     assert {5, 9}.isdisjoint(shut(per_event))
+
+
+def test_the_share_only_closure_term_moves_mouth_close_share_and_no_lip_channel() -> None:
+    """``events-share``: the hinge's gradient reaches mouthClose's share of jawOpen (as the decoder makes it) and
+    nothing else; ``events`` also pushes the lip channels that open the mouth (the bias that under-opened the
+    session-7 network). Neither shuts the jaw."""
+    target = torch.zeros(1, 12, len(ARKIT52))
+    target[..., JAW] = 0.3
+    target[0, 4:7, CLOSE] = 0.3  # one closure event
+    opener = INDEX["mouthLowerDownLeft"]
+    grads = {}
+    for term in ("events", "events-share"):
+        base = target.clone()
+        base[..., opener] = 0.1
+        base.requires_grad_(True)
+        share = torch.full((1, 12), 0.3, requires_grad=True)  # the prediction misses the closure: lips apart
+        pred = torch.cat([base[..., :CLOSE], (base[..., JAW] * share)[..., None], base[..., CLOSE + 1 :]], -1)
+        losses.reconstruction(pred, target, torch.ones(1, 12), term)["closure"].backward()
+        assert base.grad is not None and share.grad is not None
+        grads[term] = (base.grad[0], share.grad[0])
+    assert grads["events"][0][:, opener].abs().sum() > 0  # the lip channels are pushed shut ...
+    assert grads["events-share"][0].abs().sum() == 0  # ... not through the share-only term, nor the jaw
+    assert grads["events"][0][:, JAW].abs().sum() == 0
+    assert grads["events-share"][1].sum() < 0  # a bigger share lowers it

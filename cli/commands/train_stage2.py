@@ -14,6 +14,7 @@ from typing import Any
 
 from ...core.common.errors import AviTalkError
 from ...core.common.progress import TextBar
+from ...core.stage2.config import CLOSURE_TERMS
 from ..argparser import Parser
 from ._provenance import portable_command
 
@@ -40,9 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --init: fine-tune only the decoder's output rows of the channels whose names start "
                         "with these (e.g. brow,eyeSquint,cheekSquint,mouthDimple); every other channel's output and "
                         "the prior stay exactly the --init weights'")
-    p.add_argument("--closure", choices=("frames", "events"), default="frames",
-                   help="the closure term: a hinge on every frame where the target's lips are shut (default), or "
-                        "one per closure event, on the smallest gap within ±2 frames of it (docs/stage2.md)")
+    p.add_argument("--closure", choices=CLOSURE_TERMS, default="frames",
+                   help="the closure term: a hinge on every frame where the target's lips are shut (default), "
+                        "one per closure event, on the smallest gap within ±2 frames of it (events), or that acting "
+                        "through mouthClose's share of jawOpen alone (events-share; docs/stage2.md)")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 

@@ -11,6 +11,8 @@ from ..common.jsonspec import Int, ListOf, Num, Obj, Opt, validate
 
 ARCHITECTURE = "avi-talking-stage2"
 CARD_VERSION = 1
+# the training's closure term (``losses.reconstruction``; the CLI offers these without importing torch)
+CLOSURE_TERMS = ("frames", "events", "events-share")
 
 
 @dataclass(frozen=True)

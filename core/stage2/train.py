@@ -34,7 +34,7 @@ from ..corpus.dataset import Corpus
 from ..metrics.scores import bilabial_closure
 from . import checkpoint, weights
 from .conditioning import frame_weights
-from .config import Stage2Config
+from .config import CLOSURE_TERMS, Stage2Config
 from .data import ClipData, batches, load_split
 from .diffusion import Prior
 from .losses import expression, head_loss, info_nce, reconstruction
@@ -73,7 +73,7 @@ class TrainOptions:
     # fine-tune only the decoder's output rows of the channels whose names start with one of these (``tuned_rows``):
     # every other channel's output stays bit for bit the --init weights', and so does the prior
     tune_outputs: tuple[str, ...] = ()
-    closure: str = "frames"  # the closure term: "frames" (per-frame hinge) or "events" (losses.event_hinge)
+    closure: str = "frames"  # config.CLOSURE_TERMS: per-frame hinge, per event, per event through the share alone
 
 
 @dataclass
@@ -114,14 +114,14 @@ def collate(clips: list[ClipData], cfg: Stage2Config, device: torch.device) -> B
 
 
 def forward_losses(net: Stage2Net, batch: Batch, noise: float,
-                   events: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                   closure: str = "frames") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     h = net.audio(batch.mel)
     e = net.instruction(batch.instructions)
     z = net.style(batch.targets, batch.hard)
     z_in = z + noise * torch.randn_like(z) if noise else z
     pred = net.decode(h, z_in, e, batch.weights)
     face, target = pred[..., :N_FACE], batch.targets[..., :N_FACE]
-    terms = reconstruction(face, target, batch.mask, events)
+    terms = reconstruction(face, target, batch.mask, closure)
     terms["expr"] = expression(face, target, batch.hard)
     if pred.shape[-1] > N_FACE:
         terms["head"] = head_loss(pred[..., N_FACE:], batch.targets[..., N_FACE:], batch.mask)
@@ -195,9 +195,8 @@ class Trainer:
             raise AviTalkError(f"loss weights: each must be a known term ({', '.join(LOSS_WEIGHTS)}) with a finite "
                                f"number ≥ 0 (unknown: {', '.join(unknown) or 'none'})")
         self.loss_weights = {**LOSS_WEIGHTS, **opts.loss_weights}
-        if opts.closure not in ("frames", "events"):
-            raise AviTalkError(f"closure term {opts.closure!r}: frames or events")
-        self.events = opts.closure == "events"  # losses.event_hinge instead of the per-frame hinge
+        if opts.closure not in CLOSURE_TERMS:
+            raise AviTalkError(f"closure term {opts.closure!r}: one of {', '.join(CLOSURE_TERMS)}")
         self.net = Stage2Net(self.cfg)
         self.prior = Prior(self.cfg)  # a small MLP on one vector per segment: it trains on the CPU
         if opts.tune_outputs and opts.init is None:
@@ -343,7 +342,7 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr(step, total_steps, opts.lr)
                 batch = collate([train[i] for i in plan[b]], self.cfg, self.device)
-                terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.events)
+                terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.opts.closure)
                 loss = total(terms, self.loss_weights)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -401,7 +400,7 @@ class Trainer:
         for start in range(0, len(val), 8):
             clips = val[start : start + 8]
             batch = collate(clips, self.cfg, self.device)
-            terms, pred = forward_losses(self.net, batch, 0.0, self.events)
+            terms, pred = forward_losses(self.net, batch, 0.0, self.opts.closure)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(clips)
             for i, clip in enumerate(clips):
