@@ -372,6 +372,13 @@ def test_fine_tune_starts_from_given_weights_with_other_loss_weights(corpus: Pat
     other = dataclasses.replace(TINY, channels=TINY.channels * 2)
     with pytest.raises(AviTalkError, match="another model config"):
         Trainer(dataclasses.replace(opts(tmp_path / "bad2", init=start), config=other))
+    # the seal adds no parameter: a fine-tune may switch it on (and the card says so), never off again
+    sealing = dataclasses.replace(TINY, seal_lips=True)
+    Trainer(dataclasses.replace(opts(tmp_path / "sealed", init=start, closure="events-share"), config=sealing)).run()
+    card = json.loads((tmp_path / "sealed" / weights.CARD_NAME).read_text())
+    assert card["config"]["seal_lips"] is True and card["training"]["closure"] == "events-share"
+    with pytest.raises(AviTalkError, match="add --seal-lips"):
+        Trainer(opts(tmp_path / "bad3", init=tmp_path / "sealed"))
 
 
 def test_tuning_only_some_outputs_leaves_every_other_channel_and_the_prior_exact(corpus: Path, tiny_run: Path,

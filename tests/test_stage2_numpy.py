@@ -22,6 +22,7 @@ from avi_talking.core.arkit import ARKIT52, INDEX  # noqa: E402
 from avi_talking.core.audio.loader import Audio, from_samples, load_audio  # noqa: E402
 from avi_talking.core.common.errors import AviTalkError, FormatError  # noqa: E402
 from avi_talking.core.instructions import Instruction, Segment  # noqa: E402
+from avi_talking.core.lipsync.visemes import LIP_OPENERS  # noqa: E402
 from avi_talking.core.stage2 import numpy_net, runtime, sampling, stored, weights  # noqa: E402
 from avi_talking.core.stage2.config import Stage2Config  # noqa: E402
 from avi_talking.core.stage2.diffusion import timestep_embedding  # noqa: E402
@@ -226,13 +227,14 @@ def test_a_prepared_clip_of_the_other_runtime_is_encoded_again(models: dict[str,
 
 def test_any_weights_folder_runs_on_both(tmp_path: Path, clips: dict[str, Audio]) -> None:
     """Another shape — 160 channels (products longer than 128 are summed in slices), mel rate 3 (a kernel of
-    4 with stride 3), other dilations, no guidance — with every weight random (FiLM and offsets too)."""
+    4 with stride 3), other dilations, no guidance, the lips sealed by the share — with every weight random
+    (FiLM and offsets too)."""
     from avi_talking.core.stage2.diffusion import Prior
     from avi_talking.core.stage2.net import Stage2Net
 
     cfg = Stage2Config(channels=160, mel_rate=3, encoder_dilations=(1, 3, 9), decoder_dilations=(2, 5),
                        style_dim=16, instr_dim=24, prior_hidden=144, prior_layers=2, diffusion_steps=300,
-                       ddim_steps=9, guidance=1.0, chunk_seconds=1.5, overlap_seconds=1.2)
+                       ddim_steps=9, guidance=1.0, chunk_seconds=1.5, overlap_seconds=1.2, seal_lips=True)
     torch.manual_seed(0)
     net, prior = Stage2Net(cfg), Prior(cfg)
     with torch.no_grad():
@@ -245,6 +247,36 @@ def test_any_weights_folder_runs_on_both(tmp_path: Path, clips: dict[str, Audio]
     a, b = (m.animate(m.prepare(audio, 24.0), segs, 9).values for m in pair.values())
     assert np.abs(a - b).max() <= BOUND
     assert np.ptp(a[:, INDEX["jawOpen"]]) > 1e-3  # a take that moves, not a constant both agree on
+
+
+def test_a_sealing_decoder_scales_the_lip_openers_by_the_open_share_on_both(tmp_path: Path) -> None:
+    """``seal_lips``: each lip opener is its sigmoid × (1 − mouthClose's share of jawOpen), alike on both runtimes;
+    without it, the same weights give openers the share does not bound."""
+    from avi_talking.core.stage2.diffusion import Prior
+    from avi_talking.core.stage2.net import Stage2Net
+
+    outputs = {}
+    for seal in (False, True):
+        cfg = Stage2Config(channels=32, encoder_dilations=(1,), decoder_dilations=(1, 2), seal_lips=seal)
+        torch.manual_seed(0)
+        net, prior = Stage2Net(cfg), Prior(cfg)
+        with torch.no_grad():
+            for p in net.decoder.parameters():
+                p.copy_(torch.randn_like(p) * 0.5)
+        weights.write(tmp_path / str(seal), net, prior, {})
+        ours = Stage2Model.load(tmp_path / str(seal), runtime="numpy").backend.decoder
+        h, cond = _rand(80, 32, scale=3.0, seed=5), _rand(80, 96, seed=6)
+        with torch.no_grad():
+            ref = net.decoder(_t(h.T)[None], _t(cond)[None])[0].numpy()
+        _close(ours(h, cond), ref)
+        outputs[seal] = ref
+    share = outputs[True][:, INDEX["mouthClose"]] / outputs[True][:, INDEX["jawOpen"]]
+    openers = [INDEX[n] for n in LIP_OPENERS]
+    assert (share > 0.8).any() and (share < 0.2).any()  # weights that put it to the test
+    np.testing.assert_allclose(outputs[True][:, openers], outputs[False][:, openers] * (1.0 - share[:, None]),
+                               rtol=1e-5, atol=1e-6)
+    rest = [k for k in range(52) if k not in openers]
+    np.testing.assert_array_equal(outputs[True][:, rest], outputs[False][:, rest])
 
 
 def test_bad_weights_are_refused_alike(tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the closure term: a hinge on every frame where the target's lips are shut (default), "
                         "one per closure event, on the smallest gap within ±2 frames of it (events), or that acting "
                         "through mouthClose's share of jawOpen alone (events-share; docs/stage2.md)")
+    p.add_argument("--seal-lips", action="store_true",
+                   help="mouthClose's share of jawOpen also scales the lip-parting channels by (1 − share), as the "
+                        "corpus's bilabial rule does (stored in the card's config; may be switched on for --init)")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
                         frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
-                        command=command, config=Stage2Config(head_channels=head),
+                        command=command, config=Stage2Config(head_channels=head, seal_lips=args.seal_lips),
                         init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
                         tune_outputs=tune, closure=args.closure)
     bar = TextBar()

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..common.errors import FormatError
-from ..common.jsonspec import Int, ListOf, Num, Obj, Opt, validate
+from ..common.jsonspec import Bool, Int, ListOf, Num, Obj, Opt, validate
 
 ARCHITECTURE = "avi-talking-stage2"
 CARD_VERSION = 1
@@ -35,6 +35,9 @@ class Stage2Config:
     chunk_seconds: float = 20.0  # long audio runs in windows of this length ...
     overlap_seconds: float = 2.0  # ... overlapping by this much, cross-faded
     head_channels: int = 0  # 3: headYaw/Pitch/Roll after the 52 (radians, HEAD_SCALE · tanh); 0: face only
+    # True: mouthClose's share of jawOpen also scales the lip openers (LIP_OPENERS) by (1 − share), as the
+    # corpus's bilabial rule seals the lips, so the one share closes the mouth whatever the other channels say
+    seal_lips: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -62,5 +65,5 @@ CONFIG = Obj({name: Opt(spec) for name, spec in {
     "style_channels": _WIDTH, "prior_hidden": Int(1, 8192), "prior_layers": Int(1, 64),
     "diffusion_steps": Int(1, 100_000), "ddim_steps": Int(1, 10_000), "guidance": Num(0.0, 100.0),
     "crossfade": Num(0.0, 10.0), "chunk_seconds": Num(0.0, 3600.0, above=True), "overlap_seconds": Num(0.0, 3600.0),
-    "head_channels": Int(0, 3),
+    "head_channels": Int(0, 3), "seal_lips": Bool(),
 }.items()}, extra="refuse")

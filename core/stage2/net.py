@@ -22,11 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..arkit import INDEX
+from ..lipsync.visemes import LIP_OPENERS
 from .conditioning import INSTRUCTION_DIM
 from .config import Stage2Config
 
 N_OUT = 52
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
+OPENERS = [INDEX[n] for n in LIP_OPENERS]
 HEAD_SCALE = 0.35  # radians (20°): the largest head rotation the decoder can give
 HEAD_UNIT = 0.05  # radians: head rotations are divided by this where they meet face channels (style, loss)
 
@@ -122,6 +124,8 @@ class StyleEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
+    keep: torch.Tensor
+
     def __init__(self, cfg: Stage2Config) -> None:
         super().__init__()
         c = cfg.channels
@@ -144,6 +148,10 @@ class Decoder(nn.Module):
         nn.init.zeros_(self.offset.weight)
         nn.init.zeros_(self.offset.bias)
         self.channels = c
+        self.seal = cfg.seal_lips
+        keep = torch.ones(N_OUT)
+        keep[OPENERS] = 0.0  # the lip openers, which a shut share scales to 0 (seal_lips)
+        self.register_buffer("keep", keep, persistent=False)
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """h [B, C, T], cond [B, T, style_dim + instr_dim] → values [B, T, 52] in 0..1."""
@@ -153,7 +161,10 @@ class Decoder(nn.Module):
             h = block(h, (part[:, : self.channels], part[:, self.channels :]))
         logits = self.out(F.gelu(self.norm(h))).transpose(1, 2) + self.offset(cond)  # [B, T, 53]
         values = torch.sigmoid(logits[..., :N_OUT])
-        close = values[..., JAW] * torch.sigmoid(logits[..., N_OUT])
+        share = torch.sigmoid(logits[..., N_OUT])
+        if self.seal:  # the openers × (1 − share): a shut share seals the lips
+            values = values * (self.keep + (1.0 - self.keep) * (1.0 - share[..., None]))
+        close = values[..., JAW] * share
         parts = [values[..., :CLOSE], close[..., None], values[..., CLOSE + 1 :]]
         if self.head:
             parts.append(HEAD_SCALE * torch.tanh(logits[..., N_OUT + 1 :]))

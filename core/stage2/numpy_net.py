@@ -20,11 +20,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..arkit import INDEX
+from ..lipsync.visemes import LIP_OPENERS
 from .config import Stage2Config
 
 N_OUT = 52
 HEAD_SCALE = 0.35  # as net.HEAD_SCALE
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
+OPENERS = [INDEX[n] for n in LIP_OPENERS]  # as net.OPENERS
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default
 BLOCK_K = 128  # the longest sum one BLAS call makes (see ``matmul``)
 # Abramowitz & Stegun 7.1.26: erfc(z) = t·P(t)·exp(−z²), t = 1 / (1 + p·z), for z ≥ 0; |error| ≤ 1.5e-7
@@ -226,6 +228,7 @@ class Decoder:
         self.offset = Linear(arrays, "net.decoder.offset")
         self.channels = cfg.channels
         self.head = cfg.head_channels
+        self.seal = cfg.seal_lips
 
     def __call__(self, h: np.ndarray, cond: np.ndarray) -> np.ndarray:
         """h [T, C], cond [T, style_dim + instr_dim] → values [T, 52] in 0..1 (+ head radians)."""
@@ -237,7 +240,10 @@ class Decoder:
         logits = self.out(gelu(self.norm(h)))
         logits += self.offset(cond)  # [T, 53]
         values = sigmoid(logits[:, :N_OUT])
-        values[:, CLOSE] = values[:, JAW] * sigmoid(logits[:, N_OUT])
+        share = sigmoid(logits[:, N_OUT])
+        if self.seal:  # as net.Decoder: a shut share seals the lips
+            values[:, OPENERS] *= 1.0 - share[:, None]
+        values[:, CLOSE] = values[:, JAW] * share
         if self.head:
             values = np.concatenate([values, HEAD_SCALE * np.tanh(logits[:, N_OUT + 1 :])], 1)
         return values

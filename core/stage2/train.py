@@ -20,7 +20,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +219,10 @@ class Trainer:
         prior too, which the frozen encoders keep valid); returns their id."""
         net, prior, card = weights.load(folder)
         cfg = Stage2Config.from_dict(card.get("config", {}), f"{folder}: config")
-        if cfg != self.cfg:
+        if replace(cfg, seal_lips=self.cfg.seal_lips) != self.cfg:
             raise AviTalkError(f"--init {folder}: those weights have another model config than this run")
+        if cfg.seal_lips and not self.cfg.seal_lips:  # switching it on adds no parameter; off would undo training
+            raise AviTalkError(f"--init {folder}: those weights seal the lips through the share (add --seal-lips)")
         self.net.load_state_dict(net.state_dict())
         if self.rows:
             self.prior.load_state_dict(prior.state_dict())
