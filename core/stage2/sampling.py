@@ -13,10 +13,13 @@ NOISE_STREAM = 0x57E1  # the seed's stream for the prior's noise (blinks and gaz
 
 
 def style_noise(seed: int, segments: int, dim: int) -> np.ndarray:
-    """[segments, dim] float32 standard normal noise for seed ``seed``: row s is segment s's, and does not
-    depend on how many segments follow it."""
+    """[segments, dim] float32 standard normal noise for seed ``seed``, the same row for every segment: one take
+    is one performer, whose segments differ by what their instructions ask (in the corpus a speaker's
+    articulation, jaw and expressiveness hold for the whole clip). Drawn per segment, a clip's phrases each had a
+    performer of their own: on the real recordings the jaw-loudness r of seeds 0-7 spread over 0.710-0.738
+    (one performer: 0.731-0.741)."""
     rng = np.random.default_rng([int(seed) % 2**63, NOISE_STREAM])
-    return rng.standard_normal((segments, dim)).astype(np.float32)
+    return np.repeat(rng.standard_normal((1, dim)).astype(np.float32), segments, 0)
 
 
 def ddim_times(total: int, steps: int) -> np.ndarray:

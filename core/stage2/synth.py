@@ -4,8 +4,9 @@
     prepared = model.prepare(audio, fps=30)       # audio encoder, once per clip (seed-independent)
     anim = model.animate(prepared, segments, seed=3)
 
-Per segment the instruction is embedded and the diffusion prior samples a style latent from seeded noise
-(DDIM, classifier-free guidance); the decoder gets both, cross-faded over ±``crossfade`` s around segment
+Per segment the instruction is embedded and the diffusion prior samples a style latent from the take's
+seeded noise (one row for all its segments: one performer, whose phrases differ by what they ask; DDIM,
+classifier-free guidance); the decoder gets both, cross-faded over ±``crossfade`` s around segment
 boundaries. Long audio runs in windows of ``chunk_seconds`` with ``overlap_seconds`` of context each side,
 at least the network's receptive field (about 1 s), so the windows agree with a single pass and memory
 stays flat. The network runs at its own fps (30); other rates are interpolated, then the take's blinks
@@ -158,7 +159,7 @@ class Stage2Model:
 
     def styles(self, segments: list[Segment], seed: int, expression: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(style latents [S, style_dim], instruction embeddings [S, instr_dim]) for ordered segments.
-        Segment s's noise is row s of ``sampling.style_noise(seed, S, style_dim)``."""
+        Every segment starts from the seed's one noise row (``sampling.style_noise``: one performer per take)."""
         segs = [Segment(s.start, s.end, scaled(s.instruction, expression), s.text) for s in segments]
         vectors = instruction_matrix(segs)
         with self.backend.session():
