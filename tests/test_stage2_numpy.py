@@ -156,6 +156,7 @@ def test_style_noise_is_numpy_and_one_performer_per_take() -> None:
     assert a.dtype == np.float32 and a.shape == (4, 32)
     assert np.array_equal(sampling.style_noise(3, 2, 32), a[:2])  # adding segments keeps the first ones' noise
     assert (a == a[0]).all() and np.std(a[0]) > 0.5  # every segment starts from the seed's one row
+    assert not sampling.style_noise(0, 3, 32).any()  # the default take: the prior's typical performer
     assert not np.allclose(sampling.style_noise(4, 4, 32), a)
     assert np.array_equal(sampling.style_noise(2**32 - 1, 1, 8), sampling.style_noise(2**32 - 1, 1, 8))
 

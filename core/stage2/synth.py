@@ -159,7 +159,8 @@ class Stage2Model:
 
     def styles(self, segments: list[Segment], seed: int, expression: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(style latents [S, style_dim], instruction embeddings [S, instr_dim]) for ordered segments.
-        Every segment starts from the seed's one noise row (``sampling.style_noise``: one performer per take)."""
+        Every segment starts from the seed's one noise row (``sampling.style_noise``: one performer per take;
+        seed 0's row is zero, the prior's typical performer)."""
         segs = [Segment(s.start, s.end, scaled(s.instruction, expression), s.text) for s in segments]
         vectors = instruction_matrix(segs)
         with self.backend.session():
