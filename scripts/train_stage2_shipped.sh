@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduce the shipped stage-2 weights (docs/stage2.md, "The shipped weights"): the 10-hour corpus, a run from
-# scratch with the per-event closure hinge, three fine-tunes that raise its weight (6 → 20 → 60 → 150; each starts
-# from the last), then the jawOpen output row retrained on the frozen network. About 15 min for the corpus and
-# an hour of training on two CPU cores; a CUDA GPU is used when torch sees one.
-#   scripts/train_stage2_shipped.sh WORKDIR      (then compare WORKDIR/s2ej with weights/stage2)
+# scratch with the per-event closure hinge, fine-tunes that raise its weight (6 → 20 → 60 → 150; each starts from
+# the last), two longer fits at 150 with a lower learning rate, then the lips sealed by mouthClose's share
+# (--seal-lips) at 150 and at 400. About 15 min for the corpus and 1.7 hours of training on two CPU cores; a CUDA GPU
+# is used when torch sees one.
+#   scripts/train_stage2_shipped.sh WORKDIR      (then compare WORKDIR/s2es4 with weights/stage2)
 set -euo pipefail
 work=${1:?usage: scripts/train_stage2_shipped.sh WORKDIR}
 cd "$(dirname "$0")/.."
@@ -15,5 +16,11 @@ common=(--corpus "$work/c10b" --threads 2 --val-clips 120 --closure events)
 "$avitalk" train stage2 "${common[@]}" --out "$work/s2e20" --init "$work/s2e" --epochs 4 --loss-weight closure=20
 "$avitalk" train stage2 "${common[@]}" --out "$work/s2e60" --init "$work/s2e20" --epochs 4 --loss-weight closure=60
 "$avitalk" train stage2 "${common[@]}" --out "$work/s2e150" --init "$work/s2e60" --epochs 4 --loss-weight closure=150
-"$avitalk" train stage2 "${common[@]}" --out "$work/s2ej" --init "$work/s2e150" --loss-weight closure=150 \
-    --tune-outputs jawOpen --epochs 8 --lr 1e-2
+"$avitalk" train stage2 "${common[@]}" --out "$work/s2e150b" --init "$work/s2e150" --epochs 4 --lr 1e-3 \
+    --loss-weight closure=150 --prior-steps 2000
+"$avitalk" train stage2 "${common[@]}" --out "$work/s2e150c" --init "$work/s2e150b" --epochs 8 --lr 1e-3 \
+    --loss-weight closure=150
+"$avitalk" train stage2 "${common[@]}" --out "$work/s2es3" --init "$work/s2e150c" --seal-lips --epochs 8 --lr 1e-3 \
+    --loss-weight closure=150
+"$avitalk" train stage2 "${common[@]}" --out "$work/s2es4" --init "$work/s2es3" --seal-lips --epochs 6 --lr 1e-3 \
+    --loss-weight closure=400
