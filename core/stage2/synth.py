@@ -162,9 +162,13 @@ class Stage2Model:
         Every segment starts from the seed's one noise row (``sampling.style_noise``: one performer per take;
         seed 0's row is zero, the prior's typical performer)."""
         segs = [Segment(s.start, s.end, scaled(s.instruction, expression), s.text) for s in segments]
-        vectors = instruction_matrix(segs)
+        # segments with one instruction share one noise row, hence one latent: the prior runs once per instruction
+        # (on the default path most phrase segments are the same neutral one)
+        vectors, which = np.unique(instruction_matrix(segs), axis=0, return_inverse=True)
+        which = which.reshape(-1)
         with self.backend.session():
-            return self.backend.styles(vectors, style_noise(seed, len(vectors), self.cfg.style_dim))
+            z, e = self.backend.styles(vectors, style_noise(seed, len(vectors), self.cfg.style_dim))
+        return z[which], e[which]
 
     def decode(self, prepared: Prepared, z: np.ndarray, e: np.ndarray, cuts: list[float]) -> np.ndarray:
         """[T, 52 (+3 head)] at the model's fps, before blinks and gaze. Each segment is decoded under its own
