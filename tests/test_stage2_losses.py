@@ -164,3 +164,42 @@ def test_the_share_only_closure_term_moves_mouth_close_share_and_no_lip_channel(
     assert grads["events-share"][0].abs().sum() == 0  # ... not through the share-only term, nor the jaw
     assert grads["events"][0][:, JAW].abs().sum() == 0
     assert grads["events-share"][1].sum() < 0  # a bigger share lowers it
+
+
+def test_the_lip_vertex_term_is_the_mean_lip_vertex_distance_of_the_evaluation_head() -> None:
+    """The training term measures what the lip-vertex error measures (its mean over lip vertices, where the error
+    takes the largest), on the same vertices of the same head; and it weighs channels by how far they move the
+    lips: a unit of jawOpen costs several times a unit of mouthDimpleLeft."""
+    import numpy as np
+
+    from avi_talking.core.metrics.face import lip_vertex_error, lip_vertices
+    from avi_talking.core.rigs.builtin_head import build_head, deform
+
+    rng = np.random.default_rng(3)
+    pred, target = rng.uniform(0, 0.6, (2, 5, 52)).astype(np.float32)
+    head, idx = build_head(), lip_vertices()
+    per_vertex = np.linalg.norm(deform(head, pred, idx) - deform(head, target, idx), axis=-1) * 1000
+    got = losses.lip_vertex_distance(torch.from_numpy(pred), torch.from_numpy(target)).numpy()
+    assert got == pytest.approx(per_vertex.mean(1), rel=1e-4)
+    assert np.all(got < lip_vertex_error(pred, target))  # the mean under the largest
+
+    zero = torch.zeros(1, 52)
+
+    def moved(name: str) -> float:
+        one = zero.clone()
+        one[0, INDEX[name]] = 1.0
+        return float(losses.lip_vertex_distance(one, zero)[0])
+
+    assert moved("jawOpen") > 3 * moved("mouthDimpleLeft") > 0
+
+
+def test_the_lip_vertex_term_is_in_the_reconstruction_and_its_gradient_opens_the_jaw() -> None:
+    target = torch.zeros(1, 4, 52)
+    target[..., JAW] = 0.5
+    jaw = torch.full((1, 4, 1), 0.2, requires_grad=True)
+    pred = torch.cat([torch.zeros(1, 4, JAW), jaw, torch.zeros(1, 4, 52 - JAW - 1)], -1)
+    terms = losses.reconstruction(pred, target, torch.ones(1, 4))
+    assert float(terms["lips"]) > 0
+    terms["lips"].backward()
+    assert jaw.grad is not None and float(jaw.grad.sum()) < 0  # descending the term opens the jaw
+

@@ -7,7 +7,7 @@ from functools import cache
 import numpy as np
 
 from ..rigs.builtin_head import HeadMesh, build_head, deform
-from ..rigs.builtin_head.measure import lip_gap_mm
+from ..rigs.builtin_head.measure import lip_gap_mm, lip_keys
 
 CLOSED_MM = 1.0  # lips count as closed below this gap
 UPPER_FACE_Z = -0.012  # skin above this height (the eye centres are at 0) counts as upper face
@@ -18,9 +18,8 @@ def lip_gap(values: np.ndarray) -> np.ndarray:
     return np.atleast_1d(lip_gap_mm(np.asarray(values, np.float64)))
 
 
-@cache
 def lip_vertices() -> np.ndarray:
-    return np.asarray(build_head().groups["lips"])
+    return lip_keys()[0]
 
 
 @cache

@@ -45,7 +45,7 @@ LOG_NAME = "train_log.jsonl"
 # closure 3.0 (was 1.0): the synthetic test split's bilabials closed in 0.76 of cases, mostly missed on noisy,
 # codec-coded and diphone-voiced clips where a closure is only likely, not certain, from the audio. gap 2.0
 # (was 1.0): with closure at 3 alone the mouth opened less (open vowels at 0.72 of the target's jaw)
-LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 2.0, "closure": 3.0, "expr": 2.0, "nce": 0.1, "head": 1.0}
+LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 2.0, "lips": 0.0, "closure": 3.0, "expr": 2.0, "nce": 0.1, "head": 1.0}
 LATENT_NOISE = 0.1  # style latents are jittered in training so the decoder tolerates prior samples
 
 

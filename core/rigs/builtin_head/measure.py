@@ -30,6 +30,15 @@ def gap_model() -> tuple[np.ndarray, np.ndarray]:
     return readonly(rest), readonly(change)
 
 
+@functools.cache
+def lip_keys() -> tuple[np.ndarray, np.ndarray]:
+    """The lip vertices the lip-vertex error measures (the head's "lips" group): their indices ``[V]`` and their
+    offsets per key ``[52, V, 3]`` in metres (linear, so ``w @ keys`` is their displacement)."""
+    head = build_head()
+    idx = np.asarray(head.groups["lips"])
+    return readonly(idx), readonly(head.key_matrix[:, idx].astype(np.float64))
+
+
 def lip_gap_mm(values: np.ndarray) -> np.ndarray:
     """Lip opening (mm) for ARKit weights ``[T, 52]`` -> ``[T]`` (a ``[52]`` vector gives a 0-d array).
 
