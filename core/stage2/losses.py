@@ -122,10 +122,11 @@ def event_hinge(gaps: torch.Tensor, closed: torch.Tensor, mask: torch.Tensor) ->
 
 
 def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                   closure: str = "frames") -> dict[str, torch.Tensor]:
+                   closure: str = "frames", lips: bool = True) -> dict[str, torch.Tensor]:
     """pred/target [B, T, 52], mask [B, T] (1 on real frames) → named loss terms. ``closure`` (config.CLOSURE_TERMS):
     "frames", the per-frame hinge's mean over the target's closed frames; "events", ``event_hinge``; "events-share",
-    ``event_hinge`` acting through mouthClose's share of jawOpen alone (``share_only``)."""
+    ``event_hinge`` acting through mouthClose's share of jawOpen alone (``share_only``). ``lips``: include the
+    lip-vertex term (about as costly as all the others together; training leaves it out while its weight is 0)."""
     weight = 1.0 + MOUTH.to(pred)  # mouth channels count double
     rare_active = (RARE_CHANNELS.to(pred.device) & (target > RARE_ACTIVE_MIN)).to(pred)
     err = (pred - target).abs()
@@ -136,14 +137,16 @@ def reconstruction(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     vel = masked_mean(((pred.diff(dim=1) - target.diff(dim=1)).abs() * weight).mean(-1), vmask) * 4.0
     gp, gt = lip_gap_mm(pred), lip_gap_mm(target)
     gap = masked_mean((gp - gt).abs(), mask) / 10.0
-    lips = masked_mean(lip_vertex_distance(pred, target), mask) / 10.0
     closed = mask * (gt < CLOSED_MM).to(pred.dtype)
     held = lip_gap_mm(share_only(pred) if closure == "events-share" else jaw_held(pred))
     if closure == "frames":
         hinge = masked_mean(F.relu(held - HINGE_MM), closed) / 5.0
     else:
         hinge = event_hinge(held, closed, mask)
-    return {"l1": l1, "vel": vel, "gap": gap, "lips": lips, "closure": hinge}
+    terms = {"l1": l1, "vel": vel, "gap": gap, "closure": hinge}
+    if lips:
+        terms["lips"] = masked_mean(lip_vertex_distance(pred, target), mask) / 10.0
+    return terms
 
 
 def jaw_held(pred: torch.Tensor) -> torch.Tensor:

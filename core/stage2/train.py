@@ -113,15 +113,15 @@ def collate(clips: list[ClipData], cfg: Stage2Config, device: torch.device) -> B
                  as_t(exists))
 
 
-def forward_losses(net: Stage2Net, batch: Batch, noise: float,
-                   closure: str = "frames") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def forward_losses(net: Stage2Net, batch: Batch, noise: float, closure: str = "frames",
+                   lips: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     h = net.audio(batch.mel)
     e = net.instruction(batch.instructions)
     z = net.style(batch.targets, batch.hard)
     z_in = z + noise * torch.randn_like(z) if noise else z
     pred = net.decode(h, z_in, e, batch.weights)
     face, target = pred[..., :N_FACE], batch.targets[..., :N_FACE]
-    terms = reconstruction(face, target, batch.mask, closure)
+    terms = reconstruction(face, target, batch.mask, closure, lips)
     terms["expr"] = expression(face, target, batch.hard)
     if pred.shape[-1] > N_FACE:
         terms["head"] = head_loss(pred[..., N_FACE:], batch.targets[..., N_FACE:], batch.mask)
@@ -344,7 +344,9 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = _lr(step, total_steps, opts.lr)
                 batch = collate([train[i] for i in plan[b]], self.cfg, self.device)
-                terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.opts.closure)
+                # the lip-vertex term only where it weighs (validation reports it always)
+                lips = self.loss_weights["lips"] > 0
+                terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.opts.closure, lips)
                 loss = total(terms, self.loss_weights)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
