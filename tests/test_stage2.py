@@ -151,16 +151,31 @@ def test_training_run_writes_a_loadable_model_and_log(tiny_run: Path) -> None:
     card = json.loads((tiny_run / weights.CARD_NAME).read_text())
     assert card["architecture"] == "avi-talking-stage2" and card["channels"] == list(ARKIT52)
     assert card["config"]["channels"] == TINY.channels and card["training"]["epochs"] == 2
+    assert card["training"]["mel_jitter"] == 0
     log = [json.loads(line) for line in (tiny_run / "train_log.jsonl").read_text().splitlines()]
     assert any("epoch_summary" in r for r in log) and any("prior_loss" in r for r in log)
     model = Stage2Model.load(tiny_run)
     assert model.cfg == TINY
 
 
+def test_mel_jitter_shifts_the_audio_against_the_targets(corpus: Path) -> None:
+    clips = load_split(Corpus(corpus), "train", TINY, limit=2)
+    plain = collate(clips, TINY, torch.device("cpu"))
+    moved = collate(clips, TINY, torch.device("cpu"), [2, -1])
+    a, b = clips[0].frames * TINY.mel_rate, clips[1].frames * TINY.mel_rate
+    assert torch.equal(moved.mel[0, 2:a], plain.mel[0, : a - 2])  # delayed by two mel frames ...
+    assert torch.equal(moved.mel[0, 0], plain.mel[0, 0]) and torch.equal(moved.mel[0, 1], plain.mel[0, 0])  # ... held
+    assert torch.equal(moved.mel[1, : b - 1], plain.mel[1, 1:b])  # advanced by one, the last frame held
+    assert torch.equal(moved.mel[1, b - 1], plain.mel[1, b - 1])
+    assert torch.equal(moved.targets, plain.targets) and not torch.equal(moved.mel, plain.mel)
+    assert torch.equal(collate(clips, TINY, torch.device("cpu"), [0, 0]).mel, plain.mel)
+
+
 def test_resume_continues_bit_for_bit(corpus: Path, tmp_path: Path) -> None:
-    def opts(out: Path) -> TrainOptions:
+    def opts(out: Path) -> TrainOptions:  # with mel jitter: a resumed run draws the same shifts
         return TrainOptions(corpus=corpus, out=out, epochs=2, prior_steps=12, config=TINY, val_clips=0,
-                            checkpoint_every=1, log_every=1, threads=2, max_clips=6, frames_per_batch=800)
+                            checkpoint_every=1, log_every=1, threads=2, max_clips=6, frames_per_batch=800,
+                            mel_jitter=2)
 
     Trainer(opts(tmp_path / "straight")).run()
 

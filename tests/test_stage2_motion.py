@@ -7,7 +7,14 @@ import numpy as np
 
 from avi_talking.core.arkit import ARKIT52, INDEX
 from avi_talking.core.lipsync.visemes import LIP_OPENERS
-from avi_talking.core.stage2.motion import REST_RAMP_S, add_phrase_brows, close_in_pauses, speaking_frames
+from avi_talking.core.stage2.motion import (
+    GATE_MIN_SPAN_DB,
+    REST_RAMP_S,
+    add_phrase_brows,
+    close_in_pauses,
+    level_span,
+    speaking_frames,
+)
 
 FPS = 30.0
 TIMES = np.arange(int(4.0 * FPS)) / FPS
@@ -29,9 +36,14 @@ def _speaking() -> np.ndarray:
     return on
 
 
+def _level(floor_db: float = -55.0) -> np.ndarray:
+    """A level track of _speaking(): speech at -18 dB over a floor, with a little jitter."""
+    return np.where(_speaking(), -18.0, floor_db) + np.random.default_rng(0).normal(0.0, 1.0, len(TIMES))
+
+
 def test_the_mouth_rests_in_pauses_and_expression_stays() -> None:
     values = _values()
-    close_in_pauses(values, _speaking(), TIMES)
+    close_in_pauses(values, _speaking(), TIMES, _level())
     jaw, openers = values[:, INDEX["jawOpen"]], values[:, [INDEX[n] for n in LIP_OPENERS]]
     inner = (TIMES >= 1.5 + REST_RAMP_S) & (TIMES < 2.1 - REST_RAMP_S)
     assert inner.sum() >= 10 and not jaw[inner].any() and not openers[inner].any()
@@ -47,14 +59,29 @@ def test_the_mouth_rests_in_pauses_and_expression_stays() -> None:
 
 def test_no_pause_no_change() -> None:
     values = _values()
-    close_in_pauses(values, np.ones(len(TIMES), bool), TIMES)
+    close_in_pauses(values, np.ones(len(TIMES), bool), TIMES, _level())
     np.testing.assert_array_equal(values, _values())
 
 
 def test_a_level_track_becomes_pauses() -> None:
-    level = np.where(_speaking(), -18.0, -55.0) + np.random.default_rng(0).normal(0.0, 1.0, len(TIMES))
+    level = _level()
     np.testing.assert_array_equal(speaking_frames(level, FPS)[_speaking()], True)
     assert not speaking_frames(level, FPS)[(TIMES >= 1.6) & (TIMES < 2.0)].any()
+
+
+def test_under_heavy_noise_the_gate_leaves_the_mouth_to_the_network() -> None:
+    # speech 10 dB over the noise: the level still shows the pause, but at such a ratio quiet words fall
+    # under the threshold too, so the gate stays out (the network rests in noisy pauses itself)
+    noisy = _level(floor_db=-28.0)
+    assert level_span(noisy) < GATE_MIN_SPAN_DB <= level_span(_level())
+    speaking = speaking_frames(noisy, FPS)
+    assert not speaking[(TIMES >= 1.6) & (TIMES < 2.0)].any()  # a pause the gate would otherwise close
+    values = _values()
+    close_in_pauses(values, speaking, TIMES, noisy)
+    np.testing.assert_array_equal(values, _values())
+    close_in_pauses(values, speaking, TIMES, _level(floor_db=-40.0))  # 22 dB: clear enough to trust
+    assert not values[(TIMES >= 1.6 + REST_RAMP_S) & (TIMES < 2.0 - REST_RAMP_S), INDEX["jawOpen"]].any()
+    assert level_span(np.zeros(0)) == 0.0
 
 
 def test_phrase_brows_are_drawn_per_take_after_pauses() -> None:

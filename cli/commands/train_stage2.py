@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seal-lips", action="store_true",
                    help="mouthClose's share of jawOpen also scales the lip-parting channels by (1 − share), as the "
                         "corpus's bilabial rule does (stored in the card's config; may be switched on for --init)")
+    p.add_argument("--mel-jitter", type=int, default=0, metavar="N",
+                   help="shift each training clip's audio features by up to N mel frames (1/120 s) either way, drawn "
+                        "per batch from the seed, so the encoder meets every phase of its frames (default 0)")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     for name, value, low in (("--epochs", args.epochs, 1), ("--prior-steps", args.prior_steps, 1),
-                             ("--batch-frames", args.batch_frames, 64), ("--val-clips", args.val_clips, 0)):
+                             ("--batch-frames", args.batch_frames, 64), ("--val-clips", args.val_clips, 0),
+                             ("--mel-jitter", args.mel_jitter, 0)):
         if value < low:
             raise AviTalkError(f"{name} must be at least {low}")
     if args.max_clips is not None and args.max_clips < 2:
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
                         command=command, config=Stage2Config(head_channels=head, seal_lips=args.seal_lips),
                         init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
-                        tune_outputs=tune, closure=args.closure)
+                        tune_outputs=tune, closure=args.closure, mel_jitter=args.mel_jitter)
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

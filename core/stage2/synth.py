@@ -218,7 +218,7 @@ class Stage2Model:
         add_gaze(values, times, seed)
         level = np.interp(times, np.arange(len(prepared.energy_db)) / self.cfg.fps, prepared.energy_db)
         speaking = speaking_frames(level, fps)
-        close_in_pauses(values, speaking, times)
+        close_in_pauses(values, speaking, times, level)
         add_phrase_brows(values, times, seed, speaking, fps, expression)
         if self.cfg.head_channels:
             add_head_drift(values[:, len(ARKIT52) :], times, seed, speaking, fps)
