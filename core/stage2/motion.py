@@ -70,12 +70,17 @@ PHRASE_PAUSE_S = 0.25  # a pause at least this long starts a new phrase
 PHRASE_EASE_S = 0.5
 
 
+def _floor_and_top(energy_db: np.ndarray) -> tuple[float, float]:
+    """The recording's level floor and loud speech: its 10th and 95th percentiles (dB)."""
+    return float(np.percentile(energy_db, 10)), float(np.percentile(energy_db, 95))
+
+
 def speaking_frames(energy_db: np.ndarray, fps: float) -> np.ndarray:
     """[T] bool: frames whose level is well above the clip's own floor, gaps under 0.1 s bridged (cheap: the
     front end's energy, not a voice-activity detector; it only places phrase starts and the sway)."""
     if len(energy_db) == 0:
         return np.zeros(0, bool)
-    floor, top = float(np.percentile(energy_db, 10)), float(np.percentile(energy_db, 95))
+    floor, top = _floor_and_top(energy_db)
     on = energy_db > floor + max(9.0, 0.3 * (top - floor))
     return fill_short(on, False, int(round(0.1 * fps)), inner_only=True)
 
@@ -178,7 +183,8 @@ def level_span(energy_db: np.ndarray) -> float:
     """dB between the recording's loud speech and its floor (95th and 10th percentiles of the level)."""
     if len(energy_db) == 0:
         return 0.0
-    return float(np.percentile(energy_db, 95) - np.percentile(energy_db, 10))
+    floor, top = _floor_and_top(energy_db)
+    return top - floor
 
 
 def close_in_pauses(values: np.ndarray, speaking: np.ndarray, times: np.ndarray, level_db: np.ndarray) -> None:

@@ -347,6 +347,7 @@ class Trainer:
         per_epoch = len(self._epoch_batches(train, 0))
         total_steps = per_epoch * opts.epochs
         self.net.train()
+        lips = self.loss_weights["lips"] > 0  # the lip-vertex term only where it weighs (validation reports it always)
         while self.state["epoch"] < opts.epochs:
             epoch = self.state["epoch"]
             plan = self._epoch_batches(train, epoch)
@@ -358,11 +359,9 @@ class Trainer:
                     g["lr"] = _lr(step, total_steps, opts.lr)
                 shifts = None
                 if opts.mel_jitter:  # drawn from (seed, epoch, batch): a resumed run draws the same
-                    draw = np.random.default_rng([opts.seed, epoch, b, 7])
+                    draw = np.random.default_rng([opts.seed, epoch, b, 7])  # 7: a stream apart from the batch order's
                     shifts = draw.integers(-opts.mel_jitter, opts.mel_jitter + 1, len(plan[b])).tolist()
                 batch = collate([train[i] for i in plan[b]], self.cfg, self.device, shifts)
-                # the lip-vertex term only where it weighs (validation reports it always)
-                lips = self.loss_weights["lips"] > 0
                 terms, _ = forward_losses(self.net, batch, LATENT_NOISE, self.opts.closure, lips)
                 loss = total(terms, self.loss_weights)
                 self.opt.zero_grad(set_to_none=True)
