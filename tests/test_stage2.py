@@ -27,7 +27,7 @@ from avi_talking.core.pipeline.instruction_choice import LOW_CONFIDENCE  # noqa:
 from avi_talking.core.stage2 import checkpoint, weights  # noqa: E402
 from avi_talking.core.stage2.conditioning import frame_weights, instruction_matrix  # noqa: E402
 from avi_talking.core.stage2.config import Stage2Config  # noqa: E402
-from avi_talking.core.stage2.data import load_split  # noqa: E402
+from avi_talking.core.stage2.data import held_out_sentences, load_split, sentences  # noqa: E402
 from avi_talking.core.stage2.diffusion import Prior  # noqa: E402
 from avi_talking.core.stage2.losses import lip_gap_mm  # noqa: E402
 from avi_talking.core.stage2.net import Stage2Net  # noqa: E402
@@ -423,6 +423,39 @@ def test_tuning_only_some_outputs_leaves_every_other_channel_and_the_prior_exact
     proc = run_cli("train", "stage2", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--tune-outputs", "brow")
     assert proc.returncode == 2 and "--init" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_an_extra_corpus_joins_the_training_but_never_with_held_out_text(corpus: Path, tmp_path_factory:
+                                                                          pytest.TempPathFactory) -> None:
+    other = build_test_corpus(tmp_path_factory, "s2extra", 0.006, 9, shard_seconds=30.0)
+    manifest = json.loads((other / "manifest.json").read_text())
+    test_text = next(c["text"] for c in Corpus(corpus).entries("test"))
+    leak = next(c for c in manifest["clips"] if c["split"] == "train")
+    leak["text"] = f"{sentences(test_text)[0].upper()}  Then  something new."  # one held-out sentence, recased
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    n_other = sum(c["split"] == "train" for c in manifest["clips"])
+    assert sentences(test_text)[0] in held_out_sentences(Corpus(corpus))
+    kept = load_split(Corpus(other), "train", TINY, exclude=held_out_sentences(Corpus(corpus)))
+    assert len(kept) == n_other - 1 and leak["id"] not in {c.id for c in kept}
+
+    root = tmp_path_factory.mktemp("s2both")
+    steps = {}
+    for name, extras in (("alone", ()), ("both", (other,))):
+        out = root / name
+        Trainer(TrainOptions(corpus=corpus, out=out, epochs=1, prior_steps=4, config=TINY, val_clips=0, threads=2,
+                             frames_per_batch=800, extra_corpora=extras)).run()
+        card = json.loads((out / weights.CARD_NAME).read_text())
+        steps[name] = card["training"]["steps"]
+    assert card["extra_corpora"] == [{"seed": 9, "hours_requested": 0.006, "build_command": (
+        "avitalk corpus build --hours 0.006 --out DIR --seed 9"), "train_clips": n_other - 1, "left_out": 1,
+        "train_hours": card["extra_corpora"][0]["train_hours"]}]
+    assert card["extra_corpora"][0]["train_hours"] > 0
+    assert card["corpus"]["train_clips"] == len(Corpus(corpus).entries("train"))  # the main corpus's own count
+    assert steps["both"] > steps["alone"]  # the extra clips were trained on
+
+    proc = run_cli("train", "stage2", "--corpus", str(corpus), "--extra-corpus", str(corpus), "--out",
+                   str(root / "o"))
+    assert proc.returncode == 2 and "already in the training" in proc.stderr and not (root / "o").exists()
 
 
 def test_train_command_rejects_bad_loss_weights_and_init(corpus: Path, tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ from ._provenance import portable_command
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, metavar="DIR", help="corpus folder (avitalk corpus build)")
+    p.add_argument("--extra-corpus", action="append", default=[], metavar="DIR",
+                   help="also train on this corpus's train split (repeatable); --corpus's val split still chooses "
+                        "the epoch, and a clip speaking a sentence of --corpus's val or test split is left out")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run folder: checkpoints, train_log.jsonl, then model.safetensors + model_card.json")
     p.add_argument("--epochs", type=int, default=16, help="passes over the train split (default 16)")
@@ -83,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.lr > 0:
         raise AviTalkError("--lr must be positive")
     corpus = Corpus(args.corpus)  # a bad corpus fails here, in one line
+    extras = tuple(Path(e) for e in args.extra_corpus)
+    for extra in extras:
+        if extra.resolve() == Path(args.corpus).resolve() or extras.count(extra) > 1:
+            raise AviTalkError(f"--extra-corpus {extra}: that corpus is already in the training")
+        Corpus(extra)
     head = 0 if args.no_head or not corpus.has_head else 3
     if out.exists() and not out.is_dir():
         raise AviTalkError(f"--out {out} is a file")
@@ -106,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
                         command=command, config=Stage2Config(head_channels=head, seal_lips=args.seal_lips),
                         init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
-                        tune_outputs=tune, closure=args.closure, mel_jitter=args.mel_jitter)
+                        tune_outputs=tune, closure=args.closure, mel_jitter=args.mel_jitter,
+                        extra_corpora=extras)
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,25 @@ def clip_data(clip_audio: np.ndarray, sr: int, targets: np.ndarray, segments: li
                     instruction_matrix(segs))
 
 
-def _key(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None) -> str:
-    ids = [c["id"] for c in corpus.entries(split)][: limit or None]
+def sentences(text: str) -> list[str]:
+    """A clip's text as its sentences, lower-case with single spaces (how held-out text is compared)."""
+    return [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+def held_out_sentences(corpus: Corpus) -> frozenset[str]:
+    """Every sentence of the corpus's val and test clips."""
+    return frozenset(s for split in ("val", "test") for c in corpus.entries(split)
+                     for s in sentences(str(c.get("text", ""))))
+
+
+def _entries(corpus: Corpus, split: str, limit: int | None, exclude: frozenset[str]) -> list[dict]:
+    """The split's manifest entries (the first ``limit``), less any clip that speaks a sentence in ``exclude``."""
+    kept = [c for c in corpus.entries(split) if not exclude or exclude.isdisjoint(sentences(str(c.get("text", ""))))]
+    return kept[: limit or None]
+
+
+def _key(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None, exclude: frozenset[str]) -> str:
+    ids = [c["id"] for c in _entries(corpus, split, limit, exclude)]
     facts = {"version": CACHE_VERSION, "corpus_seed": corpus.manifest.get("seed"), "fps": corpus.fps,
              "shards": [s["sha256"] for s in corpus.manifest["shards"] if s["split"] == split],
              "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "fps_model": cfg.fps,
@@ -67,18 +85,20 @@ def _key(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None) -> st
 
 
 def load_split(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None = None, cache: Path | None = None,
-               keep_phones: bool = False, progress: ProgressFn = null_progress) -> list[ClipData]:
-    """All clips of a split (or the first ``limit``) as network inputs; read from/written to ``cache``."""
+               keep_phones: bool = False, progress: ProgressFn = null_progress,
+               exclude: frozenset[str] = frozenset()) -> list[ClipData]:
+    """All clips of a split (or the first ``limit``) as network inputs; read from/written to ``cache``.
+    ``exclude``: sentences no clip may speak (another corpus's held-out text, ``held_out_sentences``)."""
     if abs(corpus.fps - cfg.fps) > 1e-6:
         raise AviTalkError(f"corpus targets are at {corpus.fps} fps but the model runs at {cfg.fps} fps")
-    entries = corpus.entries(split)[: limit or None]
+    entries = _entries(corpus, split, limit, exclude)
     if not entries:
         raise AviTalkError(f"corpus {corpus.root} has no {split} clips")
-    path = cache / f"{split}-{_key(corpus, split, cfg, limit)}.npz" if cache else None
+    path = cache / f"{split}-{_key(corpus, split, cfg, limit, exclude)}.npz" if cache else None
     if path is not None and path.is_file() and not keep_phones:
         return _read_cache(path)
     out: list[ClipData] = []
-    for k, clip in enumerate(corpus.clips(split, limit=limit)):
+    for k, clip in enumerate(corpus.clips(split, ids={c["id"] for c in entries})):
         data = clip_data(clip.audio, clip.sr, clip.targets, clip.segments, cfg, clip.id, clip.head)
         if keep_phones:
             data.phones = clip.phones
