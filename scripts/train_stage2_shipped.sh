@@ -2,9 +2,10 @@
 # Reproduce the shipped stage-2 weights (docs/stage2.md, "The shipped weights"): the 10-hour corpus, a run from
 # scratch with the per-event closure hinge, fine-tunes that raise its weight (6 → 20 → 60 → 150; each starts from
 # the last), two longer fits at 150 with a lower learning rate, then the lips sealed by mouthClose's share
-# (--seal-lips) at 150 and at 400. About 15 min for the corpus and 1.7 hours of training on two CPU cores; a CUDA GPU
-# is used when torch sees one.
-#   scripts/train_stage2_shipped.sh WORKDIR      (then compare WORKDIR/s2es4 with weights/stage2)
+# (--seal-lips) at 150 and at 400; then a second corpus (seed 1) joins the first's train split for one fit at 400 and
+# one with the lip-vertex term (session 11). About 35 min for the two corpora and 2.1 hours of training on two CPU
+# cores; a CUDA GPU is used when torch sees one.
+#   scripts/train_stage2_shipped.sh WORKDIR      (then compare WORKDIR/s2x2 with weights/stage2)
 set -euo pipefail
 work=${1:?usage: scripts/train_stage2_shipped.sh WORKDIR}
 cd "$(dirname "$0")/.."
@@ -24,3 +25,8 @@ common=(--corpus "$work/c10b" --threads 2 --val-clips 120 --closure events)
     --loss-weight closure=150
 "$avitalk" train stage2 "${common[@]}" --out "$work/s2es4" --init "$work/s2es3" --seal-lips --epochs 6 --lr 1e-3 \
     --loss-weight closure=400
+[ -f "$work/c11/manifest.json" ] || "$avitalk" corpus build --hours 12 --out "$work/c11" --seed 1
+"$avitalk" train stage2 "${common[@]}" --extra-corpus "$work/c11" --out "$work/s2x1" --init "$work/s2es4" --seal-lips \
+    --epochs 4 --lr 5e-4 --loss-weight closure=400 --prior-steps 2000
+"$avitalk" train stage2 "${common[@]}" --extra-corpus "$work/c11" --out "$work/s2x2" --init "$work/s2x1" --seal-lips \
+    --epochs 3 --lr 5e-4 --loss-weight closure=400 --loss-weight lips=4 --prior-steps 2000
