@@ -239,3 +239,53 @@ def test_verify_notices_a_changed_shard(tiny: tuple[Path, str], tmp_path: Path) 
     assert proc.returncode == 2 and shard.name in proc.stderr
     manifest = json.loads((copy / "manifest.json").read_text())
     assert manifest["format"] == "avi-talking-corpus"
+
+
+def test_a_worker_that_dies_stops_the_build_with_one_clear_error() -> None:
+    import ctypes
+
+    from avi_talking.core.common.errors import AviTalkError
+    from avi_talking.core.common.progress import null_progress
+    from avi_talking.core.corpus.build import _run
+
+    # ctypes.string_at(0) reads address 0: the worker process dies of SIGSEGV, as when a speech engine's C library
+    # crashes; the build used to wait for that shard for ever
+    with pytest.raises(AviTalkError, match="worker process died"):
+        _run([0, 0, 0], 2, null_progress, 3, work=ctypes.string_at)  # type: ignore[list-item, arg-type]
+
+
+def test_espeak_speaks_a_call_that_kills_its_library(espeak_ok: None) -> None:
+    """espeak-ng 1.51 dies on this call (en-us+rob, low and wide); the wrapper tries wide calls in a forked copy
+    and speaks it with a narrower range, so the corpus build (and this test process) lives on."""
+    from avi_talking.core.tts import espeak
+
+    text = "George will deliver it honestly."
+    speech = espeak.synthesize(text, voice="en-us+rob", rate=130, pitch=16, pitch_range=99, volume=128, word_gap=2)
+    assert speech.duration > 1.0 and [p.label for p in speech.phones if p.label != SILENCE][:3] == ["JH", "AO", "R"]
+
+
+def test_probing_a_wide_call_leaves_the_speech_as_it_was(espeak_ok: None) -> None:
+    """espeak-ng carries state from one utterance to the next; the forked try must not touch the parent's, or a
+    corpus would no longer be the same bytes for the same seed. Two fresh processes speak the same two utterances,
+    one through ``synthesize`` (the wide one probed first), one straight through the library."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = """
+import hashlib, sys
+from avi_talking.core.tts import espeak
+args = dict(rate=150, pitch=30, volume=100, word_gap=0, ssml=False)
+h = hashlib.sha256()
+for text, rng in (("Could you bring the map before Monday?", 95), ("My brother plays the piano.", 60)):
+    if sys.argv[1] == "probed":
+        s = espeak.synthesize(text, voice="en-us+m3", pitch_range=rng, **args)
+    else:
+        p = {"rate": 150, "pitch": 30, "range": rng, "volume": 100, "wordgap": 0}
+        s = espeak._get().speak(text, "en-us+m3", p, False)
+    h.update(s.samples.tobytes())
+print(h.hexdigest())
+"""
+    digests = [subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True).stdout
+               for mode in ("probed", "direct")]
+    assert digests[0] == digests[1] and len(digests[0].strip()) == len(hashlib.sha256().hexdigest())

@@ -16,6 +16,9 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,7 +208,8 @@ def build_corpus(out: str | Path, hours: float, seed: int, *, fps: float = 30.0,
     return summary
 
 
-def _run(jobs: list[ShardJob], workers: int, progress: ProgressFn, n_clips: int) -> list[ShardResult]:
+def _run(jobs: list[ShardJob], workers: int, progress: ProgressFn, n_clips: int,
+         work: Callable[[ShardJob], ShardResult] = make_shard) -> list[ShardResult]:
     results: list[ShardResult] = []
     done = 0
 
@@ -218,10 +222,17 @@ def _run(jobs: list[ShardJob], workers: int, progress: ProgressFn, n_clips: int)
     # Every shard is made in a fresh process (spawn, one task per child): espeak-ng carries synthesis
     # state from one utterance to the next (glottal phase, buffers), so a process that had spoken other
     # shards first would make slightly different audio. This way a shard's bytes depend on its plan only.
+    # A worker that dies (a speech engine crashing inside its C library) breaks the executor, and every shard not
+    # yet made fails with it: one clear error instead of a build that waits for that shard for ever.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(jobs)), maxtasksperchild=1) as pool:
-        for result in pool.imap_unordered(make_shard, jobs):
-            report(result)
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(work, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                report(future.result())
+        except BrokenProcessPool:
+            raise AviTalkError(f"a corpus worker process died while making a shard ({len(results)} of {len(jobs)} "
+                               "shards were made; nothing was written): a speech engine crashed?") from None
     order = {f"{job.name}.npz": k for k, job in enumerate(jobs)}
     return sorted(results, key=lambda r: order[r.name])
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import faulthandler
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,12 @@ _CHARS_UTF8 = 1
 _SSML = 0x10
 _EV_LIST_TERMINATED, _EV_WORD, _EV_SENTENCE, _EV_PHONEME = 0, 1, 2, 7
 _PARAM = {"rate": 1, "volume": 2, "pitch": 3, "range": 4, "wordgap": 7}
+# espeak-ng 1.51 can die inside the library (a general protection fault Python cannot catch) when a voice variant
+# with its own pitch envelope speaks low and wide: measured, en-us+rob at pitch 16 or 0 with a range of 80 or more
+# on "George will deliver it honestly." (range 70 and the default 50 speak it). Such a call is first tried in a
+# forked copy of the process; if the copy dies, the text is spoken with a narrower range.
+_PROBE_ABOVE = 50  # ranges above this are tried in a forked copy first (the default range is never probed)
+_NARROWER = (70, 50)
 
 
 class _EventId(ctypes.Union):
@@ -213,4 +221,25 @@ def synthesize(
     (``en-us+f3``)."""
     params = {"rate": rate, "pitch": pitch, "range": pitch_range, "volume": volume, "wordgap": word_gap}
     with _lock:
-        return _get().speak(text, voice, params, ssml)
+        engine = _get()
+        for narrower in (pitch_range, *(r for r in _NARROWER if r < pitch_range)):
+            params["range"] = narrower
+            if narrower <= _PROBE_ABOVE or _survives(engine, text, voice, params, ssml):
+                break
+        return engine.speak(text, voice, params, ssml)
+
+
+def _survives(engine: _Engine, text: str, voice: str, params: dict[str, int], ssml: bool) -> bool:
+    """Whether speaking this leaves the process alive, tried in a forked copy (whose synthesis state is its own, so
+    the parent's next utterance is what it would have been). Without fork (Windows) the call is not probed."""
+    if not hasattr(os, "fork"):
+        return True
+    pid = os.fork()
+    if pid == 0:  # the copy: speak, then leave at once (no atexit handlers, no flushing of the parent's buffers)
+        faulthandler.disable()  # its death is expected: no traceback dump on the shared stderr
+        try:
+            engine.speak(text, voice, params, ssml)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return not os.WIFSIGNALED(status)
