@@ -10,6 +10,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def held_out_sentences(corpus: Corpus) -> frozenset[str]:
                      for s in sentences(str(c.get("text", ""))))
 
 
-def _entries(corpus: Corpus, split: str, limit: int | None, exclude: frozenset[str]) -> list[dict]:
+def _entries(corpus: Corpus, split: str, limit: int | None, exclude: frozenset[str]) -> list[dict[str, Any]]:
     """The split's manifest entries (the first ``limit``), less any clip that speaks a sentence in ``exclude``."""
     kept = [c for c in corpus.entries(split) if not exclude or exclude.isdisjoint(sentences(str(c.get("text", ""))))]
     return kept[: limit or None]

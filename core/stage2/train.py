@@ -36,7 +36,7 @@ from ..metrics.scores import bilabial_closure
 from . import checkpoint, weights
 from .conditioning import frame_weights
 from .config import CLOSURE_TERMS, Stage2Config
-from .data import ClipData, batches, held_out_sentences, load_split
+from .data import ClipData, batches, held_out_sentences, load_split, sentences
 from .diffusion import Prior
 from .losses import expression, head_loss, info_nce, reconstruction
 from .net import N_OUT as N_FACE
@@ -219,7 +219,7 @@ class Trainer:
             raise AviTalkError("--tune-outputs fine-tunes given weights: name them with --init")
         self.rows = tuned_rows(opts.tune_outputs, self.cfg.head_channels) if opts.tune_outputs else []
         self.init_id = self._initialise(opts.init) if opts.init is not None else None
-        self.extras: list[tuple[Corpus, list[ClipData]]] = []  # (corpus, its train clips) of extra_corpora
+        self.extras: list[tuple[Corpus, list[ClipData], int]] = []  # extra_corpora: (corpus, train clips, left out)
         self.net = self.net.to(self.device)
         self.opt = torch.optim.AdamW(self._trainable(), lr=opts.lr, weight_decay=0.0 if self.rows else 1e-4)
         self.prior_opt = torch.optim.AdamW(self.prior.parameters(), lr=opts.prior_lr, weight_decay=0.0)
@@ -326,7 +326,7 @@ class Trainer:
         train = load_split(corpus, "train", self.cfg, opts.max_clips, cache,
                            progress=lambda s, f: self.progress(s, 0.05 * f))
         self.extras = self._extra_train(corpus, cache)
-        train += [clip for _, clips in self.extras for clip in clips]
+        train += [clip for _, clips, _ in self.extras for clip in clips]
         val = load_split(corpus, "val", self.cfg, opts.val_clips, keep_phones=True) if opts.val_clips else []
         self.echo(f"data: {len(train)} train clips ({sum(c.frames for c in train) / self.cfg.fps / 3600:.2f} h), "
                   f"{len(val)} val clips, read in {time.perf_counter() - t0:.0f} s; device {self.device}, "
@@ -345,8 +345,8 @@ class Trainer:
             self.save_checkpoint()
         return self._finish(corpus, train, val, time.perf_counter() - started)
 
-    def _extra_train(self, corpus: Corpus, cache: Path) -> list[tuple[Corpus, list[ClipData]]]:
-        """The train splits of ``extra_corpora``, less clips speaking ``corpus``'s held-out sentences."""
+    def _extra_train(self, corpus: Corpus, cache: Path) -> list[tuple[Corpus, list[ClipData], int]]:
+        """The train splits of ``extra_corpora``, less clips speaking ``corpus``'s held-out sentences (counted)."""
         held_out = held_out_sentences(corpus) if self.opts.extra_corpora else frozenset()
         out = []
         for root in self.opts.extra_corpora:
@@ -355,7 +355,8 @@ class Trainer:
                 raise AviTalkError(f"--extra-corpus {root} has no head rotations: rebuild it, or train with --no-head")
             clips = load_split(extra, "train", self.cfg, self.opts.max_clips, cache, exclude=held_out,
                                progress=lambda s, f: self.progress(f"{s} (extra)", 0.05 * f))
-            out.append((extra, clips))
+            left_out = sum(not held_out.isdisjoint(sentences(str(c.get("text", "")))) for c in extra.entries("train"))
+            out.append((extra, clips, left_out))
         return out
 
     def _epoch_batches(self, train: list[ClipData], epoch: int) -> list[list[int]]:
@@ -509,26 +510,20 @@ class Trainer:
         self.prior.eval()
         last = self.state["history"][-1] if self.state["history"] else {}
         splits = corpus.splits
-        own = train[: len(train) - sum(len(clips) for _, clips in self.extras)]  # --corpus's clips come first
+        own = train[: len(train) - sum(len(clips) for _, clips, _ in self.extras)]  # --corpus's clips come first
         info = {
             "name": "stage2",
             "output": "ARKit-52 blendshape weights 0..1 per frame at fps (frame t at t / fps s)",
             "corpus": {
-                "seed": corpus.manifest.get("seed"), "hours_requested": corpus.manifest.get("hours_requested"),
-                "fps": corpus.fps, "build_command": (f"avitalk corpus build --hours "
-                                                     f"{corpus.manifest.get('hours_requested')} --out DIR "
-                                                     f"--seed {corpus.manifest.get('seed')}"),
+                **_provenance(corpus), "fps": corpus.fps,
                 "generator": corpus.manifest.get("generator"), "train_clips": len(own),
                 "train_hours": round(sum(c.frames for c in own) / self.cfg.fps / 3600, 3),
                 "splits": {k: v.get("clips") for k, v in splits.items()},
             },
             "extra_corpora": [{
-                "seed": extra.manifest.get("seed"), "hours_requested": extra.manifest.get("hours_requested"),
-                "build_command": (f"avitalk corpus build --hours {extra.manifest.get('hours_requested')} --out DIR "
-                                  f"--seed {extra.manifest.get('seed')}"),
-                "train_clips": len(clips), "left_out": len(extra.entries("train")) - len(clips),
+                **_provenance(extra), "train_clips": len(clips), "left_out": left_out,
                 "train_hours": round(sum(c.frames for c in clips) / self.cfg.fps / 3600, 3),
-            } for extra, clips in self.extras],
+            } for extra, clips, left_out in self.extras],
             "training": {
                 "command": self.opts.command, "seed": self.opts.seed, "epochs": self.opts.epochs,
                 "steps": self.state["step"], "prior_steps": self.opts.prior_steps,
@@ -545,6 +540,13 @@ class Trainer:
         folder = weights.write(self.opts.out, self.net, self.prior, info)
         self.progress("done", 1.0)
         return folder
+
+
+def _provenance(corpus: Corpus) -> dict[str, Any]:
+    """A corpus's seed, requested hours and the command that rebuilds it (for the model card)."""
+    seed, hours = corpus.manifest.get("seed"), corpus.manifest.get("hours_requested")
+    return {"seed": seed, "hours_requested": hours, "build_command": f"avitalk corpus build --hours {hours} --out DIR "
+                                                                     f"--seed {seed}"}
 
 
 def train(opts: TrainOptions, progress: ProgressFn = null_progress) -> Path:
