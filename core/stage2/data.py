@@ -70,14 +70,17 @@ def held_out_sentences(corpus: Corpus) -> frozenset[str]:
                      for s in sentences(str(c.get("text", ""))))
 
 
+def speaks_any(entry: dict[str, Any], wanted: frozenset[str]) -> bool:
+    """Whether a manifest entry's clip says any of these sentences (``sentences``' form)."""
+    return bool(wanted) and not wanted.isdisjoint(sentences(str(entry.get("text", ""))))
+
+
 def _entries(corpus: Corpus, split: str, limit: int | None, exclude: frozenset[str]) -> list[dict[str, Any]]:
     """The split's manifest entries (the first ``limit``), less any clip that speaks a sentence in ``exclude``."""
-    kept = [c for c in corpus.entries(split) if not exclude or exclude.isdisjoint(sentences(str(c.get("text", ""))))]
-    return kept[: limit or None]
+    return [c for c in corpus.entries(split) if not speaks_any(c, exclude)][: limit or None]
 
 
-def _key(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None, exclude: frozenset[str]) -> str:
-    ids = [c["id"] for c in _entries(corpus, split, limit, exclude)]
+def _key(corpus: Corpus, split: str, cfg: Stage2Config, ids: list[str]) -> str:
     facts = {"version": CACHE_VERSION, "corpus_seed": corpus.manifest.get("seed"), "fps": corpus.fps,
              "shards": [s["sha256"] for s in corpus.manifest["shards"] if s["split"] == split],
              "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "fps_model": cfg.fps,
@@ -95,7 +98,8 @@ def load_split(corpus: Corpus, split: str, cfg: Stage2Config, limit: int | None 
     entries = _entries(corpus, split, limit, exclude)
     if not entries:
         raise AviTalkError(f"corpus {corpus.root} has no {split} clips")
-    path = cache / f"{split}-{_key(corpus, split, cfg, limit, exclude)}.npz" if cache else None
+    key = _key(corpus, split, cfg, [c["id"] for c in entries])
+    path = cache / f"{split}-{key}.npz" if cache else None
     if path is not None and path.is_file() and not keep_phones:
         return _read_cache(path)
     out: list[ClipData] = []

@@ -36,7 +36,7 @@ from ..metrics.scores import bilabial_closure
 from . import checkpoint, weights
 from .conditioning import frame_weights
 from .config import CLOSURE_TERMS, Stage2Config
-from .data import ClipData, batches, held_out_sentences, load_split, sentences
+from .data import ClipData, batches, held_out_sentences, load_split, speaks_any
 from .diffusion import Prior
 from .losses import expression, head_loss, info_nce, reconstruction
 from .net import N_OUT as N_FACE
@@ -355,7 +355,7 @@ class Trainer:
                 raise AviTalkError(f"--extra-corpus {root} has no head rotations: rebuild it, or train with --no-head")
             clips = load_split(extra, "train", self.cfg, self.opts.max_clips, cache, exclude=held_out,
                                progress=lambda s, f: self.progress(f"{s} (extra)", 0.05 * f))
-            left_out = sum(not held_out.isdisjoint(sentences(str(c.get("text", "")))) for c in extra.entries("train"))
+            left_out = sum(speaks_any(c, held_out) for c in extra.entries("train"))
             out.append((extra, clips, left_out))
         return out
 
