@@ -154,6 +154,10 @@ def test_training_run_writes_a_loadable_model_and_log(tiny_run: Path) -> None:
     assert card["training"]["mel_jitter"] == 0
     log = [json.loads(line) for line in (tiny_run / "train_log.jsonl").read_text().splitlines()]
     assert any("epoch_summary" in r for r in log) and any("prior_loss" in r for r in log)
+    summary = [r["epoch_summary"] for r in log if "epoch_summary" in r][-1]
+    # validation reports both sides of the closure trade: bilabials shut, and lips shut where the target's are apart
+    assert 0.0 <= summary["val_closure"] <= 1.0 and 0.0 <= summary["val_false_closure"] <= 1.0
+    assert summary["val_opening"] >= 0.0 and "opening" in summary
     model = Stage2Model.load(tiny_run)
     assert model.cfg == TINY
 

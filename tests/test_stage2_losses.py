@@ -203,3 +203,57 @@ def test_the_lip_vertex_term_is_in_the_reconstruction_and_its_gradient_opens_the
     terms["lips"].backward()
     assert jaw.grad is not None and float(jaw.grad.sum()) < 0  # descending the term opens the jaw
 
+
+
+def test_the_opening_hinge_counts_lips_shut_where_the_target_is_apart_and_its_gradient_opens_them() -> None:
+    """Frame by frame, as the evaluation's false closure: zero where both are apart or the target is shut too;
+    where the prediction alone is shut, a share that grows lowers nothing (its gradient points to opening)."""
+    target = torch.zeros(1, 6, len(ARKIT52))
+    target[..., JAW] = 0.3
+    target[0, 4:6, CLOSE] = 0.3  # the target's lips shut in the last two frames
+    share = torch.tensor([0.1, 0.1, 0.95, 0.95, 0.95, 0.95], requires_grad=True)  # prediction: shut from frame 2
+    pred = target.clone()
+    pred[0, :, CLOSE] = 0.3 * share
+    gaps, target_gaps = losses.lip_gap_mm(pred), losses.lip_gap_mm(target)
+    assert (target_gaps[0, :4] > losses.CLOSED_MM).all() and (gaps[0, 2:] < losses.CLOSED_MM).all()
+    term = losses.opening_hinge(gaps, target_gaps, torch.ones(1, 6))
+    term.backward()
+    assert share.grad is not None
+    assert term.item() > 0
+    assert share.grad[2:4].gt(0).all()  # the wrongly shut frames: descending opens them
+    assert share.grad[[0, 1, 4, 5]].eq(0).all()  # apart where the target is, or shut where it is: no pull
+    both_apart = target.clone()
+    assert float(losses.opening_hinge(losses.lip_gap_mm(both_apart), target_gaps, torch.ones(1, 6))) == 0
+
+
+def _uncertain_closure_shut_frames(opening: float) -> int:
+    """One prediction for four targets, one of which has a 3-frame closure the audio cannot tell from the rest
+    (frames 6-8): the lip-gap L1, the event hinge at the weight that closed 0.95 of the bilabials (400) and the
+    opening hinge at ``opening``, 300 Adam steps on per-frame share logits. Returns how many frames end up shut."""
+    n, jaw = 15, 0.3
+    logits = torch.full((n,), -3.0, requires_grad=True)
+    target = torch.zeros(4, n, len(ARKIT52))
+    target[..., JAW] = jaw
+    target[0, 6:9, CLOSE] = jaw
+    mask = torch.ones(4, n)
+    gt = losses.lip_gap_mm(target)
+    closed = (gt < losses.CLOSED_MM).float()
+    opt = torch.optim.Adam([logits], lr=0.1)
+    rows = torch.arange(4)[:, None], torch.arange(n)[None, :], torch.tensor(CLOSE)
+    for _ in range(300):
+        gp = losses.lip_gap_mm(target.index_put(rows, (jaw * torch.sigmoid(logits)).expand(4, n)))
+        loss = (2.0 * (gp - gt).abs().mean() / 10.0 + 400.0 * losses.event_hinge(gp, closed, mask)
+                + opening * losses.opening_hinge(gp, gt, mask))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        shut = int((gp[0] < losses.CLOSED_MM).sum())
+    return shut
+
+
+def test_the_opening_hinge_prices_a_closure_the_audio_makes_unlikely() -> None:
+    """A closure in one of four look-alike clips: the closure hinge alone (weight 400) shuts the lips for it, so in
+    all four alike; an opening weight at which three wrongly shut frames cost more than one missed closure keeps
+    them apart (measured: shut up to an opening weight of 100, apart from 200)."""
+    assert _uncertain_closure_shut_frames(opening=0.0) >= 1
+    assert _uncertain_closure_shut_frames(opening=400.0) == 0

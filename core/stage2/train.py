@@ -32,7 +32,7 @@ from ..arkit import FACE_AND_HEAD
 from ..common.errors import AviTalkError, FormatError
 from ..common.progress import ProgressFn, null_progress
 from ..corpus.dataset import Corpus
-from ..metrics.scores import bilabial_closure
+from ..metrics.scores import bilabial_closure, false_closure
 from . import checkpoint, weights
 from .conditioning import frame_weights
 from .config import CLOSURE_TERMS, Stage2Config
@@ -46,7 +46,8 @@ LOG_NAME = "train_log.jsonl"
 # closure 3.0 (was 1.0): the synthetic test split's bilabials closed in 0.76 of cases, mostly missed on noisy,
 # codec-coded and diphone-voiced clips where a closure is only likely, not certain, from the audio. gap 2.0
 # (was 1.0): with closure at 3 alone the mouth opened less (open vowels at 0.72 of the target's jaw)
-LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 2.0, "lips": 0.0, "closure": 3.0, "expr": 2.0, "nce": 0.1, "head": 1.0}
+LOSS_WEIGHTS = {"l1": 4.0, "vel": 2.0, "gap": 2.0, "lips": 0.0, "closure": 3.0, "opening": 0.0, "expr": 2.0, "nce": 0.1,
+                "head": 1.0}
 LATENT_NOISE = 0.1  # style latents are jittered in training so the decoder tolerates prior samples
 
 
@@ -437,7 +438,7 @@ class Trainer:
             return {}
         self.net.eval()
         sums: dict[str, float] = {}
-        hits = count = 0
+        hits = count = shut = apart = 0
         for start in range(0, len(val), 8):
             clips = val[start : start + 8]
             batch = collate(clips, self.cfg, self.device)
@@ -445,9 +446,13 @@ class Trainer:
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(clips)
             for i, clip in enumerate(clips):
+                face = pred[i, : clip.frames, :N_FACE].double().cpu().numpy()
+                wrong, n_apart = false_closure(face, batch.targets[i, : clip.frames, :N_FACE].double().cpu().numpy())
+                if n_apart:
+                    shut += round(wrong * n_apart)
+                    apart += n_apart
                 if clip.phones is None:
                     continue
-                face = pred[i, : clip.frames, :N_FACE].double().cpu().numpy()
                 share, n = bilabial_closure(face, clip.phones, self.cfg.fps)
                 if n:
                     hits += round(share * n)
@@ -456,6 +461,8 @@ class Trainer:
         out = {f"val_{k}": round(v / len(val), 5) for k, v in sums.items()}
         if count:
             out["val_closure"] = round(hits / count, 4)
+        if apart:  # the lips shut where the target's are apart: the price of closure (eval's false closure)
+            out["val_false_closure"] = round(shut / apart, 4)
         return out
 
     @torch.no_grad()
