@@ -97,6 +97,21 @@ def test_false_closure_counts_shut_lips_where_the_target_speaks(target: np.ndarr
     assert m.false_closure(half, target)[0] == pytest.approx(first / n_open)
 
 
+def test_false_closure_by_phone_says_which_sounds_the_lips_shut_on(target: np.ndarray) -> None:
+    n_open = m.false_closure(target, target)[1]
+    assert all(closed == 0 for closed, _ in m.false_closure_by_phone(target, target, PHONES, FPS).values())
+    shut = np.zeros_like(target)
+    by_phone = m.false_closure_by_phone(shut, target, PHONES, FPS)
+    assert sum(apart for _, apart in by_phone.values()) == n_open  # every open frame under exactly one phone
+    assert all(closed == apart for closed, apart in by_phone.values())
+    assert {"AA", "T", "IY"} <= set(by_phone) and not {"B", "P", "M"} & set(by_phone)  # bilabials: target shut
+    on_t = target.copy()  # the lips shut on the t alone
+    t = next(ph for ph in PHONES if ph.label == "T")
+    on_t[int(np.ceil(t.start * FPS)) : int(np.ceil(t.end * FPS))] = 0.0
+    wrong = {ph: closed for ph, (closed, _) in m.false_closure_by_phone(on_t, target, PHONES, FPS).items() if closed}
+    assert set(wrong) == {"T"} and wrong["T"] == by_phone["T"][1]
+
+
 def test_speech_opening_compares_mean_gaps_outside_pauses(target: np.ndarray) -> None:
     gap, gap_target, n = m.speech_opening(target, target, PHONES, FPS)
     assert gap == gap_target > 2.0 and 0 < n < len(target)
@@ -246,6 +261,9 @@ def test_registry_plugs_in_models(corpus_dir: Path, tmp_path: Path) -> None:
     s = result.summary
     assert s["clips"] == 2 and s["bilabial_closure"] == 1.0 and s["silence_closure"] == 1.0
     assert s["false_closure"] == 1.0 and s["speech_gap_mm"] == 0.0 < s["speech_gap_mm_target"]  # a shut mouth
+    by_phone = s["false_closure_by_phone"]
+    assert by_phone and all(v["share"] == 1.0 and v["closed"] == v["apart"] > 0 for v in by_phone.values())
+    assert [v["closed"] for v in by_phone.values()] == sorted((v["closed"] for v in by_phone.values()), reverse=True)
     assert s["diversity"] == 0.0 and s["jaw_energy_corr"] == 0.0 and s["stage1"] is None
     assert s["lve_mm"] > 1.0  # the targets do move
     assert all(v["realised"] == 0.0 for v in s["adherence"].values())
@@ -270,6 +288,8 @@ def test_eval_command_writes_report(corpus_dir: Path, tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert "| bilabial closure" in report and "Not applicable" in report
     assert "| lips closed where the target's are apart" in report and 0.0 <= s["false_closure"] <= 1.0
+    per_clip = [set(c["false_closure_by_phone"]) for c in data["clips"]]
+    assert "by true phone" in report and set(s["false_closure_by_phone"]) == per_clip[0] | per_clip[1]
 
 
 def test_eval_bad_input(corpus_dir: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from .plots import plot_adherence, plot_curves, plot_table
 from .runner import EvalOptions, EvalResult
 
 REPORT, METRICS = "report.md", "metrics.json"
+FALSE_CLOSURE_PHONES = 12  # the report's table of false closures by phone: the phones with most
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -149,6 +150,13 @@ def _markdown(result: EvalResult, rows: list[tuple[str, str, str, str]], plots: 
         lines += ["", "![adherence](adherence.png)", ""]
     else:
         lines += ["No instruction in this split has an AU at or above the presence threshold.", ""]
+    by_phone = s.get("false_closure_by_phone") or {}
+    if by_phone:  # where the false closures sit: the sounds the model takes for p/b/m
+        lines += ["## Lips closed where the target's are apart, by true phone", "",
+                  "| phone | frames apart | closed | share |", "|---|---:|---:|---:|"]
+        lines += [f"| {ph} | {v['apart']} | {v['closed']} | {v['share']:.3f} |"
+                  for ph, v in list(by_phone.items())[:FALSE_CLOSURE_PHONES]]
+        lines += [""]
     lines += ["## Stage 1", ""]
     if s["stage1"] is None:
         lines += ["Not applicable: this model predicts no instructions.", ""]

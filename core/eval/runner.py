@@ -106,6 +106,7 @@ def evaluate_clip(model: Model, clip: CorpusClip, options: EvalOptions, keep_cur
         "bilabial_closure_target": m.bilabial_closure(target, phones, fps)[0],
         "open_vowels": n_open, "open_vowel_jaw": jaw, "open_vowel_jaw_target": m.open_vowel_jaw(target, phones, fps)[0],
         "lips_open_frames": n_open_frames, "false_closure": false_closed,
+        "false_closure_by_phone": m.false_closure_by_phone(pred, target, phones, fps),
         "speech_frames": n_speech, "speech_gap_mm": gap, "speech_gap_mm_target": gap_target,
         "silence_frames": n_silence, "silence_closure": silence,
         "silence_closure_target": m.silence_closure(target, phones, fps)[0],
@@ -142,6 +143,18 @@ def _pooled(records: list[dict[str, Any]], key: str, weight: str) -> float:
     pairs = [(r[key], r[weight]) for r in records if r[weight] and not _nan(r[key])]
     total = sum(w for _, w in pairs)
     return sum(v * w for v, w in pairs) / total if total else math.nan
+
+
+def _by_phone(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The clips' false closures pooled per true phone, the phones with most wrongly closed frames first."""
+    pooled: dict[str, list[int]] = {}
+    for r in records:
+        for label, (shut, apart) in r.get("false_closure_by_phone", {}).items():
+            acc = pooled.setdefault(label, [0, 0])
+            acc[0] += shut
+            acc[1] += apart
+    ranked = sorted(pooled.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return {label: {"closed": shut, "apart": apart, "share": shut / apart} for label, (shut, apart) in ranked if apart}
 
 
 def _mean(records: list[dict[str, Any]], key: str) -> float:
@@ -183,6 +196,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "diversity_mouth": _mean(records, "diversity_mouth"),
     }
     s.update(_closure_over_seeds(records))
+    s["false_closure_by_phone"] = _by_phone(records)
     per_au: dict[str, list[tuple[float, float]]] = {}
     for r in records:
         for au, requested, realised in r["adherence"]:

@@ -52,6 +52,21 @@ def false_closure(values: np.ndarray, target: np.ndarray, threshold_mm: float = 
     return float(np.mean(lip_gap(values[open_]) < threshold_mm)), int(open_.sum())
 
 
+def false_closure_by_phone(values: np.ndarray, target: np.ndarray, phones: list[Phone], fps: float,
+                           threshold_mm: float = CLOSED_MM) -> dict[str, list[int]]:
+    """{true phone: [frames with the predicted lips closed, frames]} over the frames where the target's lips are
+    apart (SIL outside every phone): which sounds a model takes for a closure — stops and labiodentals (t, d, k, f,
+    v) sound most like p/b/m."""
+    open_ = lip_gap(target) >= threshold_mm
+    shut = lip_gap(values) < threshold_mm
+    times = frame_times(len(values), fps)
+    labels = np.full(len(values), SILENCE, dtype=object)
+    for ph in phones:
+        labels[(times >= ph.start) & (times < ph.end)] = ph.label
+    return {str(lab): [int((shut & open_ & (labels == lab)).sum()), int((open_ & (labels == lab)).sum())]
+            for lab in sorted(set(labels[open_]))}
+
+
 def speech_opening(values: np.ndarray, target: np.ndarray, phones: list[Phone], fps: float) -> tuple[float, float, int]:
     """(mean lip gap in mm of the prediction, of the target, how many frames) over the frames outside the
     checked pauses: how far the mouth opens while speaking."""
