@@ -17,7 +17,7 @@ from .plots import plot_adherence, plot_curves, plot_table
 from .runner import EvalOptions, EvalResult
 
 REPORT, METRICS = "report.md", "metrics.json"
-FALSE_CLOSURE_PHONES = 12  # the report's table of false closures by phone: the phones with most
+FALSE_CLOSURE_PHONES = 12  # rows of the report's false-closure-by-phone table (most wrongly closed frames first)
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
