@@ -400,6 +400,39 @@ def test_fine_tune_starts_from_given_weights_with_other_loss_weights(corpus: Pat
         Trainer(opts(tmp_path / "bad3", init=tmp_path / "sealed"))
 
 
+def test_growing_by_mel_blocks_starts_from_the_init_exactly(corpus: Path, tiny_run: Path, tmp_path: Path) -> None:
+    """--mel-blocks with --init: the init's network grows by residual blocks at the mel rate that start as the
+    identity, so before any step the grown network gives the init's output bit for bit; training then moves
+    them, the card stores them, and a block list that does not extend the init's is refused."""
+    grown = dataclasses.replace(TINY, mel_blocks=(1, 2))
+
+    def opts(out: Path, cfg: Stage2Config, init: Path) -> TrainOptions:
+        return TrainOptions(corpus=corpus, out=out, epochs=1, prior_steps=4, config=cfg, val_clips=0, threads=2,
+                            max_clips=6, frames_per_batch=800, lr=2e-2, init=init)
+
+    trainer = Trainer(opts(tmp_path / "grown", grown, tiny_run))
+    init_net = weights.load(tiny_run)[0]
+    _, batch = _batch(TINY)
+    with torch.no_grad():
+        a, b = (forward_losses(net, batch, 0.0)[1] for net in (init_net, trainer.net))
+    assert torch.equal(a, b) and len(trainer.net.audio.mel_blocks) == 2
+    trainer.run()
+    tensors = checkpoint.read_tensors(tmp_path / "grown" / weights.WEIGHTS_NAME)
+    assert float(tensors["net.audio.mel_blocks.1.conv2.weight"].abs().max()) > 0  # no longer the identity
+    card = json.loads((tmp_path / "grown" / weights.CARD_NAME).read_text())
+    assert card["config"]["mel_blocks"] == [1, 2]
+    model = Stage2Model.load(tmp_path / "grown", runtime="numpy")
+    assert len(model.backend.audio.mel_blocks) == 2  # the numpy runtime reads them too
+    Trainer(opts(tmp_path / "more", dataclasses.replace(TINY, mel_blocks=(1, 2, 4)), tmp_path / "grown"))
+    for blocks in ((2,), ()):  # not an extension of the init's (1, 2)
+        with pytest.raises(AviTalkError, match="may only add blocks"):
+            Trainer(opts(tmp_path / "bad", dataclasses.replace(TINY, mel_blocks=blocks), tmp_path / "grown"))
+    for bad in ("0", "1,x", ""):
+        proc = run_cli("train", "stage2", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--mel-blocks", bad)
+        assert proc.returncode == 2 and "--mel-blocks" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "o").exists()
+
+
 def test_tuning_only_some_outputs_leaves_every_other_channel_and_the_prior_exact(corpus: Path, tiny_run: Path,
                                                                                    tmp_path: Path) -> None:
     """--tune-outputs: only the decoder's output/offset rows of the named channels move (here brows and the

@@ -148,7 +148,8 @@ def test_every_layer_matches_its_torch_module(models: dict[str, Stage2Model]) ->
 
 def test_the_card_shapes_need_no_torch_and_match_the_modules() -> None:
     for cfg in (Stage2Config(), Stage2Config(channels=48, mel_rate=3, encoder_dilations=(1, 3), decoder_dilations=(2,),
-                                             style_dim=8, instr_dim=12, prior_hidden=40, prior_layers=2)):
+                                             style_dim=8, instr_dim=12, prior_hidden=40, prior_layers=2,
+                                             mel_blocks=(1, 2))):
         assert stored.tensor_shapes(cfg) == weights.expected_shapes(cfg)
 
 
@@ -230,14 +231,15 @@ def test_a_prepared_clip_of_the_other_runtime_is_encoded_again(models: dict[str,
 
 def test_any_weights_folder_runs_on_both(tmp_path: Path, clips: dict[str, Audio]) -> None:
     """Another shape — 160 channels (products longer than 128 are summed in slices), mel rate 3 (a kernel of
-    4 with stride 3), other dilations, no guidance, the lips sealed by the share — with every weight random
-    (FiLM and offsets too)."""
+    4 with stride 3), blocks at the mel rate, other dilations, no guidance, the lips sealed by the share — with
+    every weight random (FiLM and offsets too)."""
     from avi_talking.core.stage2.diffusion import Prior
     from avi_talking.core.stage2.net import Stage2Net
 
     cfg = Stage2Config(channels=160, mel_rate=3, encoder_dilations=(1, 3, 9), decoder_dilations=(2, 5),
-                       style_dim=16, instr_dim=24, prior_hidden=144, prior_layers=2, diffusion_steps=300,
-                       ddim_steps=9, guidance=1.0, chunk_seconds=1.5, overlap_seconds=1.2, seal_lips=True)
+                       mel_blocks=(1, 3), style_dim=16, instr_dim=24, prior_hidden=144, prior_layers=2,
+                       diffusion_steps=300, ddim_steps=9, guidance=1.0, chunk_seconds=1.5, overlap_seconds=1.2,
+                       seal_lips=True)
     torch.manual_seed(0)
     net, prior = Stage2Net(cfg), Prior(cfg)
     with torch.no_grad():

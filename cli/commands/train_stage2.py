@@ -54,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mel-jitter", type=int, default=0, metavar="N",
                    help="shift each training clip's audio features by up to N mel frames (1/120 s) either way, drawn "
                         "per batch from the seed, so the encoder meets every phase of its frames (default 0)")
+    p.add_argument("--mel-blocks", metavar="D[,D...]",
+                   help="residual blocks at the mel rate (120 Hz) before the encoder's downsampling, one per dilation, "
+                        "e.g. 1,2 (default none); with --init the init's network grows by them, each starting as the "
+                        "identity, so the fine-tune starts from exactly the init's takes")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -107,12 +111,14 @@ def run(args: argparse.Namespace) -> int:
             raise AviTalkError(f"--loss-weight {item!r}: write TERM=NUMBER, e.g. closure=2") from None
     if args.init is not None and not Path(args.init).is_dir():
         raise AviTalkError(f"--init {args.init}: no such weights folder")
+    mel_blocks = _dilations(args.mel_blocks) if args.mel_blocks is not None else ()
     tune = tuple(t.strip() for t in str(args.tune_outputs).split(",")) if args.tune_outputs is not None else ()
     command = portable_command(_argv_after("stage2"), "avitalk train stage2")
     opts = TrainOptions(corpus=Path(args.corpus), out=out, epochs=args.epochs, prior_steps=args.prior_steps,
                         frames_per_batch=args.batch_frames, lr=args.lr, seed=args.seed, max_clips=args.max_clips,
                         val_clips=args.val_clips, device=args.device, threads=args.threads, resume=args.resume,
-                        command=command, config=Stage2Config(head_channels=head, seal_lips=args.seal_lips),
+                        command=command, config=Stage2Config(head_channels=head, seal_lips=args.seal_lips,
+                                                           mel_blocks=mel_blocks),
                         init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
                         tune_outputs=tune, closure=args.closure, mel_jitter=args.mel_jitter,
                         extra_corpora=extras)
@@ -124,6 +130,16 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(f"wrote {folder}")
     return 0
+
+
+def _dilations(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or len(values) > 16 or any(not 1 <= v <= 64 for v in values):
+        raise AviTalkError(f"--mel-blocks {text!r}: write 1 to 16 dilations from 1 to 64, e.g. 1,2")
+    return values
 
 
 def _argv_after(word: str) -> list[str]:

@@ -22,6 +22,9 @@ class Stage2Config:
     n_mels: int = 80
     channels: int = 128  # width of the audio encoder and decoder
     encoder_dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+    # residual blocks at the mel rate, before the encoder's downsampling to the animation rate (their dilations):
+    # a stop's burst and formant transitions last a few mel frames and are averaged away in one animation frame
+    mel_blocks: tuple[int, ...] = ()
     decoder_dilations: tuple[int, ...] = (1, 2, 4)
     style_dim: int = 32  # the style latent the prior samples
     instr_dim: int = 64  # the instruction embedding
@@ -61,7 +64,8 @@ _WIDTH = Int(1, 4096)
 _DILATIONS = ListOf(Int(1, 4096), max_items=64, min_items=1)
 CONFIG = Obj({name: Opt(spec) for name, spec in {
     "fps": Num(1.0, 240.0), "mel_rate": Int(1, 64), "n_mels": Int(1, 512), "channels": _WIDTH,
-    "encoder_dilations": _DILATIONS, "decoder_dilations": _DILATIONS, "style_dim": _WIDTH, "instr_dim": _WIDTH,
+    "encoder_dilations": _DILATIONS, "mel_blocks": ListOf(Int(1, 4096), max_items=16),
+    "decoder_dilations": _DILATIONS, "style_dim": _WIDTH, "instr_dim": _WIDTH,
     "style_channels": _WIDTH, "prior_hidden": Int(1, 8192), "prior_layers": Int(1, 64),
     "diffusion_steps": Int(1, 100_000), "ddim_steps": Int(1, 10_000), "guidance": Num(0.0, 100.0),
     "crossfade": Num(0.0, 10.0), "chunk_seconds": Num(0.0, 3600.0, above=True), "overlap_seconds": Num(0.0, 3600.0),

@@ -1,6 +1,6 @@
 """The stage-2 network (torch): audio encoder, instruction encoder, style (motion) encoder, decoder.
 
-    mel [B, T·k, 80] ──AudioEncoder──► h [B, C, T]  (frame t centred on mel frame k·t)
+    mel [B, T·k, 80] ──AudioEncoder──► h [B, C, T]  (frame t centred on mel frame k·t; ``mel_blocks`` at the mel rate)
     instruction vector [B, S, 104] ──InstructionEncoder──► e [B, S, 64]
     target motion [B, T, 52+H] + segment masks ──StyleEncoder──► z [B, S, 32]   (training; the prior at inference)
     h, per-frame blend of (z, e) ──Decoder (FiLM)──► ARKit-52 [B, T, 52] in 0..1, then H head rotations (radians)
@@ -73,6 +73,12 @@ class AudioEncoder(nn.Module):
         super().__init__()
         k, c = cfg.mel_rate, cfg.channels
         self.inp = nn.Conv1d(cfg.n_mels, c, 5, padding=2)
+        blocks = [ResBlock(c, d) for d in cfg.mel_blocks]
+        for block in blocks:  # each starts as the identity, so a trained network grows by them unchanged
+            nn.init.zeros_(block.conv2.weight)
+            assert block.conv2.bias is not None
+            nn.init.zeros_(block.conv2.bias)
+        self.mel_blocks = nn.ModuleList(blocks)
         # kernel k+1, stride k, padding k/2: output t covers mel frames k·t − k/2 … k·t + k/2, centred on k·t
         self.down = nn.Conv1d(c, c, k + 1, stride=k, padding=k // 2)
         self.blocks = nn.ModuleList(ResBlock(c, d) for d in cfg.encoder_dilations)
@@ -80,7 +86,10 @@ class AudioEncoder(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """[B, T·k, n_mels] → [B, C, T]."""
-        x = self.down(F.gelu(self.inp(mel.transpose(1, 2))))
+        x = self.inp(mel.transpose(1, 2))
+        for block in self.mel_blocks:
+            x = block(x)
+        x = self.down(F.gelu(x))
         for block in self.blocks:
             x = block(x)
         return x

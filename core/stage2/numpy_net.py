@@ -199,12 +199,16 @@ class AudioEncoder:
     def __init__(self, arrays: Arrays, cfg: Stage2Config) -> None:
         k = cfg.mel_rate
         self.inp = Conv1d(arrays, "net.audio.inp", padding=2)
+        self.mel_blocks = [ResBlock(arrays, f"net.audio.mel_blocks.{i}", d) for i, d in enumerate(cfg.mel_blocks)]
         self.down = Conv1d(arrays, "net.audio.down", padding=k // 2, stride=k)
         self.blocks = [ResBlock(arrays, f"net.audio.blocks.{i}", d) for i, d in enumerate(cfg.encoder_dilations)]
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         """[T·k, n_mels] → [T, C]."""
-        x = self.down(gelu(self.inp(mel)))
+        x = self.inp(mel)
+        for block in self.mel_blocks:
+            x = block(x)
+        x = self.down(gelu(x))
         for block in self.blocks:
             x = block(x)
         return x

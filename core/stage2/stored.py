@@ -87,6 +87,8 @@ def tensor_shapes(cfg: Stage2Config) -> dict[str, list[int]]:
         affine(f"{name}.conv2", c, c, 1)
 
     affine("net.audio.inp", c, cfg.n_mels, 5)
+    for i in range(len(cfg.mel_blocks)):
+        block(f"net.audio.mel_blocks.{i}")
     affine("net.audio.down", c, c, cfg.mel_rate + 1)
     for i in range(len(cfg.encoder_dilations)):
         block(f"net.audio.blocks.{i}")

@@ -237,11 +237,19 @@ class Trainer:
         prior too, which the frozen encoders keep valid); returns their id."""
         net, prior, card = weights.load(folder)
         cfg = Stage2Config.from_dict(card.get("config", {}), f"{folder}: config")
-        if replace(cfg, seal_lips=self.cfg.seal_lips) != self.cfg:
+        if replace(cfg, seal_lips=self.cfg.seal_lips, mel_blocks=self.cfg.mel_blocks) != self.cfg:
             raise AviTalkError(f"--init {folder}: those weights have another model config than this run")
         if cfg.seal_lips and not self.cfg.seal_lips:  # switching it on adds no parameter; off would undo training
             raise AviTalkError(f"--init {folder}: those weights seal the lips through the share (add --seal-lips)")
-        self.net.load_state_dict(net.state_dict())
+        have = len(cfg.mel_blocks)
+        if self.cfg.mel_blocks[:have] != cfg.mel_blocks:
+            raise AviTalkError(f"--init {folder}: those weights have mel blocks {list(cfg.mel_blocks)}; this run may "
+                               f"only add blocks after them (--mel-blocks)")
+        # growing by mel blocks: the new ones start as the identity (``net.AudioEncoder``), the rest is the init's
+        missing, unexpected = self.net.load_state_dict(net.state_dict(), strict=False)
+        grown = {f"audio.mel_blocks.{i}." for i in range(have, len(self.cfg.mel_blocks))}
+        if unexpected or any(not any(k.startswith(g) for g in grown) for k in missing):
+            raise AviTalkError(f"--init {folder}: those weights do not fit this run's network")
         if self.rows:
             self.prior.load_state_dict(prior.state_dict())
         return f"sha256:{str(card.get('sha256', ''))[:16]}"
