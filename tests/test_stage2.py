@@ -406,27 +406,33 @@ def test_growing_by_mel_blocks_starts_from_the_init_exactly(corpus: Path, tiny_r
     them, the card stores them, and a block list that does not extend the init's is refused."""
     grown = dataclasses.replace(TINY, mel_blocks=(1, 2))
 
-    def opts(out: Path, cfg: Stage2Config, init: Path) -> TrainOptions:
+    def opts(out: Path, cfg: Stage2Config, init: Path, scale: float = 1.0) -> TrainOptions:
         return TrainOptions(corpus=corpus, out=out, epochs=1, prior_steps=4, config=cfg, val_clips=0, threads=2,
-                            max_clips=6, frames_per_batch=800, lr=2e-2, init=init)
+                            max_clips=6, frames_per_batch=800, lr=2e-2, init=init, grown_lr_scale=scale)
 
-    trainer = Trainer(opts(tmp_path / "grown", grown, tiny_run))
+    trainer = Trainer(opts(tmp_path / "grown", grown, tiny_run, scale=5.0))
     init_net = weights.load(tiny_run)[0]
     _, batch = _batch(TINY)
     with torch.no_grad():
         a, b = (forward_losses(net, batch, 0.0)[1] for net in (init_net, trainer.net))
     assert torch.equal(a, b) and len(trainer.net.audio.mel_blocks) == 2
     trainer.run()
+    rest, new = trainer.opt.param_groups  # the grown blocks learn at 5 × the rate of the rest, step by step
+    assert {id(p) for p in new["params"]} == {id(p) for p in trainer.net.audio.mel_blocks.parameters()}
+    assert new["lr"] == pytest.approx(5.0 * rest["lr"]) and rest["lr"] > 0
     tensors = checkpoint.read_tensors(tmp_path / "grown" / weights.WEIGHTS_NAME)
     assert float(tensors["net.audio.mel_blocks.1.conv2.weight"].abs().max()) > 0  # no longer the identity
     card = json.loads((tmp_path / "grown" / weights.CARD_NAME).read_text())
-    assert card["config"]["mel_blocks"] == [1, 2]
+    assert card["config"]["mel_blocks"] == [1, 2] and card["training"]["grown_lr_scale"] == 5.0
+    assert card["training"]["grown"] == sorted(n for n, _ in trainer.net.named_parameters() if "mel_blocks" in n)
     model = Stage2Model.load(tmp_path / "grown", runtime="numpy")
     assert len(model.backend.audio.mel_blocks) == 2  # the numpy runtime reads them too
     Trainer(opts(tmp_path / "more", dataclasses.replace(TINY, mel_blocks=(1, 2, 4)), tmp_path / "grown"))
     for blocks in ((2,), ()):  # not an extension of the init's (1, 2)
         with pytest.raises(AviTalkError, match="may only add blocks"):
             Trainer(opts(tmp_path / "bad", dataclasses.replace(TINY, mel_blocks=blocks), tmp_path / "grown"))
+    with pytest.raises(AviTalkError, match="grown-lr-scale"):
+        Trainer(opts(tmp_path / "bad", grown, tiny_run, scale=0.0))
     for bad in ("0", "1,x", ""):
         proc = run_cli("train", "stage2", "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--mel-blocks", bad)
         assert proc.returncode == 2 and "--mel-blocks" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

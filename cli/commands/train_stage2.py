@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="residual blocks at the mel rate (120 Hz) before the encoder's downsampling, one per dilation, "
                         "e.g. 1,2 (default none); with --init the init's network grows by them, each starting as the "
                         "identity, so the fine-tune starts from exactly the init's takes")
+    p.add_argument("--grown-lr-scale", type=float, default=1.0, metavar="K",
+                   help="with --init and --mel-blocks: the new blocks learn at K × --lr (they start at zero; "
+                        "default 1)")
     p.add_argument("--no-head", action="store_true",
                    help="face channels only, even when the corpus has head rotations (default: learn them too)")
 
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                                                            mel_blocks=mel_blocks),
                         init=Path(args.init) if args.init is not None else None, loss_weights=overrides,
                         tune_outputs=tune, closure=args.closure, mel_jitter=args.mel_jitter,
-                        extra_corpora=extras)
+                        extra_corpora=extras, grown_lr_scale=args.grown_lr_scale)
     bar = TextBar()
     bar.enabled = bar.enabled and not getattr(args, "quiet", False)
     try:

@@ -83,6 +83,9 @@ class TrainOptions:
     # more corpora whose train splits join --corpus's (its val split still chooses the epoch); a clip that speaks a
     # sentence of --corpus's val or test split is left out, so the held-out text stays held out
     extra_corpora: tuple[Path, ...] = ()
+    # the learning rate of the parameters --init's network grows by (``mel_blocks`` it lacks), × this: they start
+    # at zero, and at a fine-tune's rate two epochs moved their output weights to a twentieth of a trained block's
+    grown_lr_scale: float = 1.0
 
 
 @dataclass
@@ -219,10 +222,13 @@ class Trainer:
         if opts.tune_outputs and opts.init is None:
             raise AviTalkError("--tune-outputs fine-tunes given weights: name them with --init")
         self.rows = tuned_rows(opts.tune_outputs, self.cfg.head_channels) if opts.tune_outputs else []
+        self.grown: set[str] = set()  # the parameters the init's network grew by (their own learning rate)
         self.init_id = self._initialise(opts.init) if opts.init is not None else None
         self.extras: list[tuple[Corpus, list[ClipData], int]] = []  # extra_corpora: (corpus, train clips, left out)
         self.net = self.net.to(self.device)
-        self.opt = torch.optim.AdamW(self._trainable(), lr=opts.lr, weight_decay=0.0 if self.rows else 1e-4)
+        if not opts.grown_lr_scale > 0 or not math.isfinite(opts.grown_lr_scale):
+            raise AviTalkError("--grown-lr-scale must be a positive number")
+        self.opt = torch.optim.AdamW(self._param_groups(), lr=opts.lr, weight_decay=0.0 if self.rows else 1e-4)
         self.prior_opt = torch.optim.AdamW(self.prior.parameters(), lr=opts.prior_lr, weight_decay=0.0)
         self.state: dict[str, Any] = {"phase": 1, "epoch": 0, "batch": 0, "step": 0, "prior_step": 0,
                                       "seconds": 0.0, "history": []}
@@ -250,9 +256,22 @@ class Trainer:
         grown = {f"audio.mel_blocks.{i}." for i in range(have, len(self.cfg.mel_blocks))}
         if unexpected or any(not any(k.startswith(g) for g in grown) for k in missing):
             raise AviTalkError(f"--init {folder}: those weights do not fit this run's network")
+        self.grown = set(missing)
         if self.rows:
             self.prior.load_state_dict(prior.state_dict())
         return f"sha256:{str(card.get('sha256', ''))[:16]}"
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's groups, each with the ``scale`` of the run's learning rate it trains at: the grown
+        parameters (``grown_lr_scale``) apart from the rest."""
+        params = self._trainable()
+        names = {id(p): n for n, p in self.net.named_parameters()}
+        grown = [p for p in params if names.get(id(p)) in self.grown]
+        rest = [p for p in params if names.get(id(p)) not in self.grown]
+        groups = [{"params": rest, "scale": 1.0}]
+        if grown:
+            groups.append({"params": grown, "scale": float(self.opts.grown_lr_scale)})
+        return groups
 
     def _trainable(self) -> list[torch.nn.Parameter]:
         """All of the network's parameters, or with ``tune_outputs`` the decoder's output and offset layers,
@@ -386,7 +405,7 @@ class Trainer:
             for b in range(self.state["batch"], len(plan)):
                 step = self.state["step"]
                 for g in self.opt.param_groups:
-                    g["lr"] = _lr(step, total_steps, opts.lr)
+                    g["lr"] = _lr(step, total_steps, opts.lr) * g.get("scale", 1.0)
                 shifts = None
                 if opts.mel_jitter:  # drawn from (seed, epoch, batch): a resumed run draws the same
                     draw = np.random.default_rng([opts.seed, epoch, b, 7])  # 7: a stream apart from the batch order's
@@ -544,7 +563,8 @@ class Trainer:
                 "steps": self.state["step"], "prior_steps": self.opts.prior_steps,
                 "frames_per_batch": self.opts.frames_per_batch, "lr": self.opts.lr, "loss_weights": self.loss_weights,
                 "init": self.init_id, "tune_outputs": list(self.opts.tune_outputs), "closure": self.opts.closure,
-                "mel_jitter": self.opts.mel_jitter, "seconds": round(seconds, 1), "device": str(self.device),
+                "mel_jitter": self.opts.mel_jitter, "grown": sorted(self.grown),
+                "grown_lr_scale": self.opts.grown_lr_scale, "seconds": round(seconds, 1), "device": str(self.device),
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__, "python": platform.python_version(),
                 "cpu_count": os.cpu_count(), "final": last, "selected_epoch": (
