@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core.common.errors import AviTalkError
 from ...core.common.progress import TextBar
-from ...core.stage2.config import CLOSURE_TERMS
+from ...core.stage2.config import CLOSURE_TERMS, Stage2Config
 from ..argparser import Parser
 from ._provenance import portable_command
 
@@ -79,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
         raise AviTalkError("training needs torch: pip install 'avi-talking[models]' (torch==2.13.0)") from exc
     from ...core.corpus.dataset import Corpus
     from ...core.stage2.checkpoint import STATE
-    from ...core.stage2.config import Stage2Config
     from ...core.stage2.train import TrainOptions, train
 
     out = Path(args.out)
@@ -136,13 +135,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dilations(text: str) -> tuple[int, ...]:
+    """``--mel-blocks``: comma-separated dilations, in the range the model config allows (``config.CONFIG``)."""
     try:
-        values = tuple(int(v) for v in text.split(","))
+        values = [int(v) for v in text.split(",")]
     except ValueError:
-        values = ()
-    if not values or len(values) > 16 or any(not 1 <= v <= 64 for v in values):
-        raise AviTalkError(f"--mel-blocks {text!r}: write 1 to 16 dilations from 1 to 64, e.g. 1,2")
-    return values
+        raise AviTalkError(f"--mel-blocks {text!r}: write dilations separated by commas, e.g. 1,2") from None
+    return Stage2Config.from_dict({"mel_blocks": values}, "--mel-blocks").mel_blocks
 
 
 def _argv_after(word: str) -> list[str]:

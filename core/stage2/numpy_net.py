@@ -8,7 +8,8 @@ frame's channels are contiguous, so every convolution is one matrix product).
                      (+ headYaw/Pitch/Roll in radians when the config has head channels)
 
 A convolution is matrix products and shifted additions (``Conv1d``). Every product sums over at most 128
-inputs (``matmul``), so the result does not depend on BLAS's thread count. GELU is the exact one, with the
+inputs (``matmul``) and the runtime holds numpy's OpenBLAS to one thread (``common.blas``), so the result does not
+depend on the machine's cores. GELU is the exact one, with the
 erf numpy lacks (``gelu``).
 """
 
@@ -96,7 +97,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b with the inner dimension summed in slices of at most ``BLOCK_K``, the slices added in order.
     OpenBLAS (numpy's BLAS) splits a longer sum at points that depend on its thread count, so one product
     over K = 400 came out different in its last bits on 1 and 2 threads; slices of 128 come out the same
-    for any thread count, and a take must not depend on the machine's cores (tests/test_stage2_numpy.py)."""
+    for any thread count there — though not on every CPU (``common.blas``: the runtime also holds OpenBLAS to one
+    thread), and a take must not depend on the machine's cores (tests/test_stage2_numpy.py)."""
     k = a.shape[-1]
     if k <= BLOCK_K:
         return a @ b
